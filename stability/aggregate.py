@@ -1,0 +1,157 @@
+"""Step 5 -- aggregation, level by level.
+
+Each aggregate is a weighted mean of its children's scores (indicators for a
+pillar, pillars for the index); the next level averages the child *scores*,
+never the indicators, and nothing is re-normalised between levels.
+
+Missing children are dropped and the weights re-normalised among the present
+ones (COINr's rule); when every child is missing the score is missing.  With a
+data-availability ``threshold`` the score is also missing when the share of
+children present is below it.
+
+=============  ==========================================================
+method         score of a unit with child scores ``x`` and weights ``w``
+=============  ==========================================================
+arithmetic     ``sum(w x) / sum(w)``
+geometric      ``exp(sum(w log x) / sum(w))`` -- needs every ``x > 0``
+harmonic       ``sum(w) / sum(w / x)`` -- needs every ``x > 0``
+generalised    ``(sum(w x^p) / sum(w))^(1/p)`` (``p = 0``: geometric)
+copeland       outranking: sum over other units of the sign of
+               ``sum(w [x_i > x_j]) - sum(w [x_i < x_j])`` (non-compensatory)
+=============  ==========================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .exceptions import MethodError
+
+
+def weighted_mean(X: np.ndarray, w: np.ndarray, method: str = "arithmetic", p: float | None = None,
+                  threshold: float | None = None, name: str = "aggregate",
+                  children: list[str] | None = None) -> np.ndarray:
+    """Aggregate the columns of ``X`` (units x children) into one score per unit.
+
+    Parameters
+    ----------
+    X : ndarray (n, k)
+        Child scores; NaN is missing.
+    w : ndarray (k,)
+        Non-negative weights.
+    method : {"arithmetic", "geometric", "harmonic", "generalised", "copeland"}
+    p : float, optional
+        Power of the generalised mean.
+    threshold : float, optional
+        Data-availability threshold in [0, 1].
+    name : str
+        Name of the aggregate, for error messages.
+
+    Returns
+    -------
+    ndarray (n,)
+    """
+    X = np.asarray(X, dtype=float)
+    if method == "copeland":
+        return copeland(X, np.asarray(w, dtype=float))
+    return _weighted_mean_columns([X[:, j] for j in range(X.shape[1])], w, method, p, threshold, name,
+                                  children, n=X.shape[0])
+
+
+def _weighted_mean_columns(cols: list[np.ndarray], w, method: str, p: float | None, threshold: float | None,
+                           name: str, children: list[str] | None, n: int) -> np.ndarray:
+    """:func:`weighted_mean` on a list of column vectors (no stacked copy of the children)."""
+    w = np.asarray(w, dtype=float)
+    k = len(cols)
+    if method == "copeland":
+        return copeland(np.column_stack(cols) if cols else np.empty((n, 0)), w)
+    if method == "generalised" and p == 0:
+        method = "geometric"
+    num = np.zeros(n)
+    den = np.zeros(n)
+    present = np.zeros(n)
+    for j in range(k):
+        x = cols[j]
+        ok = ~np.isnan(x)
+        if method in ("geometric", "harmonic") or (method == "generalised" and p is not None and p <= 0):
+            bad = ok & (x <= 0)
+            if bad.any():
+                child = children[j] if children else f"column {j}"
+                raise MethodError(f"'{name}': {method} mean needs positive scores, but '{child}' has "
+                                  f"{int(bad.sum())} value(s) <= 0 (e.g. {x[bad][0]:g}); normalise onto "
+                                  "a positive range (e.g. minmax l=1, u=100) first")
+        if method == "arithmetic":
+            term = x
+        elif method == "geometric":
+            term = np.log(x, where=ok, out=np.zeros(n))
+        elif method == "harmonic":
+            term = np.divide(1.0, x, where=ok, out=np.zeros(n))
+        elif method == "generalised":
+            term = np.power(x, p, where=ok, out=np.zeros(n))
+        else:
+            raise MethodError(f"'{name}': unknown aggregation method '{method}'")
+        num += np.where(ok, term, 0.0) * w[j]
+        den += ok * w[j]
+        present += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "arithmetic":
+            out = num / den
+        elif method == "geometric":
+            out = np.exp(num / den)
+        elif method == "harmonic":
+            out = den / num
+        else:
+            out = (num / den) ** (1.0 / p)
+    out[den == 0] = np.nan
+    if threshold is not None:
+        out[present / k < threshold] = np.nan
+    return out
+
+
+def copeland(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Copeland outranking score of each unit (non-compensatory aggregation).
+
+    For each pair of units, the weight of the children on which ``i`` beats ``j``
+    is compared with the weight on which ``j`` beats ``i`` (missing values do not
+    vote); ``i`` scores +1 for a win, -1 for a loss, 0 for a tie.  Cost is
+    quadratic in the number of units, computed in blocks of rows.
+    """
+    n, k = X.shape
+    out = np.zeros(n)
+    block = max(1, int(2_000_000 // max(n * k, 1)))
+    for start in range(0, n, block):
+        xi = X[start:start + block, None, :]
+        xj = X[None, :, :]
+        with np.errstate(invalid="ignore"):
+            win = ((xi > xj) * w).sum(axis=2)
+            lose = ((xi < xj) * w).sum(axis=2)
+        out[start:start + block] = np.sign(win - lose).sum(axis=1)
+    out[np.isnan(X).all(axis=1)] = np.nan
+    return out
+
+
+def aggregate(normalised: np.ndarray, indicator_ids: list[str], spec) -> tuple[np.ndarray, list[str]]:
+    """Aggregate normalised indicators through every level of the spec's hierarchy.
+
+    Returns
+    -------
+    scores : ndarray (n, number of aggregates)
+        Columns in the order of ``ids``: level 2 first, the index last.
+    ids : list of str
+    """
+    n = normalised.shape[0]
+    columns: dict[str, np.ndarray] = {c: normalised[:, j] for j, c in enumerate(indicator_ids)}
+    ids: list[str] = []
+    for level in range(2, len(spec.levels) + 1):
+        opts = spec.levels[level - 1]
+        for agg in spec.aggregates_at(level):
+            kids = spec.children(agg.id)
+            kid_ids = [c.id for c in kids]
+            w = np.array([c.weight for c in kids], dtype=float)
+            columns[agg.id] = _weighted_mean_columns([columns[c] for c in kid_ids], w, opts.method, opts.p,
+                                                     opts.threshold, agg.id, kid_ids, n)
+            ids.append(agg.id)
+    out = np.empty((n, len(ids)), order="F")
+    for j, c in enumerate(ids):
+        out[:, j] = columns[c]
+    return out, ids

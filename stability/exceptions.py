@@ -1,0 +1,86 @@
+"""Errors raised by the toolkit.
+
+Every error the toolkit raises on purpose derives from :class:`StabilityError`.
+Errors about a user's input carry where the problem is (file, column, row) and
+render as one readable line, which the command line prints before exiting
+with status 2.
+"""
+
+from __future__ import annotations
+
+
+class StabilityError(Exception):
+    """Base class of all errors raised by the toolkit."""
+
+    exit_code = 1
+
+
+class InputError(StabilityError):
+    """Bad input: a data file, a spec or a parameter that cannot be used.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one sentence.
+    file : str, optional
+        The file the problem is in.
+    column : str, optional
+        The column (or spec field) concerned.
+    row : int, optional
+        1-based line number in the file (the header is line 1), or row number.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message, *, file=None, column=None, row=None):
+        self.message = message
+        self.file = None if file is None else str(file)
+        self.column = column
+        self.row = row
+        super().__init__(self.__str__())
+
+    def __str__(self):
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class SpecError(InputError):
+    """The index specification is malformed or inconsistent."""
+
+
+class DataError(InputError):
+    """A data file is unreadable, empty, or its values break the spec's rules."""
+
+
+class ValidationFailed(DataError):
+    """Validation found one or more errors; ``problems`` lists all of them."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        first = errors[0]
+        more = len(errors) - 1
+        message = first.message + (f" (and {more} more problem{'s' * (more > 1)}: "
+                                   "run 'stability validate' to list them)" if more else "")
+        super().__init__(message, file=first.file, column=first.column, row=first.row)
+
+
+class MethodError(StabilityError):
+    """A method cannot be applied to these values (e.g. zero range, log of a negative)."""
+
+    exit_code = 2
+
+
+class ParameterError(InputError):
+    """A command or report parameter is invalid (unknown region, bad round, unsafe path)."""
+
+
+class ReportError(StabilityError):
+    """Building one or more reports failed."""

@@ -1,0 +1,265 @@
+"""Reading survey files and writing outputs safely.
+
+Input tables (CSV, Excel, Parquet) are read as text so that validation can say
+exactly which cell is wrong; nothing here ever writes to an input.  Outputs are
+written atomically: to a temporary file in the target folder, then renamed over
+the destination, so a failed run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .exceptions import DataError
+
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
+
+
+def read_table(path: str | Path) -> "pd.DataFrame":
+    """Read a CSV, Excel or Parquet table with every cell as text.
+
+    Empty cells are missing (``NA``); nothing else is interpreted, so that ids
+    keep their leading zeros and a bad answer can be reported as written.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable, empty or has duplicate column names.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError("file not found", file=path)
+    if path.is_dir():
+        raise DataError("expected a table file, found a folder", file=path)
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise DataError("the file is empty", file=path)
+    try:
+        if suffix in (".csv", ".txt"):
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                             encoding="utf-8-sig", skipinitialspace=False)
+        elif suffix in (".xlsx", ".xls"):
+            df = pd.read_excel(path, dtype=str, keep_default_na=False, na_values=[""])
+        elif suffix == ".parquet":
+            df = pd.read_parquet(path)
+            df = df.astype("string").astype(object).where(df.notna(), None)
+        else:
+            raise DataError(f"unsupported file type '{suffix}' (use CSV, Excel or Parquet)", file=path)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError("the file is empty", file=path) from None
+    except UnicodeDecodeError:
+        raise DataError("the file is not UTF-8 text", file=path) from None
+    except Exception as exc:  # parser errors from pandas / openpyxl / pyarrow
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read the table: {first}", file=path) from None
+    names = [str(c) for c in df.columns]
+    header = _raw_header(path, suffix) or names
+    dupes = [c for c in header if header.count(c) > 1]
+    if dupes:
+        raise DataError(f"duplicate column name '{dupes[0]}'", file=path)
+    df.columns = names
+    if len(df) == 0:
+        raise DataError("the table has a header but no rows", file=path)
+    # Text columns as plain Python objects: stable behaviour across pandas versions.
+    return df.astype(object).where(df.notna(), None)
+
+
+def _raw_header(path: Path, suffix: str) -> list[str]:
+    """Column names exactly as written in a CSV header (pandas renames duplicates)."""
+    if suffix not in (".csv", ".txt"):
+        return []
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), [])
+
+
+def first_data_row(path: str | Path) -> int:
+    """Line number of the first data row of a table file (the header is line 1)."""
+    return 2 if Path(path).suffix.lower() != ".parquet" else 1
+
+
+def file_checksum(path: str | Path) -> str:
+    """SHA-256 of a file (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Dataset:
+    """A survey: answers plus, optionally, a location register and population counts.
+
+    Attributes
+    ----------
+    answers : DataFrame
+        Key-informant answers (one row per informant) or location-level values.
+    locations : DataFrame or None
+        One row per location: names, admin p-codes, coordinates, denominators.
+    population : DataFrame or None
+        People per location and round (e.g. ``idps``, ``returnees``).
+    files : dict
+        Role (``answers``, ``locations``, ``population``) -> source path, used in messages.
+    name : str
+    illustrative : bool
+        ``True`` for generated data; every output built from it says so.
+    """
+
+    answers: "pd.DataFrame"
+    locations: "pd.DataFrame | None" = None
+    population: "pd.DataFrame | None" = None
+    files: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    illustrative: bool = False
+    truth: "pd.DataFrame | None" = None
+
+    def file(self, role: str) -> str:
+        return self.files.get(role, role)
+
+    @property
+    def version(self) -> str:
+        """Short checksum of the input files (or of the tables when built in memory)."""
+        h = hashlib.sha256()
+        for role in ("answers", "locations", "population"):
+            path = self.files.get(role)
+            if path and Path(path).is_file():
+                h.update(file_checksum(path).encode())
+            else:
+                table = getattr(self, role)
+                if table is not None:
+                    import pandas as pd
+
+                    h.update(pd.util.hash_pandas_object(table, index=False).values.tobytes())
+        return h.hexdigest()[:12]
+
+
+def load_dataset(path: str | Path, *, locations: str | Path | None = None,
+                 population: str | Path | None = None) -> Dataset:
+    """Load a survey from a dataset folder or from table files.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder holding ``dataset.yaml`` (keys ``answers``, ``locations``,
+        ``population``, optional ``truth``, ``name``, ``illustrative``), or the
+        answers table itself.
+    locations, population : str or Path, optional
+        Location register and population table (override the folder's).
+
+    Returns
+    -------
+    Dataset
+    """
+    import yaml
+
+    path = Path(path)
+    files: dict[str, Path] = {}
+    meta: dict = {}
+    if path.is_dir():
+        manifest = path / "dataset.yaml"
+        if not manifest.exists():
+            raise DataError("no dataset.yaml in this folder (or pass the answers file itself)", file=path)
+        try:
+            meta = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise DataError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=manifest) from None
+        if not isinstance(meta, dict) or "answers" not in meta:
+            raise DataError("dataset.yaml needs an 'answers' entry", file=manifest)
+        for role in ("answers", "locations", "population", "truth"):
+            if meta.get(role):
+                files[role] = path / meta[role]
+    else:
+        files["answers"] = path
+    if locations is not None:
+        files["locations"] = Path(locations)
+    if population is not None:
+        files["population"] = Path(population)
+    tables = {role: read_table(p) for role, p in files.items()}
+    return Dataset(
+        answers=tables["answers"],
+        locations=tables.get("locations"),
+        population=tables.get("population"),
+        truth=tables.get("truth"),
+        files={role: str(p) for role, p in files.items()},
+        name=str(meta.get("name", path.stem)),
+        illustrative=bool(meta.get("illustrative", False)),
+    )
+
+
+# --------------------------------------------------------------------- writing
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it over ``dest`` on success.
+
+    On any exception the temporary file is removed and ``dest`` is untouched.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp" + dest.suffix, dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_atomic(dest: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result to ``dest`` atomically."""
+    with atomic_path(dest) as tmp:
+        writer(tmp)
+    return Path(dest)
+
+
+def write_text_atomic(dest: str | Path, text: str) -> Path:
+    return write_atomic(dest, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def to_csv(df: "pd.DataFrame", path: str | Path) -> None:
+    """Write a table as UTF-8 CSV with ``\n`` line ends and 10 significant digits (byte-stable)."""
+    df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
+
+
+def write_csv(df: "pd.DataFrame", dest: str | Path) -> Path:
+    """:func:`to_csv`, atomically."""
+    return write_atomic(dest, lambda p: to_csv(df, p))
+
+
+def write_outputs(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
+    """Write several outputs all-or-nothing.
+
+    Every file is first written to a temporary file beside its destination; only
+    when all have been written are they renamed into place.  If a writer fails,
+    the temporaries are removed and no destination is touched.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for dest, writer in writers.items():
+            dest = Path(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp" + dest.suffix, dir=dest.parent)
+            os.close(fd)
+            staged.append((Path(tmp), dest))
+            os.unlink(tmp)  # some writers (e.g. GeoPackage) refuse to write over an existing file
+            writer(Path(tmp))
+        for tmp, dest in staged:
+            os.replace(tmp, dest)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
+    return [dest for _, dest in staged]

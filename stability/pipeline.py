@@ -1,0 +1,655 @@
+"""The pipeline: survey answers -> index, every stage kept, every step recorded.
+
+``compute(data, spec)`` runs, in COINr's order::
+
+    prepare      encode answers, combine key informants, attach the location register
+    denominate   x / denominator
+    impute       fill missing values (logged)
+    treat        winsorise / log-transform outliers (logged)
+    normalise    direction, then onto a common scale
+    aggregate    level by level up to the index
+    rank         national and within-region ranks, categories
+
+and returns a :class:`Result` that keeps each stage's table, the audit log and
+the fitted parameters.  ``result.recompute({"normalise.method": "zscore"})``
+re-runs only the steps that the change affects: the index is a recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .aggregate import aggregate
+from .combine import Combined, combine, encode
+from .denominate import denominate
+from .exceptions import DataError, MethodError
+from .impute import impute
+from .normalise import Normaliser, resolve_methods
+from .rank import categorise, rank_desc
+from .spec import IndexSpec
+from .treat import STATUS_LOG, STATUS_WINSORISED, OutlierTreatment
+
+STAGES = ("raw", "denominated", "imputed", "treated", "normalised", "aggregated")
+LOG_COLUMNS = ["step", "location", "round", "column", "action", "before", "after", "detail"]
+
+Progress = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- prepare
+@dataclass
+class Prepared:
+    """Location-level values ready for the numeric pipeline.
+
+    Attributes
+    ----------
+    values : DataFrame
+        Index (location[, round]), sorted; one float column per indicator
+        (combined key-informant answers).
+    units : DataFrame
+        Same index: admin p-codes, names, coordinates, denominators, population
+        counts, number of key informants.
+    combined : Combined or None
+        Disagreement between key informants (when answers are per informant).
+    source : dict
+        Dataset name, version (checksum), files and the ``illustrative`` flag.
+    """
+
+    values: pd.DataFrame
+    units: pd.DataFrame
+    combined: Combined | None = None
+    source: dict = field(default_factory=dict)
+
+
+def _keys(spec: IndexSpec) -> list[str]:
+    c = spec.columns
+    return [c.location] + ([c.round] if c.round else [])
+
+
+def _as_round(values: pd.Series) -> pd.Series:
+    """Rounds as integers when every value is a whole number, else as text."""
+    num = pd.to_numeric(values, errors="coerce")
+    if num.notna().all() and (num == num.round()).all():
+        return num.astype("int64")
+    return values.astype(str)
+
+
+def _numeric_or_text(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return col
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().sum() == col.notna().sum() and col.notna().any():
+        return num
+    return col.astype(object).where(col.notna(), None)
+
+
+def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
+    """Encode, validate and combine survey answers into location-level values.
+
+    Parameters
+    ----------
+    data : Dataset, DataFrame, str or Path
+        A :class:`~stability.io.Dataset`, a dataset folder or answers file, or a
+        DataFrame of answers (per key informant or per location).
+    spec : IndexSpec
+    check : bool
+        Validate the input first and raise :class:`~stability.exceptions.ValidationFailed`
+        on the first error.
+    """
+    from .io import Dataset, load_dataset
+
+    if isinstance(data, pd.DataFrame):
+        data = Dataset(answers=data, files={"answers": "answers"}, name="in-memory table")
+    elif not isinstance(data, Dataset):
+        data = load_dataset(data)
+    if check:
+        from .validate import validate
+
+        validate(data, spec).raise_for_errors()
+    c = spec.columns
+    keys = _keys(spec)
+    answers = data.answers
+    coded = encode(answers, spec)
+    for k in keys:
+        coded[k] = answers[k].to_numpy()
+    if c.round:
+        coded[c.round] = _as_round(coded[c.round])
+    combined = None
+    if c.key_informant:
+        combined = combine(coded, spec)
+        values = combined.values
+        n_ki = combined.n_informants
+    else:
+        values = coded.set_index(keys)[spec.indicator_ids].sort_index()
+        n_ki = None
+    values = values.astype(float)
+    units = _units(data, spec, values.index, keys, n_ki)
+    if n_ki is not None and spec.combine.min_informants > 1:
+        keep = (n_ki >= spec.combine.min_informants).reindex(values.index).to_numpy()
+        values, units = values[keep], units[keep]
+    source = {"name": data.name, "illustrative": data.illustrative, "files": dict(data.files),
+              "version": data.version if check else ""}
+    return Prepared(values=values, units=units, combined=combined, source=source)
+
+
+def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.DataFrame:
+    """Per-unit descriptive columns, aligned on ``index``."""
+    c = spec.columns
+    loc = c.location
+    wanted = [x for x in [c.name, *c.admin, c.longitude, c.latitude,
+                          *[i.denominator for i in spec.indicators if i.denominator]] if x]
+    units = pd.DataFrame(index=index)
+    answers = data.answers
+    skip = set(spec.indicator_ids) | set(keys) | ({c.key_informant} if c.key_informant else set())
+    rest = [col for col in answers.columns if col not in skip]
+    if data.locations is not None:
+        rest = [col for col in rest if col not in data.locations.columns]
+    if rest:
+        frame = answers[rest].copy()
+        for k in keys:
+            frame[k] = answers[k].to_numpy()
+        if c.round:
+            frame[c.round] = _as_round(frame[c.round])
+        g = frame.groupby(keys, sort=True, dropna=False)
+        if c.key_informant:
+            constant = [col for col in rest if col in wanted or (g[col].nunique(dropna=False) <= 1).all()]
+        else:
+            constant = rest
+        if constant:
+            units = units.join(g[constant].first())
+    if data.locations is not None:
+        reg = data.locations.drop_duplicates(loc).set_index(loc)
+        loc_values = index.get_level_values(loc) if isinstance(index, pd.MultiIndex) else index
+        units = units.join(pd.DataFrame(reg.reindex(loc_values).to_numpy(), index=index, columns=reg.columns))
+    if data.population is not None and c.round:
+        pop = data.population.copy()
+        pop[c.round] = _as_round(pop[c.round])
+        pop = pop.drop_duplicates(keys).set_index(keys)
+        units = units.join(pop[[x for x in pop.columns if x not in units.columns]])
+    if n_ki is not None:
+        units["n_informants"] = n_ki.reindex(index).to_numpy()
+    no_convert = {c.location, c.name, *c.admin}
+    for col in units.columns:
+        if col not in no_convert:
+            units[col] = _numeric_or_text(units[col])
+    return units
+
+
+# --------------------------------------------------------------------------- steps
+def _sig(*parts) -> str:
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _ind_fields(spec: IndexSpec, names: list[str]):
+    return [{k: getattr(i, k) for k in names} for i in spec.indicators]
+
+
+SIGNATURES: dict[str, Callable[[IndexSpec], str]] = {
+    "prepare": lambda s: _sig(s.columns.model_dump(), {k: v.model_dump() for k, v in s.answers.items()},
+                              s.combine.model_dump(), _ind_fields(s, ["id", "answers", "range", "combine",
+                                                                      "denominator"])),
+    "denominated": lambda s: _sig(_ind_fields(s, ["id", "denominator", "denominator_scale"])),
+    "imputed": lambda s: _sig(s.impute.model_dump(), s.normalise.scope),
+    "treated": lambda s: _sig(s.treat.model_dump(), _ind_fields(s, ["id", "treat", "answers"]),
+                              s.normalise.scope, s.normalise.reference_round),
+    "normalised": lambda s: _sig(s.normalise.model_dump(), {k: v.model_dump() for k, v in s.answers.items()},
+                                 _ind_fields(s, ["id", "direction", "goalposts", "target", "range", "answers",
+                                                 "normalise", "denominator"])),
+    "aggregated": lambda s: _sig(_ind_fields(s, ["id", "parent", "weight"]),
+                                 [a.model_dump() for a in s.aggregates], [lv.model_dump() for lv in s.levels]),
+    "ranked": lambda s: _sig(s.rank.model_dump(), s.categories.model_dump(), s.columns.admin),
+}
+
+
+@dataclass
+class _Context:
+    spec: IndexSpec
+    index: pd.Index
+    units: pd.DataFrame
+    rounds: np.ndarray | None
+
+
+def _split_by_scope(ctx: _Context) -> tuple[list[tuple[Any, np.ndarray | None]], Any]:
+    """Row groups for data-driven statistics, and the reference round if any.
+
+    Returns ``[(label, rows or None for all rows)], reference``.
+    """
+    scope = ctx.spec.normalise.scope
+    if ctx.rounds is None or scope == "pooled":
+        return [(None, None)], None
+    labels = pd.unique(ctx.rounds)
+    if scope == "reference":
+        ref = ctx.spec.normalise.reference_round
+        if not (ctx.rounds == _coerce_like(ref, ctx.rounds)).any():
+            raise DataError(f"reference round {ref!r} is not in the data (rounds: "
+                            f"{', '.join(map(str, sorted(labels)))})", column="normalise.reference_round")
+        return [(None, None)], _coerce_like(ref, ctx.rounds)
+    if len(labels) == 1:
+        return [(labels[0], None)], None
+    return [(r, np.flatnonzero(ctx.rounds == r)) for r in sorted(labels)], None
+
+
+def _coerce_like(value, arr: np.ndarray):
+    if np.issubdtype(np.asarray(arr).dtype, np.integer):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return value
+    return str(value)
+
+
+def _fit_apply(make, X: np.ndarray, columns: list[str], ctx: _Context, **fit_kw):
+    """Fit a step on each scope group (or the reference round) and apply it."""
+    groups, ref = _split_by_scope(ctx)
+    fitted = {}
+    if ref is not None:
+        rows = np.flatnonzero(ctx.rounds == ref)
+        step = make().fit(X[rows], columns, **fit_kw)
+        return step.transform(X, columns), {ref: step}
+    if groups[0][1] is None:
+        step = make().fit(X, columns, **fit_kw)
+        return step.transform(X, columns), {groups[0][0]: step}
+    out = None
+    for label, rows in groups:
+        step = make().fit(X[rows], columns, **fit_kw)
+        part = step.transform(X[rows], columns)
+        if out is None:
+            out = np.array(X, dtype=float, order="F", copy=True)
+        out[rows] = part
+        fitted[label] = step
+    return out, fitted
+
+
+def _cells_log(step: str, action: str, ctx: _Context, columns: list[str], mask: np.ndarray,
+               before: np.ndarray, after: np.ndarray, detail) -> pd.DataFrame:
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return pd.DataFrame(columns=LOG_COLUMNS)
+    loc = ctx.index.get_level_values(0) if isinstance(ctx.index, pd.MultiIndex) else ctx.index
+    names = np.asarray(columns, dtype=object)
+    return pd.DataFrame({
+        "step": step, "location": np.asarray(loc)[rows],
+        "round": ctx.rounds[rows] if ctx.rounds is not None else None,
+        "column": names[cols], "action": action,
+        "before": before[rows, cols], "after": after[rows, cols],
+        "detail": detail(names[cols]) if callable(detail) else detail,
+    })
+
+
+def step_denominate(X, columns, ctx):
+    out = denominate(X, columns, ctx.spec, ctx.units)
+    return out, [], None
+
+
+def step_impute(X, columns, ctx):
+    s = ctx.spec.impute
+    groups = [ctx.units[s.group].to_numpy()] if s.method.startswith("group_") else None
+    strata = ctx.rounds if ctx.spec.normalise.scope != "pooled" else None
+    out, mask = impute(X, s.method, groups=groups, fallback=s.fallback, strata=strata)
+    how = s.method + (f" by {s.group}" if s.group else "") + (f", else {s.fallback}" if s.fallback != "none"
+                                                               else "")
+    return out, [_cells_log("impute", "imputed", ctx, columns, mask, X, out, how)], None
+
+
+def step_treat(X, columns, ctx):
+    s = ctx.spec.treat
+    if s.method == "none":
+        return X, [], {}
+    coded = {k for k, v in ctx.spec.answers.items() if v.codes is not None}
+    treat = [ind.treat and (s.coded or ind.answers not in coded) for ind in ctx.spec.indicators]
+    out, fitted = _fit_apply(lambda: OutlierTreatment(s.winmax, s.skew_thresh, s.kurt_thresh, s.log_fallback),
+                             X, columns, ctx, treat=treat)
+    logs = []
+    if out is not X:
+        changed = (out != X) & ~np.isnan(X)
+        log_cols = {c for step in fitted.values() for c, t in step.columns_.items() if t.status == STATUS_LOG}
+        win = changed & ~np.isin(np.asarray(columns), list(log_cols))[None, :]
+        logs.append(_cells_log("treat", "winsorised", ctx, columns, win, X, out, "COINr winsorisation"))
+    for label, step in fitted.items():
+        for c, t in step.columns_.items():
+            if t.status == STATUS_LOG:
+                logs.append(pd.DataFrame([{
+                    "step": "treat", "location": None, "round": label, "column": c, "action": "log_transformed",
+                    "before": np.nan, "after": np.nan,
+                    "detail": f"winsorising {s.winmax} points was not enough: log(x - min + 0.01(max - min)); "
+                              f"skew {t.skew:.3g} -> {t.skew_after:.3g}, kurtosis {t.kurt:.3g} -> {t.kurt_after:.3g}"
+                }]))
+    return out, logs, fitted
+
+
+def step_normalise(X, columns, ctx, treated: dict | None = None):
+    methods = resolve_methods(ctx.spec)
+    logged = {c for step in (treated or {}).values() for c, t in step.columns_.items() if t.status == STATUS_LOG}
+    clash = [c for c in columns if c in logged and methods[c].method == "goalposts"]
+    if clash:
+        raise MethodError(f"indicator '{clash[0]}' was log-transformed by the outlier treatment, so its goalposts "
+                          "(in answer units) no longer apply: set 'treat.log_fallback: false' or use a "
+                          "data-driven normalisation for it")
+    out, fitted = _fit_apply(lambda: Normaliser(methods), X, columns, ctx)
+    return out, [], fitted
+
+
+def step_aggregate(X, columns, ctx):
+    scores, ids = aggregate(X, columns, ctx.spec)
+    logs = []
+    for lv in range(2, len(ctx.spec.levels) + 1):
+        thr = ctx.spec.levels[lv - 1].threshold
+        if thr is None:
+            continue
+        for agg in ctx.spec.aggregates_at(lv):
+            kids = [k.id for k in ctx.spec.children(agg.id)]
+            pos = {c: j for j, c in enumerate(columns)} | {c: len(columns) + j for j, c in enumerate(ids)}
+            full = np.column_stack([X, scores])
+            present = ~np.isnan(full[:, [pos[k] for k in kids]])
+            dropped = np.isnan(scores[:, ids.index(agg.id)]) & present.any(axis=1)
+            mask = np.zeros((len(X), 1), dtype=bool)
+            mask[:, 0] = dropped
+            share = present.mean(axis=1)
+            logs.append(_cells_log("aggregate", "dropped", ctx, [agg.id], mask, share[:, None], full[:, :1] * np.nan,
+                                   f"share of children present below the threshold {thr:g}"))
+    return (scores, ids), logs, None
+
+
+STEPS: list[tuple[str, Callable]] = [
+    ("denominated", step_denominate),
+    ("imputed", step_impute),
+    ("treated", step_treat),
+    ("normalised", step_normalise),
+    ("aggregated", step_aggregate),
+]
+
+
+# --------------------------------------------------------------------------- result
+class Result:
+    """A computed index: every stage's table, the audit log and the recipe.
+
+    Attributes
+    ----------
+    spec : IndexSpec
+        The recipe; ``spec_hash`` is carried by every output.
+    stages : dict[str, DataFrame]
+        ``raw``, ``denominated``, ``imputed``, ``treated``, ``normalised``
+        (indicators) and ``aggregated`` (pillars ... index), all indexed by
+        (location, round).  A step that changes nothing shares its input table.
+    units : DataFrame
+        Descriptive columns per location and round.
+    log : DataFrame
+        Audit log: ``step, location, round, column, action, before, after, detail``
+        (imputed cells, winsorised cells, log-transformed indicators, aggregates
+        dropped by the availability threshold, units dropped for too few informants).
+    fitted : dict
+        Per step and scope group, the fitted step objects (``treated``:
+        :class:`~stability.treat.OutlierTreatment`, ``normalised``:
+        :class:`~stability.normalise.Normaliser`).
+    """
+
+    def __init__(self, spec: IndexSpec, prepared: Prepared, stages: dict, logs: dict, fitted: dict,
+                 ranks: pd.DataFrame, data=None, timings: dict | None = None):
+        self.spec = spec
+        self.prepared = prepared
+        self.stages = stages
+        self._logs = logs
+        self.fitted = fitted
+        self.ranks = ranks
+        self._data = data
+        self.timings = timings or {}
+        self._scores = None
+
+    # ---- views
+    @property
+    def spec_hash(self) -> str:
+        return self.spec.hash
+
+    @property
+    def units(self) -> pd.DataFrame:
+        return self.prepared.units
+
+    @property
+    def index_id(self) -> str:
+        return self.spec.root.id
+
+    @property
+    def pillar_ids(self) -> list[str]:
+        return [a.id for a in self.spec.aggregates_at(2)]
+
+    @property
+    def rounds(self) -> list:
+        r = self.spec.columns.round
+        return sorted(pd.unique(self.units.index.get_level_values(r))) if r else []
+
+    def stage(self, name: str) -> pd.DataFrame:
+        """The table of one stage (see :data:`STAGES`)."""
+        if name not in self.stages:
+            raise KeyError(f"unknown stage '{name}' (stages: {', '.join(self.stages)})")
+        return self.stages[name]
+
+    @property
+    def log(self) -> pd.DataFrame:
+        parts = [df for step in self._logs.values() for df in step if len(df)]
+        if not parts:
+            return pd.DataFrame(columns=LOG_COLUMNS)
+        return pd.concat(parts, ignore_index=True)[LOG_COLUMNS]
+
+    @property
+    def disagreement(self) -> pd.DataFrame | None:
+        c = self.prepared.combined
+        return None if c is None else c.disagreement
+
+    @property
+    def treatment(self) -> pd.DataFrame:
+        """Outlier test and treatment per indicator (and scope group)."""
+        rows = []
+        for label, step in (self.fitted.get("treated") or {}).items():
+            for c, t in step.columns_.items():
+                rows.append({"round": label, "indicator": c, "status": t.status, "n_winsorised": t.n_winsorised,
+                             "lower": t.lower, "upper": t.upper, "skew": t.skew, "kurt": t.kurt,
+                             "skew_after": t.skew_after, "kurt_after": t.kurt_after})
+        return pd.DataFrame(rows)
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """The main output: one row per location and round.
+
+        Columns: the keys, the descriptive columns of the location register and
+        population table, ``n_informants``, the index and every aggregate score,
+        ``category``, ``rank_national``, ``rank_region``, ``change`` (index minus
+        the previous round's), ``n_missing`` (indicators without an answer),
+        ``n_imputed``, ``n_disagreements`` (indicators whose informants disagree),
+        ``spec_hash``.
+        """
+        if self._scores is None:
+            self._scores = self._build_scores()
+        return self._scores
+
+    def _build_scores(self) -> pd.DataFrame:
+        spec = self.spec
+        agg = self.stages["aggregated"]
+        order = [spec.root.id] + [a.id for lv in range(len(spec.levels) - 1, 1, -1)
+                                  for a in spec.aggregates_at(lv)]
+        out = self.units.copy()
+        for col in order:
+            out[col] = agg[col].to_numpy()
+        out = pd.concat([out, self.ranks], axis=1)
+        raw = self.stages["raw"].to_numpy()
+        imp = self.stages["imputed"].to_numpy()
+        out["n_missing"] = np.isnan(raw).sum(axis=1)
+        out["n_imputed"] = (np.isnan(raw) & ~np.isnan(imp)).sum(axis=1)
+        if self.prepared.combined is not None:
+            out["n_disagreements"] = self.prepared.combined.flagged.reindex(out.index).sum(axis=1).to_numpy()
+        out["spec_hash"] = self.spec_hash
+        return out.reset_index()
+
+    # ---- recompute
+    def recompute(self, changes: Mapping[str, Any] | IndexSpec | None = None, *,
+                  progress: Progress | None = None) -> "Result":
+        """Compute the index again with some options changed.
+
+        Only the steps whose options changed (and those after them) run again;
+        earlier stages are shared with this result.
+
+        Parameters
+        ----------
+        changes : mapping or IndexSpec
+            Dotted option paths to new values (see :meth:`IndexSpec.with_changes`),
+            or a whole new spec.
+        """
+        spec = changes if isinstance(changes, IndexSpec) else self.spec.with_changes(changes or {})
+        if SIGNATURES["prepare"](spec) != SIGNATURES["prepare"](self.spec):
+            if self._data is None:
+                raise DataError("this change needs the original answers, which this result does not keep")
+            return compute(self._data, spec, progress=progress)
+        start = next((i for i, (name, _) in enumerate(STEPS)
+                      if SIGNATURES[name](spec) != SIGNATURES[name](self.spec)), len(STEPS))
+        return run(self.prepared, spec, data=self._data, progress=progress, reuse=self, start=start)
+
+
+# --------------------------------------------------------------------------- drivers
+def run(prepared: Prepared, spec: IndexSpec, *, data=None, progress: Progress | None = None,
+        reuse: Result | None = None, start: int = 0) -> Result:
+    """Run the numeric pipeline on prepared, location-level values.
+
+    Parameters
+    ----------
+    prepared : Prepared
+    spec : IndexSpec
+    reuse : Result, optional
+        A result whose stages before step ``start`` are reused.
+    start : int
+        Index into :data:`STEPS` of the first step to run.
+    """
+    values = prepared.values
+    columns = list(values.columns)
+    if columns != spec.indicator_ids:
+        raise DataError("prepared values do not match the spec's indicators")
+    index = values.index
+    rnd = spec.columns.round
+    ctx = _Context(spec=spec, index=index, units=prepared.units,
+                   rounds=index.get_level_values(rnd).to_numpy() if rnd else None)
+    stages: dict[str, pd.DataFrame] = {"raw": values}
+    logs: dict[str, list] = {"prepare": _prepare_logs(prepared, spec)}
+    fitted: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    if reuse is not None and start > 0:
+        for name, _ in STEPS[:start]:
+            stages[name] = reuse.stages[name]
+            logs[name] = reuse._logs.get(name, [])
+            fitted[name] = reuse.fitted.get(name)
+    X = stages[STEPS[start - 1][0]].to_numpy(dtype=float) if start > 0 else np.asfortranarray(
+        values.to_numpy(dtype=float))
+    for name, fn in STEPS[start:]:
+        if progress:
+            progress(name)
+        t0 = time.perf_counter()
+        if name == "aggregated":
+            (scores, ids), logs[name], fitted[name] = fn(X, columns, ctx)
+            stages[name] = pd.DataFrame(scores, index=index, columns=ids, copy=False)
+        else:
+            extra = {"treated": fitted.get("treated")} if name == "normalised" else {}
+            out, logs[name], fitted[name] = fn(X, columns, ctx, **extra)
+            prev = list(stages)[-1]
+            stages[name] = stages[prev] if out is X else pd.DataFrame(out, index=index, columns=columns,
+                                                                      copy=False)
+            X = out
+        timings[name] = time.perf_counter() - t0
+    if progress:
+        progress("ranked")
+    t0 = time.perf_counter()
+    ranks = rank_and_categorise(stages["aggregated"], spec, ctx)
+    timings["ranked"] = time.perf_counter() - t0
+    return Result(spec, prepared, stages, logs, fitted, ranks, data=data, timings=timings)
+
+
+def _prepare_logs(prepared: Prepared, spec: IndexSpec) -> list[pd.DataFrame]:
+    if prepared.combined is None or spec.combine.min_informants <= 1:
+        return []
+    n = prepared.combined.n_informants
+    few = n[n < spec.combine.min_informants]
+    if few.empty:
+        return []
+    idx = few.index
+    loc = idx.get_level_values(0) if isinstance(idx, pd.MultiIndex) else idx
+    rnd = idx.get_level_values(1) if isinstance(idx, pd.MultiIndex) else None
+    return [pd.DataFrame({"step": "prepare", "location": np.asarray(loc), "round": rnd, "column": None,
+                          "action": "dropped", "before": few.to_numpy(dtype=float), "after": np.nan,
+                          "detail": f"fewer than {spec.combine.min_informants} key informants"})]
+
+
+def rank_and_categorise(aggregated: pd.DataFrame, spec: IndexSpec, ctx: _Context) -> pd.DataFrame:
+    """Index category, national and within-region ranks, change since the previous round."""
+    root = spec.root.id
+    x = aggregated[root].to_numpy()
+    round_groups = [ctx.rounds] if ctx.rounds is not None else []
+    out = pd.DataFrame(index=aggregated.index)
+    out["category"] = categorise(x, spec.categories.cuts, spec.categories.labels)
+    out["rank_national"] = rank_desc(x, round_groups)
+    within = spec.within()
+    if within is not None:
+        if within not in ctx.units.columns:
+            raise DataError(f"rank 'within' column '{within}' is not in the data", column="rank.within")
+        out["rank_region"] = rank_desc(x, round_groups + [ctx.units[within].to_numpy()])
+    if ctx.rounds is not None and len(pd.unique(ctx.rounds)) > 1:
+        loc = aggregated.index.get_level_values(0)
+        order = {r: i for i, r in enumerate(sorted(pd.unique(ctx.rounds)))}
+        pos = np.array([order[r] for r in ctx.rounds])
+        prev = pd.Series(x, index=pd.MultiIndex.from_arrays([loc, pos]))
+        look = pd.MultiIndex.from_arrays([loc, pos - 1])
+        out["change"] = x - prev.reindex(look).to_numpy()
+    return out
+
+
+def compute(data, spec: IndexSpec, *, check: bool = True, progress: Progress | None = None) -> Result:
+    """Compute the index of every location and round.
+
+    Parameters
+    ----------
+    data : Dataset, DataFrame, str or Path
+        Survey answers (see :func:`prepare`).
+    spec : IndexSpec
+        The recipe (see :func:`stability.spec.load_spec`).
+    check : bool
+        Validate the input first (recommended; turn off only for data already validated).
+    progress : callable, optional
+        Called with each step's name as it starts.
+
+    Returns
+    -------
+    Result
+
+    Examples
+    --------
+    >>> import stability as st                                          # doctest: +SKIP
+    >>> res = st.compute("data/raw/mali_illustrative", st.load_spec("data/specs/mali.yaml"))
+    >>> res.scores.head()
+    """
+    if progress:
+        progress("prepare")
+    prepared = prepare(data, spec, check=check)
+    return run(prepared, spec, data=data, progress=progress)
+
+
+def method_summary(spec: IndexSpec) -> dict[str, str]:
+    """The method choices of a spec in words, for reports and workbooks."""
+    n = spec.normalise
+    levels = "; ".join(f"{lv.name}: {lv.method}" + (f" (p={lv.p:g})" if lv.p is not None else "")
+                       + (f", availability >= {lv.threshold:.0%}" if lv.threshold is not None else "")
+                       for lv in spec.levels[1:])
+    treat = "none" if spec.treat.method == "none" else (
+        f"winsorise up to {spec.treat.winmax} points when |skew| >= {spec.treat.skew_thresh:g} and kurtosis >= "
+        f"{spec.treat.kurt_thresh:g}" + (", else log" if spec.treat.log_fallback else ""))
+    impute = spec.impute.method + (f" by {spec.impute.group}" if spec.impute.group else "")
+    return {
+        "spec": spec.name, "spec hash": spec.hash, "toolkit version": __version__,
+        "indicators": str(len(spec.indicators)),
+        "key informants combined by": spec.combine.method,
+        "imputation": impute, "outlier treatment": treat,
+        "normalisation": f"{n.method} (scope: {n.scope})", "aggregation": levels,
+        "categories": ", ".join(f"{lab}" + (f" < {c:g}" if i < len(spec.categories.cuts) else "")
+                                for i, (lab, c) in enumerate(zip(spec.categories.labels,
+                                                                 [*spec.categories.cuts, None]))),
+    }

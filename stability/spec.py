@@ -1,0 +1,584 @@
+"""The index specification: a YAML recipe validated with pydantic.
+
+A spec says everything needed to turn survey answers into an index: which
+columns identify a location, a round and a key informant; how answers are coded;
+the indicators with their pillar, direction, weight and goalposts; the hierarchy
+(indicator -> pillar -> ... -> index) with an aggregation method per level; and
+the options of every pipeline step (combine, impute, treat, normalise, rank,
+categories).  The spec is the recipe of an index: change one option with
+:meth:`IndexSpec.with_changes` and recompute.
+
+Examples
+--------
+>>> spec = load_spec("data/specs/mali.yaml")            # doctest: +SKIP
+>>> spec.hash                                           # doctest: +SKIP
+'5f0c1b2a9e3d'
+>>> z = spec.with_changes({"normalise.method": "zscore"})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .exceptions import SpecError
+
+AGGREGATION_METHODS = ("arithmetic", "geometric", "harmonic", "generalised", "copeland")
+NORMALISATION_METHODS = ("minmax", "zscore", "rank", "percentile", "goalposts", "dist2target", "none")
+IMPUTATION_METHODS = ("none", "mean", "median", "group_mean", "group_median")
+COMBINE_METHODS = ("median", "mode", "mean")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Columns(_Model):
+    """Columns that identify units and place them.
+
+    Attributes
+    ----------
+    location : str
+        Location identifier (one score per location and round).
+    round : str or None
+        Survey round; ``None`` for a single cross-section.
+    key_informant : str or None
+        Key-informant identifier when the answers have one row per informant.
+    name : str or None
+        Human-readable location name carried to the outputs.
+    admin : list of str
+        Administrative p-code columns, coarsest first (e.g. region, cercle).
+        The first one is the "region" for within-region ranks.
+    longitude, latitude : str or None
+        Point coordinates (WGS 84) for maps and the GeoPackage output.
+    pcodes : str or None
+        Reference list the admin p-codes must belong to: ``ocha`` (the embedded
+        OCHA list for Mali, Burkina Faso and Niger) or the path of a CSV with
+        ``P-Code`` and ``Parent P-Code`` columns; ``None`` skips the check.
+    """
+
+    location: str = "location_id"
+    round: str | None = "round"
+    key_informant: str | None = None
+    name: str | None = None
+    admin: list[str] = Field(default_factory=list)
+    longitude: str | None = None
+    latitude: str | None = None
+    pcodes: str | None = None
+
+
+class AnswerType(_Model):
+    """How one kind of answer is coded.
+
+    ``codes`` maps answer labels to numbers (``null`` = missing, e.g. "don't
+    know"); a column of that type may hold the labels or the numeric codes.
+    Without ``codes`` answers are numbers, checked against ``range``.
+    """
+
+    codes: dict[str, float | None] | None = None
+    range: tuple[float | None, float | None] | None = None
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.codes is not None:
+            numbers = [v for v in self.codes.values() if v is not None]
+            if len(numbers) < 2:
+                raise ValueError("'codes' needs at least two non-missing codes")
+        if self.range is not None:
+            lo, hi = self.range
+            if lo is not None and hi is not None and not lo < hi:
+                raise ValueError(f"range [{lo}, {hi}] is empty")
+        return self
+
+    @property
+    def valid_range(self) -> tuple[float | None, float | None]:
+        """Smallest and largest valid value (``None`` for unbounded)."""
+        if self.codes is not None:
+            numbers = [v for v in self.codes.values() if v is not None]
+            return (min(numbers), max(numbers))
+        return self.range or (None, None)
+
+
+class Combine(_Model):
+    """Combine several key informants' answers into one value per location and round.
+
+    ``method`` is the default (``median`` or ``mode`` or ``mean``); ties of the
+    mode take the mean of the tied values.  ``disagreement`` of an indicator at a
+    location is the mean absolute deviation of the informants' answers from the
+    combined value divided by the span of valid values (0 = all agree, up to 1);
+    it is flagged when it reaches ``disagreement_threshold``.
+    """
+
+    method: Literal["median", "mode", "mean"] = "median"
+    disagreement_threshold: float = Field(0.3, gt=0, le=1)
+    min_informants: int = Field(1, ge=1)
+
+
+class Impute(_Model):
+    """Fill missing indicator values (every imputed cell is logged).
+
+    ``group`` names an admin column for ``group_mean``/``group_median``; cells of
+    a group with no observed value fall back to ``fallback`` over all units
+    (``none`` leaves them missing, as COINr does).
+    """
+
+    method: Literal["none", "mean", "median", "group_mean", "group_median"] = "none"
+    group: str | None = None
+    fallback: Literal["none", "mean", "median"] = "none"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.method.startswith("group_") and not self.group:
+            raise ValueError(f"imputation '{self.method}' needs 'group' (an admin column)")
+        return self
+
+
+class Treat(_Model):
+    """Outlier treatment, COINr ``Treat()`` defaults.
+
+    An indicator fails when ``|skew| >= skew_thresh`` and ``kurt >= kurt_thresh``.
+    Failing indicators are winsorised one value at a time (up to ``winmax``
+    points); if that is not enough and ``log_fallback`` is on, the original values
+    are log-transformed instead.
+
+    Indicators with coded answers (yes/no, shares) are bounded: they can be
+    skewed but have no outliers, so they are left alone unless ``coded`` is on.
+    """
+
+    method: Literal["none", "winsorise"] = "winsorise"
+    coded: bool = False
+    winmax: int = Field(5, ge=0)
+    skew_thresh: float = Field(2.0, gt=0)
+    kurt_thresh: float = Field(3.5)
+    log_fallback: bool = True
+
+
+class Normalise(_Model):
+    """Bring indicators onto a common scale, after applying their direction.
+
+    Methods: ``minmax`` onto ``[l, u]``; ``zscore`` with mean ``m`` and sd ``s``
+    (sample sd); ``rank``; ``percentile`` (percentile rank times ``scale``);
+    ``goalposts`` ``clip((x - lower)/(upper - lower), 0, 1) * scale`` using each
+    indicator's goalposts (default: its valid range); ``dist2target``
+    ``1 - (target - x)/(max - min)`` (``target_basis: range``, the handbook's) or
+    COINr's ``(x - min)/(target - min)`` (``target_basis: target``), capped at 1
+    when ``cap``, times ``scale``; ``none``.
+
+    ``scope`` says which rows the data-driven statistics (min, max, mean, sd,
+    ranks, outlier bounds, imputation values) come from: each round on its own
+    (``round``), all rounds together (``pooled``) or one ``reference_round``
+    whose parameters are applied to every round.
+    """
+
+    method: Literal["minmax", "zscore", "rank", "percentile", "goalposts", "dist2target", "none"] = "minmax"
+    l: float = 0.0
+    u: float = 100.0
+    m: float = 0.0
+    s: float = 1.0
+    scale: float = 100.0
+    target_basis: Literal["range", "target"] = "range"
+    cap: bool = True
+    scope: Literal["round", "pooled", "reference"] = "round"
+    reference_round: Any = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.method == "minmax" and not self.l < self.u:
+            raise ValueError(f"minmax needs l < u, got l={self.l}, u={self.u}")
+        if self.method == "zscore" and not self.s > 0:
+            raise ValueError("zscore needs s > 0")
+        if self.scope == "reference" and self.reference_round is None:
+            raise ValueError("scope 'reference' needs 'reference_round'")
+        return self
+
+
+class IndicatorNormalise(_Model):
+    """Per-indicator override of the normalisation method and its parameters."""
+
+    method: Literal["minmax", "zscore", "rank", "percentile", "goalposts", "dist2target", "none"] | None = None
+    l: float | None = None
+    u: float | None = None
+    m: float | None = None
+    s: float | None = None
+    scale: float | None = None
+
+
+class Indicator(_Model):
+    """One indicator (a question of the key-informant survey, or any column).
+
+    Attributes
+    ----------
+    id : str
+        Column name in the data.
+    label : str
+        Readable name for reports.
+    parent : str
+        Id of the aggregate (e.g. pillar) it belongs to.
+    direction : {1, -1}
+        +1 when a higher value means more stable, -1 when less stable.
+    weight : float
+        Weight within its parent (re-normalised among present siblings).
+    answers : str or None
+        Name of an answer type of the spec (``None`` = plain numbers).
+    range : [low, high], optional
+        Valid values (overrides the answer type's).
+    goalposts : [lower, upper], optional
+        Fixed bounds for ``goalposts`` normalisation (default: valid range).
+    target : float, optional
+        Target for ``dist2target`` normalisation (in the indicator's units).
+    denominator : str, optional
+        Column to divide by (e.g. population), times ``denominator_scale``.
+    combine : {"median", "mode", "mean"}, optional
+        Override of how key-informant answers are combined.
+    treat : bool
+        ``False`` exempts the indicator from outlier treatment.
+    normalise : IndicatorNormalise, optional
+        Override of the normalisation method or its parameters.
+    """
+
+    id: str
+    label: str = ""
+    parent: str
+    direction: Literal[1, -1] = 1
+    weight: float = Field(1.0, ge=0)
+    answers: str | None = None
+    range: tuple[float | None, float | None] | None = None
+    goalposts: tuple[float, float] | None = None
+    target: float | None = None
+    denominator: str | None = None
+    denominator_scale: float = 1.0
+    combine: Literal["median", "mode", "mean"] | None = None
+    treat: bool = True
+    normalise: IndicatorNormalise | None = None
+
+    @field_validator("goalposts")
+    @classmethod
+    def _goalposts(cls, v):
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"goalposts [{v[0]}, {v[1]}] need lower < upper")
+        return v
+
+
+class Aggregate(_Model):
+    """A node above the indicators (pillar, sub-index, index)."""
+
+    id: str
+    label: str = ""
+    level: int = Field(ge=2)
+    parent: str | None = None
+    weight: float = Field(1.0, ge=0)
+
+
+class Level(_Model):
+    """How the scores of one level are made from their children's scores.
+
+    Level 1 is the indicators; level ``k`` aggregates the scores of level ``k-1``.
+    ``threshold`` is the data-availability threshold: a score is missing when the
+    share of its children with a value is below it.
+    """
+
+    name: str
+    method: Literal["arithmetic", "geometric", "harmonic", "generalised", "copeland"] = "arithmetic"
+    p: float | None = None
+    threshold: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.method == "generalised" and self.p is None:
+            raise ValueError("the generalised mean needs 'p'")
+        return self
+
+
+class Rank(_Model):
+    """Ranks: 1 = most stable, ties share the lowest rank, missing stays missing.
+
+    ``within`` is the column for within-group ranks (default: the first admin
+    column, i.e. the region).
+    """
+
+    within: str | None = None
+
+
+class Categories(_Model):
+    """Cut the index into ordered categories.
+
+    A score ``x`` falls in ``labels[i]`` when ``cuts[i-1] <= x < cuts[i]``.
+    """
+
+    cuts: list[float] = Field(default_factory=lambda: [40.0, 60.0])
+    labels: list[str] = Field(default_factory=lambda: ["low", "medium", "high"])
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.labels) != len(self.cuts) + 1:
+            raise ValueError(f"{len(self.cuts)} cut-offs need {len(self.cuts) + 1} labels, got {len(self.labels)}")
+        if any(b <= a for a, b in zip(self.cuts, self.cuts[1:])):
+            raise ValueError("category cut-offs must increase")
+        return self
+
+
+class IndexSpec(_Model):
+    """A whole index specification (see the module docstring and the README)."""
+
+    name: str
+    description: str = ""
+    version: str | int | None = None
+    columns: Columns = Field(default_factory=Columns)
+    answers: dict[str, AnswerType] = Field(default_factory=dict)
+    indicators: list[Indicator]
+    aggregates: list[Aggregate]
+    levels: list[Level]
+    combine: Combine = Field(default_factory=Combine)
+    impute: Impute = Field(default_factory=Impute)
+    treat: Treat = Field(default_factory=Treat)
+    normalise: Normalise = Field(default_factory=Normalise)
+    rank: Rank = Field(default_factory=Rank)
+    categories: Categories = Field(default_factory=Categories)
+
+    @model_validator(mode="after")
+    def _check_hierarchy(self):
+        ids = [i.id for i in self.indicators] + [a.id for a in self.aggregates]
+        dupes = sorted({x for x in ids if ids.count(x) > 1})
+        if dupes:
+            raise ValueError(f"duplicate ids: {', '.join(dupes)}")
+        if not self.indicators:
+            raise ValueError("the spec has no indicators")
+        n_levels = len(self.levels)
+        if n_levels < 2:
+            raise ValueError("'levels' needs at least two entries (indicators and one aggregate level)")
+        by_id = {a.id: a for a in self.aggregates}
+        for ind in self.indicators:
+            if ind.answers is not None and ind.answers not in self.answers:
+                raise ValueError(f"indicator '{ind.id}': unknown answer type '{ind.answers}'")
+            parent = by_id.get(ind.parent)
+            if parent is None:
+                raise ValueError(f"indicator '{ind.id}': parent '{ind.parent}' is not an aggregate")
+            if parent.level != 2:
+                raise ValueError(f"indicator '{ind.id}': parent '{ind.parent}' is at level {parent.level}, not 2")
+        roots = [a for a in self.aggregates if a.parent is None]
+        for agg in self.aggregates:
+            if agg.level > n_levels:
+                raise ValueError(f"aggregate '{agg.id}' is at level {agg.level} but only {n_levels} levels are defined")
+            if agg.parent is not None:
+                parent = by_id.get(agg.parent)
+                if parent is None:
+                    raise ValueError(f"aggregate '{agg.id}': unknown parent '{agg.parent}'")
+                if parent.level != agg.level + 1:
+                    raise ValueError(f"aggregate '{agg.id}' (level {agg.level}): parent '{agg.parent}' "
+                                     f"is at level {parent.level}, expected {agg.level + 1}")
+            elif agg.level != n_levels:
+                raise ValueError(f"aggregate '{agg.id}' has no parent but is not at the top level ({n_levels})")
+        if len(roots) != 1:
+            raise ValueError(f"the hierarchy needs exactly one top aggregate, found {len(roots)}: "
+                             f"{', '.join(a.id for a in roots) or 'none'}")
+        children = {a.id: 0 for a in self.aggregates}
+        for node in [*self.indicators, *self.aggregates]:
+            if node.parent is not None:
+                children[node.parent] += 1
+        empty = [k for k, v in children.items() if v == 0]
+        if empty:
+            raise ValueError(f"aggregates without children: {', '.join(empty)}")
+        for ind in self.indicators:
+            if ind.normalise is None and self.normalise.method == "dist2target" and ind.target is None:
+                raise ValueError(f"indicator '{ind.id}': dist2target normalisation needs a 'target'")
+        return self
+
+    # ------------------------------------------------------------------ views
+    @property
+    def hash(self) -> str:
+        """Short SHA-256 of the canonical spec (12 hex digits), carried by every output."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    @property
+    def indicator_ids(self) -> list[str]:
+        return [i.id for i in self.indicators]
+
+    @property
+    def root(self) -> Aggregate:
+        """The top aggregate (the index)."""
+        return next(a for a in self.aggregates if a.parent is None)
+
+    def indicator(self, id: str) -> Indicator:
+        return next(i for i in self.indicators if i.id == id)
+
+    def aggregates_at(self, level: int) -> list[Aggregate]:
+        return [a for a in self.aggregates if a.level == level]
+
+    def children(self, id: str) -> list[Indicator | Aggregate]:
+        return [n for n in (*self.indicators, *self.aggregates) if n.parent == id]
+
+    def label(self, id: str) -> str:
+        node = next((n for n in (*self.indicators, *self.aggregates) if n.id == id), None)
+        return (node.label or node.id) if node is not None else id
+
+    def valid_range(self, indicator: Indicator) -> tuple[float | None, float | None]:
+        """Valid values of an indicator's answers (before denomination)."""
+        if indicator.range is not None:
+            return indicator.range
+        if indicator.answers is not None:
+            return self.answers[indicator.answers].valid_range
+        return (None, None)
+
+    def goalposts(self, indicator: Indicator) -> tuple[float, float]:
+        """Goalposts of an indicator: explicit, else its valid range (must be finite)."""
+        if indicator.goalposts is not None:
+            return indicator.goalposts
+        lo, hi = self.valid_range(indicator)
+        if indicator.denominator is None and lo is not None and hi is not None:
+            return (lo, hi)
+        raise SpecError("goalposts normalisation needs 'goalposts' (no finite valid range)",
+                        column=f"indicators.{indicator.id}")
+
+    def combine_method(self, indicator: Indicator) -> str:
+        return indicator.combine or self.combine.method
+
+    def within(self) -> str | None:
+        """Column for within-group ranks (default: the first admin column)."""
+        return self.rank.within or (self.columns.admin[0] if self.columns.admin else None)
+
+    # ---------------------------------------------------------------- changes
+    def with_changes(self, changes: Mapping[str, Any]) -> "IndexSpec":
+        """Return a new, validated spec with some options changed.
+
+        Parameters
+        ----------
+        changes : mapping
+            Dotted paths to new values.  List items with an ``id`` are addressed
+            by it: ``{"normalise.method": "zscore", "indicators.robbery.weight": 2,
+            "levels.2.method": "geometric"}`` (a number addresses a list position,
+            0-based).  A value of a mapping under a mapping path is merged.
+
+        Returns
+        -------
+        IndexSpec
+        """
+        data = self.model_dump(mode="python")
+        for path, value in changes.items():
+            _set_path(data, path, value)
+        return _validate(data, source="changes")
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False,
+                              allow_unicode=True)
+
+
+def _set_path(data: dict, path: str, value: Any) -> None:
+    keys = path.split(".")
+    node: Any = data
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(node, list):
+            found = None
+            for pos, item in enumerate(node):
+                if isinstance(item, dict) and item.get("id") == key:
+                    found = pos
+            if found is None:
+                if key.lstrip("-").isdigit() and -len(node) <= int(key) < len(node):
+                    found = int(key)
+                else:
+                    raise SpecError(f"no list item with id '{key}'", column=path)
+            if last:
+                node[found] = value
+                return
+            node = node[found]
+        elif isinstance(node, dict):
+            if last:
+                if isinstance(value, Mapping) and isinstance(node.get(key), dict):
+                    node[key] = {**node[key], **copy.deepcopy(dict(value))}
+                else:
+                    node[key] = copy.deepcopy(value)
+                return
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+        else:
+            raise SpecError(f"cannot set '{key}' inside a {type(node).__name__}", column=path)
+
+
+def _format_loc(loc: tuple, data: Any) -> str:
+    """Render a pydantic error location, naming list items by their id."""
+    parts: list[str] = []
+    node = data
+    for key in loc:
+        if isinstance(key, int) and isinstance(node, list) and 0 <= key < len(node):
+            item = node[key]
+            ident = item.get("id") if isinstance(item, dict) else None
+            parts.append(f"{ident}" if ident else f"[{key}]")
+            node = item
+        else:
+            parts.append(str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _validate(data: Any, source: str) -> IndexSpec:
+    if not isinstance(data, dict):
+        raise SpecError("the spec must be a YAML mapping (name, indicators, aggregates, levels, ...)", file=source)
+    try:
+        return IndexSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        field = _format_loc(err["loc"], data) or None
+        extra = len(exc.errors()) - 1
+        if extra:
+            msg += f" (and {extra} more problem{'s' * (extra > 1)} in the spec)"
+        raise SpecError(msg, file=source, column=field) from None
+
+
+def load_spec(path: str | Path) -> IndexSpec:
+    """Read and validate a YAML index specification.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    IndexSpec
+
+    Raises
+    ------
+    SpecError
+        If the file is missing, is not valid YAML, or breaks a rule of the spec
+        (the message names the field, e.g. ``indicators.robbery.direction``).
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("spec file not found", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the spec: {exc}", file=path) from None
+    if not text.strip():
+        raise SpecError("the spec file is empty", file=path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        where = "" if mark is None else f" at line {mark.line + 1}"
+        raise SpecError(f"invalid YAML{where}: {problem}", file=path) from None
+    return _validate(data, source=str(path))
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> IndexSpec:
+    """Validate a spec given as a Python mapping (same rules as :func:`load_spec`)."""
+    return _validate(copy.deepcopy(dict(data)), source="spec")
+
+
+def is_finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)

@@ -1,0 +1,296 @@
+"""Check a survey against a spec before anything is computed.
+
+:func:`validate` returns a :class:`Report` listing every problem found, one line
+each, naming the file, column and row (line number in the file, header = line
+1).  Errors stop ``stability score``; warnings are shown but do not.
+
+Checks, in order: files not empty; the spec's columns present; location ids and
+rounds not empty; no duplicate rows (per key informant, or per location and
+round); answers readable (known labels, numbers) and within the valid range;
+no indicator all missing (overall or in a round) or constant; the location
+register has unique ids and covers every answered location; coordinates and
+denominators valid; admin p-codes known and consistent with their parents;
+population counts numeric, non-negative and unique per location and round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .combine import encode_column
+from .exceptions import ValidationFailed
+from .io import Dataset, first_data_row
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in the input."""
+
+    severity: str
+    message: str
+    file: str | None = None
+    column: str | None = None
+    row: int | None = None
+
+    def __str__(self) -> str:
+        where = [x for x in (self.file, None if self.column is None else f"column '{self.column}'",
+                             None if self.row is None else f"row {self.row}") if x]
+        return f"{self.severity}: " + (", ".join(where) + ": " if where else "") + self.message
+
+
+@dataclass
+class Report:
+    """All problems of a validation run."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`ValidationFailed` (naming the first error) if there are errors."""
+        if self.errors:
+            raise ValidationFailed(self.problems)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class _Checker:
+    def __init__(self, data: Dataset, spec):
+        self.data, self.spec = data, spec
+        self.report = Report()
+
+    def add(self, severity, message, role=None, column=None, row=None):
+        file = self.data.file(role) if role else None
+        self.report.problems.append(Problem(severity, message, file, column, row))
+
+    def line(self, role: str, pos: int) -> int:
+        """File line number of the row at position ``pos``."""
+        return int(pos) + first_data_row(self.data.file(role))
+
+    def first(self, role, column, mask: np.ndarray, message, severity="error", values=None) -> bool:
+        """Report the first row where ``mask`` is true (and how many more); True if any."""
+        hits = np.flatnonzero(mask)
+        if hits.size == 0:
+            return False
+        pos = hits[0]
+        text = message(values[pos]) if callable(message) else message
+        if hits.size > 1:
+            text += f" ({hits.size - 1} more row{'s' * (hits.size > 2)} like this)"
+        self.add(severity, text, role, column, self.line(role, pos))
+        return True
+
+
+def _fmt(v) -> str:
+    return f"'{v}'" if isinstance(v, str) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def validate(data: Dataset, spec) -> Report:
+    """Check ``data`` against ``spec``; see the module docstring for the checks.
+
+    Parameters
+    ----------
+    data : Dataset
+    spec : IndexSpec
+
+    Returns
+    -------
+    Report
+    """
+    ck = _Checker(data, spec)
+    c = spec.columns
+    ans = data.answers
+    keys = [c.location] + ([c.round] if c.round else [])
+    ki = [c.key_informant] if c.key_informant else []
+    # ---- columns named by the spec
+    missing = [k for k in keys + ki + spec.indicator_ids if k not in ans.columns]
+    for col in missing:
+        ck.add("error", "column named by the spec is not in the file", "answers", col)
+    reg = data.locations
+    if reg is not None and c.location not in reg.columns:
+        ck.add("error", "the location register has no location id column", "locations", c.location)
+        reg = None
+    descriptive = [x for x in [c.name, *c.admin, c.longitude, c.latitude,
+                               *[i.denominator for i in spec.indicators if i.denominator]] if x]
+    for col in dict.fromkeys(descriptive):
+        if col not in ans.columns and (reg is None or col not in reg.columns):
+            where = "answers" if reg is None else "locations"
+            ck.add("error", "column named by the spec is in neither the answers nor the location register",
+                   where, col)
+    if any(k in missing for k in keys + ki):
+        return ck.report
+    # ---- keys
+    for k in keys + ki:
+        ck.first("answers", k, ans[k].isna().to_numpy(), "empty identifier")
+    dup = ans.duplicated(keys + ki, keep=False).to_numpy() & ans[keys + ki].notna().all(axis=1).to_numpy()
+    if dup.any():
+        first = ans[dup].duplicated(keys + ki, keep="first")
+        pos = np.flatnonzero(dup)[np.flatnonzero(first.to_numpy())[0]]
+        twin = np.flatnonzero(dup & (ans[keys + ki] == ans.iloc[pos][keys + ki]).all(axis=1).to_numpy())[0]
+        what = "key informant" if ki else "location and round" if c.round else "location"
+        ck.add("error", f"duplicate {what}: same {', '.join(keys + ki)} as row {ck.line('answers', twin)}",
+               "answers", keys[0], ck.line("answers", pos))
+    rounds = ans[c.round] if c.round else None
+    # ---- answers
+    present_ids = [i for i in spec.indicators if i.id in ans.columns]
+    for ind in present_ids:
+        atype = spec.answers.get(ind.answers) if ind.answers else None
+        raw = ans[ind.id]
+        codes, invalid = encode_column(raw, atype)
+        if invalid.any():
+            if atype is not None and atype.codes is not None:
+                allowed = ", ".join(str(k) for k in atype.codes)
+                ck.first("answers", ind.id, invalid, lambda v: f"{_fmt(v)} is not a valid answer "
+                         f"(expected one of: {allowed})", values=raw.to_numpy())
+            else:
+                ck.first("answers", ind.id, invalid, lambda v: f"{_fmt(v)} is not a number", values=raw.to_numpy())
+        lo, hi = spec.valid_range(ind)
+        bad = np.zeros(len(codes), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            if lo is not None:
+                bad |= codes < lo
+            if hi is not None:
+                bad |= codes > hi
+        if bad.any():
+            rng = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+            ck.first("answers", ind.id, bad, lambda v: f"{_fmt(v)} is outside the valid range {rng}",
+                     values=codes)
+        if atype is not None and atype.integer:
+            frac = ~np.isnan(codes) & (codes != np.round(codes))
+            ck.first("answers", ind.id, frac, lambda v: f"{_fmt(v)} is not a whole number", values=codes)
+        ok = codes[~np.isnan(codes)]
+        if ok.size == 0:
+            ck.add("error", "no valid answer at all: the indicator cannot be scored", "answers", ind.id)
+            continue
+        if np.all(ok == ok[0]):
+            ck.add("error", f"constant indicator: every answer is {ok[0]:g}, it cannot tell locations apart",
+                   "answers", ind.id)
+        if rounds is not None:
+            has = pd.Series(~np.isnan(codes)).groupby(rounds.to_numpy()).any()
+            for r in has.index[~has.to_numpy()]:
+                ck.add("error", f"no valid answer in round {r}", "answers", ind.id)
+    # ---- location register
+    if reg is not None:
+        ids = reg[c.location]
+        ck.first("locations", c.location, ids.isna().to_numpy(), "empty location id")
+        dupe = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+        if dupe.any():
+            pos = np.flatnonzero(dupe)[0]
+            twin = np.flatnonzero((ids == ids.iloc[pos]).to_numpy())[0]
+            ck.add("error", f"duplicate location id {_fmt(ids.iloc[pos])} (also on row {ck.line('locations', twin)})",
+                   "locations", c.location, ck.line("locations", pos))
+        unknown = ~ans[c.location].isin(set(ids.dropna())).to_numpy() & ans[c.location].notna().to_numpy()
+        ck.first("answers", c.location, unknown,
+                 lambda v: f"location {_fmt(v)} is not in the location register ({data.file('locations')})",
+                 values=ans[c.location].to_numpy())
+    _check_descriptive(ck, reg)
+    _check_pcodes(ck, reg)
+    _check_population(ck, keys)
+    return ck.report
+
+
+def _table_for(ck: _Checker, col: str, reg) -> tuple[str, pd.DataFrame] | None:
+    if reg is not None and col in reg.columns:
+        return "locations", reg
+    if col in ck.data.answers.columns:
+        return "answers", ck.data.answers
+    return None
+
+
+def _check_descriptive(ck: _Checker, reg) -> None:
+    c, spec = ck.spec.columns, ck.spec
+    for col, lo, hi in ((c.longitude, -180, 180), (c.latitude, -90, 90)):
+        found = col and _table_for(ck, col, reg)
+        if not found:
+            continue
+        role, table = found
+        vals = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+        bad = table[col].notna().to_numpy() & (np.isnan(vals) | (vals < lo) | (vals > hi))
+        ck.first(role, col, bad, lambda v: f"{_fmt(v)} is not a coordinate in [{lo}, {hi}]",
+                 values=table[col].to_numpy())
+    for col in dict.fromkeys(i.denominator for i in spec.indicators if i.denominator):
+        found = _table_for(ck, col, reg)
+        if not found:
+            continue
+        role, table = found
+        vals = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+        given = table[col].notna().to_numpy()
+        bad = given & (np.isnan(vals) | (vals <= 0))
+        ck.first(role, col, bad, lambda v: f"denominator {_fmt(v)} is not a positive number",
+                 values=table[col].to_numpy())
+        ck.first(role, col, ~given, "missing denominator: the indicators divided by it will be missing here",
+                 severity="warning")
+
+
+def reference_pcodes(source: str | None):
+    """Known p-codes and their parents, from the embedded OCHA table or a CSV path."""
+    if not source:
+        return None
+    from pathlib import Path
+
+    from .paths import geo_dir
+
+    path = geo_dir() / "pcodes_mli_bfa_ner_adm1_adm2.csv" if source == "ocha" else Path(source)
+    table = pd.read_csv(path, dtype=str)
+    return dict(zip(table["P-Code"], table["Parent P-Code"]))
+
+
+def _check_pcodes(ck: _Checker, reg) -> None:
+    c = ck.spec.columns
+    known = reference_pcodes(c.pcodes)
+    if known is None:
+        return
+    for level, col in enumerate(c.admin):
+        found = _table_for(ck, col, reg)
+        if not found:
+            continue
+        role, table = found
+        vals = table[col]
+        unknown = vals.notna().to_numpy() & ~vals.isin(set(known)).to_numpy()
+        if ck.first(role, col, unknown, lambda v: f"unknown p-code {_fmt(v)}", values=vals.to_numpy()):
+            continue
+        if level > 0 and c.admin[level - 1] in table.columns:
+            parent = table[c.admin[level - 1]]
+            expected = vals.map(known)
+            wrong = vals.notna().to_numpy() & parent.notna().to_numpy() & (expected != parent).to_numpy()
+            ck.first(role, col, wrong, lambda v: f"p-code {_fmt(v)} does not belong to "
+                     f"{c.admin[level - 1]} given on the same row (it belongs to {known.get(v)})",
+                     values=vals.to_numpy())
+
+
+def _check_population(ck: _Checker, keys: list[str]) -> None:
+    pop = ck.data.population
+    if pop is None:
+        return
+    missing = [k for k in keys if k not in pop.columns]
+    for k in missing:
+        ck.add("error", "column is not in the population table", "population", k)
+    if missing:
+        return
+    dup = pop.duplicated(keys, keep="first").to_numpy()
+    ck.first("population", keys[0], dup, "duplicate location and round in the population table")
+    for col in (x for x in pop.columns if x not in keys):
+        vals = pd.to_numeric(pop[col], errors="coerce").to_numpy(dtype=float)
+        bad = pop[col].notna().to_numpy() & (np.isnan(vals) | (vals < 0))
+        ck.first("population", col, bad, lambda v: f"{_fmt(v)} is not a count of people (a number >= 0)",
+                 values=pop[col].to_numpy())
+    loc = ck.spec.columns.location
+    known = set(ck.data.answers[loc].dropna())
+    if ck.data.locations is not None and loc in ck.data.locations.columns:
+        known |= set(ck.data.locations[loc].dropna())
+    unknown = ~pop[loc].isin(known).to_numpy()
+    ck.first("population", loc, unknown, lambda v: f"location {_fmt(v)} is not in the survey",
+             values=pop[loc].to_numpy())
