@@ -1,0 +1,180 @@
+"""Command line: a thin layer over the Python API.
+
+::
+
+    stability validate [--data PATH] [--spec FILE]
+    stability score    [--data PATH] [--spec FILE] [--out DIR] [--format csv,parquet,xlsx,gpkg]
+    stability generate --out DIR [--locations N] [--rounds N] [--seed N]
+
+Without ``--data``/``--spec`` the embedded illustrative Mali survey and spec are
+used.  Exit status: 0 success, 2 bad input (one line on stderr naming file,
+column and row), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .exceptions import ParameterError, StabilityError
+
+STEP_NAMES = {
+    "prepare": "reading, validating and combining key-informant answers",
+    "denominated": "denominating",
+    "imputed": "imputing missing values",
+    "treated": "treating outliers",
+    "normalised": "normalising",
+    "aggregated": "aggregating",
+    "ranked": "ranking and categorising",
+}
+
+
+class _Progress:
+    """Prints each step as it starts, with the time the previous one took."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.t0 = self.last = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        self.say(STEP_NAMES.get(step, step) + " ...")
+
+    def say(self, text: str) -> None:
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        print(f"[{now - self.t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+        self.last = now
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    from .paths import default_dataset, default_spec
+
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset folder (with dataset.yaml) or answers table (CSV, Excel, Parquet); "
+                        f"default: the embedded illustrative survey ({default_dataset()})")
+    p.add_argument("--locations", type=Path, default=None,
+                   help="location register (names, admin p-codes, coordinates, population)")
+    p.add_argument("--population", type=Path, default=None,
+                   help="people per location and round (e.g. idps, returnees)")
+    p.add_argument("--spec", type=Path, default=None,
+                   help=f"index specification (YAML); default: {default_spec()}")
+
+
+def _load(args, progress=None):
+    from .io import load_dataset
+    from .paths import default_dataset, default_spec
+    from .spec import load_spec
+
+    spec = load_spec(args.spec or default_spec())
+    if progress:
+        progress.say(f"spec {spec.name} ({spec.hash})")
+    data = load_dataset(args.data or default_dataset(), locations=args.locations, population=args.population)
+    return data, spec
+
+
+def cmd_validate(args) -> int:
+    from .validate import validate
+
+    data, spec = _load(args)
+    report = validate(data, spec)
+    for problem in report.problems:
+        print(problem)
+    n_err, n_warn = len(report.errors), len(report.warnings)
+    rows = len(data.answers)
+    summary = f"{rows} answer rows, {len(spec.indicators)} indicators: {n_err} error(s), {n_warn} warning(s)"
+    if data.illustrative:
+        summary += " [illustrative data]"
+    print(("OK: " if report.ok else "FAILED: ") + summary)
+    return 0 if report.ok else 2
+
+
+def cmd_score(args) -> int:
+    from .export import FORMATS, write_result
+    from .paths import reports_dir
+    from .pipeline import compute
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})", column="--format")
+    progress = _Progress(args.quiet)
+    data, spec = _load(args, progress)
+    result = compute(data, spec, progress=progress)
+    out = args.out or reports_dir() / "scores"
+    progress.say(f"writing {', '.join(formats)} to {out} ...")
+    files = write_result(result, out, formats)
+    scores = result.scores
+    progress.say("done")
+    if not args.quiet:
+        root = spec.root.id
+        print(f"{len(scores)} location-rounds scored; index median {scores[root].median():.1f}; "
+              f"spec {result.spec_hash}; data {result.prepared.source.get('version', '')}"
+              + (" [ILLUSTRATIVE data]" if data.illustrative else ""))
+        for f in files:
+            print(f"  {f}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .generate import generate
+
+    ds = generate(n_locations=args.locations, n_rounds=args.rounds, seed=args.seed)
+    ds.write(args.out)
+    print(f"wrote an illustrative survey of {args.locations} locations x {args.rounds} rounds to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stability",
+        description="Stability index of displacement-hosting locations from key-informant surveys.")
+    parser.add_argument("--version", action="version", version=f"stability {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a survey against a spec (exit 0 = usable, 2 = errors)",
+                       description="List every problem of a survey against a spec, one line each "
+                                   "(file, column, row). Exit status 0 when there is no error, 2 otherwise.")
+    _data_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("score", help="compute the index and write scores (CSV, Parquet, Excel, GeoPackage)",
+                       description="Validate the survey, compute the index of every location and round, and "
+                                   "write scores.csv, scores.parquet, scores.xlsx, locations.gpkg and "
+                                   "audit_log.csv. Nothing is written if anything fails.")
+    _data_args(p)
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/scores)")
+    p.add_argument("--format", default="csv,parquet,xlsx,gpkg",
+                   help="comma-separated output formats (default: csv,parquet,xlsx,gpkg)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("generate", help="write an illustrative (synthetic) key-informant survey",
+                       description="Generate the seeded illustrative survey: real Mali geography, "
+                                   "generated answers. Clearly labelled as illustrative.")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--locations", type=int, default=1500, help="number of locations (default 1500)")
+    p.add_argument("--rounds", type=int, default=3, help="number of rounds (default 3)")
+    p.add_argument("--seed", type=int, default=20211201, help="random seed (default 20211201)")
+    p.set_defaults(func=cmd_generate)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except StabilityError as exc:
+        print(f"stability: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("stability: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,144 @@
+"""Write a result as tables for analysts, programme teams and GIS users.
+
+=================  ==============================================================
+file               contents
+=================  ==============================================================
+scores.csv         one row per location and round (see ``Result.scores``)
+scores.parquet     the same, typed
+scores.xlsx        workbook: read-me (method, spec hash, data version), scores,
+                   normalised indicators, data quality, audit log
+locations.gpkg     GeoPackage point layer ``scores`` (EPSG:4326) with the scores
+audit_log.csv      every imputed, winsorised, transformed or dropped value
+=================  ==============================================================
+
+All files are written together or not at all (see :func:`stability.io.write_outputs`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .io import to_csv, write_outputs
+
+FORMATS = ("csv", "parquet", "xlsx", "gpkg")
+_EPOCH = __import__("datetime").datetime(2000, 1, 1)
+ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey)"
+
+
+def scores_table(result) -> pd.DataFrame:
+    """The scores with a ``data_note`` column when the data are illustrative."""
+    table = result.scores.copy()
+    if result.prepared.source.get("illustrative"):
+        table.insert(0, "data_note", ILLUSTRATIVE_NOTE)
+    return table
+
+
+def about(result) -> pd.DataFrame:
+    """Provenance and method, one row per item (the workbook's read-me sheet)."""
+    from .pipeline import method_summary
+
+    src = result.prepared.source
+    rows = {"title": result.spec.name}
+    if src.get("illustrative"):
+        rows["WARNING"] = ILLUSTRATIVE_NOTE + ": do not use for programming decisions"
+    rows.update({"dataset": src.get("name", ""), "data version": src.get("version", "")})
+    for role, path in sorted(src.get("files", {}).items()):
+        rows[f"{role} file"] = Path(path).name
+    rows.update(method_summary(result.spec))
+    rows["scale"] = "0-100, 100 = most stable; rank 1 = most stable (ties share the lowest rank)"
+    return pd.DataFrame({"item": list(rows), "value": list(rows.values())})
+
+
+def _write_xlsx(result, path: Path) -> None:
+    spec = result.spec
+    scores = scores_table(result)
+    norm = result.stage("normalised").reset_index()
+    labels = {i.id: i.label or i.id for i in spec.indicators}
+    quality = scores[[c for c in scores.columns if c in
+                      ([spec.columns.location, spec.columns.round, spec.columns.name]
+                       + ["n_informants", "n_missing", "n_imputed", "n_disagreements"]) and c]]
+    indicators = pd.DataFrame([{"indicator": i.id, "label": i.label, "pillar": spec.label(i.parent),
+                                "direction": i.direction, "weight": i.weight, "answers": i.answers or "number",
+                                "goalposts": "" if i.goalposts is None else f"{i.goalposts[0]:g} - {i.goalposts[1]:g}",
+                                "denominator": i.denominator or ""} for i in spec.indicators])
+    sheets = {"Read me": about(result), "Scores": scores, "Indicators": indicators,
+              "Indicator scores": norm.rename(columns=labels), "Data quality": quality,
+              "Audit log": result.log}
+    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+        book = xl.book
+        # a fixed creation date keeps the workbook byte-identical between runs
+        book.set_properties({"title": spec.name, "author": "stability", "created": _EPOCH})
+        bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+        one_decimal = book.add_format({"num_format": "0.0"})
+        for name, df in sheets.items():
+            df.to_excel(xl, sheet_name=name, index=False)
+            ws = xl.sheets[name]
+            ws.freeze_panes(1, 0)
+            if len(df.columns):
+                ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+            for j, col in enumerate(df.columns):
+                ws.write(0, j, str(col), bold)
+                width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200).tolist()])
+                fmt = one_decimal if pd.api.types.is_float_dtype(df[col].dtype) else None
+                ws.set_column(j, j, min(max(width + 2, 8), 60), fmt)
+
+
+def _write_gpkg(result, path: Path) -> None:
+    import geopandas as gpd
+
+    c = result.spec.columns
+    table = scores_table(result)
+    if not (c.longitude and c.latitude and c.longitude in table and c.latitude in table):
+        raise ValueError("no coordinates")
+    table["category"] = table["category"].astype(str).replace("nan", None)
+    geo = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table[c.longitude], table[c.latitude]),
+                           crs="EPSG:4326")
+    geo.to_file(path, layer="scores", driver="GPKG")
+
+
+def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write the scores (and audit log) of ``result`` to ``out_dir``, all files or none.
+
+    Parameters
+    ----------
+    result : Result
+    out_dir : str or Path
+    formats : tuple of {"csv", "parquet", "xlsx", "gpkg"}
+        ``gpkg`` is skipped when the spec names no coordinate columns.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    out = Path(out_dir)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown output format(s): {', '.join(sorted(unknown))}")
+    scores = scores_table(result)
+    writers = {}
+    if "csv" in formats:
+        writers[out / "scores.csv"] = lambda p: to_csv(scores, p)
+        writers[out / "audit_log.csv"] = lambda p: to_csv(result.log, p)
+    if "parquet" in formats:
+        writers[out / "scores.parquet"] = lambda p: _parquet(scores, p, result)
+    if "xlsx" in formats:
+        writers[out / "scores.xlsx"] = lambda p: _write_xlsx(result, p)
+    c = result.spec.columns
+    if "gpkg" in formats and c.longitude and c.latitude:
+        writers[out / "locations.gpkg"] = lambda p: _write_gpkg(result, p)
+    return write_outputs(writers)
+
+
+def _parquet(table: pd.DataFrame, path: Path, result) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pa.Table.from_pandas(table.astype({"category": "string"}) if "category" in table else table,
+                             preserve_index=False)
+    meta = dict(t.schema.metadata or {})
+    meta[b"stability.spec_hash"] = result.spec_hash.encode()
+    meta[b"stability.illustrative"] = str(bool(result.prepared.source.get("illustrative"))).encode()
+    pq.write_table(t.replace_schema_metadata(meta), path)
