@@ -54,45 +54,57 @@ def weighted_mean(X: np.ndarray, w: np.ndarray, method: str = "arithmetic", p: f
     X = np.asarray(X, dtype=float)
     if method == "copeland":
         return copeland(X, np.asarray(w, dtype=float))
-    return _weighted_mean_columns([X[:, j] for j in range(X.shape[1])], w, method, p, threshold, name,
-                                  children, n=X.shape[0])
+    return _weighted_mean([X[:, j] for j in range(X.shape[1])], w, method, p, threshold, name, children,
+                          X.shape[0])
 
 
-def _weighted_mean_columns(cols: list[np.ndarray], w, method: str, p: float | None, threshold: float | None,
-                           name: str, children: list[str] | None, n: int) -> np.ndarray:
-    """:func:`weighted_mean` on a list of column vectors (no stacked copy of the children)."""
+def _weighted_mean(cols: list[np.ndarray], w, method: str, p: float | None, threshold: float | None,
+                   name: str, children: list[str] | None, n: int) -> np.ndarray:
+    """:func:`weighted_mean` streaming over child columns (no stacked copy of the children)."""
     w = np.asarray(w, dtype=float)
     k = len(cols)
     if method == "copeland":
         return copeland(np.column_stack(cols) if cols else np.empty((n, 0)), w)
     if method == "generalised" and p == 0:
         method = "geometric"
+    if method not in ("arithmetic", "geometric", "harmonic", "generalised"):
+        raise MethodError(f"'{name}': unknown aggregation method '{method}'")
+    positive = method in ("geometric", "harmonic") or (method == "generalised" and p is not None and p <= 0)
     num = np.zeros(n)
-    den = np.zeros(n)
     present = np.zeros(n)
-    for j in range(k):
-        x = cols[j]
-        ok = ~np.isnan(x)
-        if method in ("geometric", "harmonic") or (method == "generalised" and p is not None and p <= 0):
-            bad = ok & (x <= 0)
+    equal = bool(k) and w[0] > 0 and bool(np.all(w == w[0]))
+    den = None if equal else np.zeros(n)
+    term = np.empty(n)
+    ok = np.empty(n, dtype=bool)
+    for j, x in enumerate(cols):
+        np.isnan(x, out=ok)
+        np.logical_not(ok, out=ok)
+        if positive:
+            with np.errstate(invalid="ignore"):
+                bad = ok & (x <= 0)
             if bad.any():
                 child = children[j] if children else f"column {j}"
                 raise MethodError(f"'{name}': {method} mean needs positive scores, but '{child}' has "
                                   f"{int(bad.sum())} value(s) <= 0 (e.g. {x[bad][0]:g}); normalise onto "
                                   "a positive range (e.g. minmax l=1, u=100) first")
-        if method == "arithmetic":
-            term = x
-        elif method == "geometric":
-            term = np.log(x, where=ok, out=np.zeros(n))
-        elif method == "harmonic":
-            term = np.divide(1.0, x, where=ok, out=np.zeros(n))
-        elif method == "generalised":
-            term = np.power(x, p, where=ok, out=np.zeros(n))
-        else:
-            raise MethodError(f"'{name}': unknown aggregation method '{method}'")
-        num += np.where(ok, term, 0.0) * w[j]
-        den += ok * w[j]
+        wj = 1.0 if equal else w[j]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if method == "arithmetic":
+                src = x if wj == 1.0 else np.multiply(x, wj, out=term)
+            elif method == "geometric":
+                src = np.log(x, out=term)
+            elif method == "harmonic":
+                src = np.divide(1.0, x, out=term)
+            else:
+                src = np.power(x, p, out=term)
+            if method != "arithmetic" and wj != 1.0:
+                src *= wj
+        np.add(num, src, out=num, where=ok)
         present += ok
+        if den is not None:
+            np.add(den, wj, out=den, where=ok)
+    if den is None:
+        den = present  # equal weights: the common weight cancels out
     with np.errstate(invalid="ignore", divide="ignore"):
         if method == "arithmetic":
             out = num / den
@@ -102,8 +114,8 @@ def _weighted_mean_columns(cols: list[np.ndarray], w, method: str, p: float | No
             out = den / num
         else:
             out = (num / den) ** (1.0 / p)
-    out[den == 0] = np.nan
-    if threshold is not None:
+    out[den <= 0] = np.nan
+    if threshold is not None and k:
         out[present / k < threshold] = np.nan
     return out
 
@@ -130,28 +142,41 @@ def copeland(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def aggregate(normalised: np.ndarray, indicator_ids: list[str], spec) -> tuple[np.ndarray, list[str]]:
+def aggregate(normalised, indicator_ids: list[str], spec) -> tuple[list[np.ndarray], list[str]]:
     """Aggregate normalised indicators through every level of the spec's hierarchy.
+
+    Parameters
+    ----------
+    normalised : ndarray (units x indicators) or list of columns
+    indicator_ids : list of str
+    spec : IndexSpec
 
     Returns
     -------
-    scores : ndarray (n, number of aggregates)
-        Columns in the order of ``ids``: level 2 first, the index last.
+    scores : list of ndarray
+        One column per aggregate, in the order of ``ids``: level 2 first, the index last.
     ids : list of str
     """
-    n = normalised.shape[0]
-    columns: dict[str, np.ndarray] = {c: normalised[:, j] for j, c in enumerate(indicator_ids)}
+    from .columns import as_columns, n_cells, n_rows
+
+    n = n_rows(normalised)
+    cells = n_cells(normalised)
+    columns: dict[str, np.ndarray] = dict(zip(indicator_ids, as_columns(normalised)))
     ids: list[str] = []
+    from .parallel import map_ordered
+
     for level in range(2, len(spec.levels) + 1):
         opts = spec.levels[level - 1]
-        for agg in spec.aggregates_at(level):
+
+        def one(agg, opts=opts):
             kids = spec.children(agg.id)
             kid_ids = [c.id for c in kids]
             w = np.array([c.weight for c in kids], dtype=float)
-            columns[agg.id] = _weighted_mean_columns([columns[c] for c in kid_ids], w, opts.method, opts.p,
-                                                     opts.threshold, agg.id, kid_ids, n)
+            return _weighted_mean([columns[c] for c in kid_ids], w, opts.method, opts.p, opts.threshold,
+                                  agg.id, kid_ids, n)
+
+        aggs = spec.aggregates_at(level)
+        for agg, score in zip(aggs, map_ordered(one, aggs, cells)):
+            columns[agg.id] = score
             ids.append(agg.id)
-    out = np.empty((n, len(ids)), order="F")
-    for j, c in enumerate(ids):
-        out[:, j] = columns[c]
-    return out, ids
+    return [columns[c] for c in ids], ids

@@ -9,17 +9,22 @@ non-positive denominator gives a missing value.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
-def denominate(X: np.ndarray, columns: list[str], spec, units) -> np.ndarray:
-    """Return ``X`` with denominated columns replaced (``X`` itself when none are)."""
+def denominate(X, columns: list[str], spec, units):
+    """Return ``X`` with denominated columns replaced (``X`` itself when none are).
+
+    ``X`` is a 2-D array or a list of columns; the result has the same form.
+    """
+    from .columns import as_columns, like
+
     todo = [(j, spec.indicator(c)) for j, c in enumerate(columns) if spec.indicator(c).denominator]
     if not todo:
         return X
-    out = X.copy(order="F")
+    out = as_columns(X)
     for j, ind in todo:
-        den = units[ind.denominator].to_numpy(dtype=float, na_value=np.nan)
+        den = pd.to_numeric(units[ind.denominator], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
-            col = out[:, j] / (np.where(den > 0, den, np.nan) / ind.denominator_scale)
-        out[:, j] = col
-    return out
+            out[j] = out[j] / (np.where(den > 0, den, np.nan) / ind.denominator_scale)
+    return like(X, out)

@@ -35,6 +35,11 @@ def scores_table(result) -> pd.DataFrame:
     return table
 
 
+def audit_table(result) -> pd.DataFrame:
+    """The audit log with a ``spec_hash`` column: every output carries the spec hash."""
+    return result.log.assign(spec_hash=result.spec_hash)
+
+
 def about(result) -> pd.DataFrame:
     """Provenance and method, one row per item (the workbook's read-me sheet)."""
     from .pipeline import method_summary
@@ -65,7 +70,7 @@ def _write_xlsx(result, path: Path) -> None:
                                 "denominator": i.denominator or ""} for i in spec.indicators])
     sheets = {"Read me": about(result), "Scores": scores, "Indicators": indicators,
               "Indicator scores": norm.rename(columns=labels), "Data quality": quality,
-              "Audit log": result.log}
+              "Audit log": audit_table(result)}
     with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
         book = xl.book
         # a fixed creation date keeps the workbook byte-identical between runs
@@ -121,7 +126,7 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
     writers = {}
     if "csv" in formats:
         writers[out / "scores.csv"] = lambda p: to_csv(scores, p)
-        writers[out / "audit_log.csv"] = lambda p: to_csv(result.log, p)
+        writers[out / "audit_log.csv"] = lambda p: to_csv(audit_table(result), p)
     if "parquet" in formats:
         writers[out / "scores.parquet"] = lambda p: _parquet(scores, p, result)
     if "xlsx" in formats:

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 
-def impute(X: np.ndarray, method: str, groups: list[np.ndarray] | None = None,
-           fallback: str = "none", strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def impute(X, method: str, groups: list[np.ndarray] | None = None,
+           fallback: str = "none", strata: np.ndarray | None = None):
     """Fill missing values of ``X`` (units x indicators).
 
     Parameters
     ----------
-    X : ndarray
+    X : ndarray (units x indicators) or list of columns
     method : {"none", "mean", "median", "group_mean", "group_median"}
     groups : list of ndarray, optional
         Group labels per unit for the group methods.
@@ -31,15 +31,21 @@ def impute(X: np.ndarray, method: str, groups: list[np.ndarray] | None = None,
 
     Returns
     -------
-    X_imputed : ndarray
-        ``X`` itself when nothing is missing or ``method`` is ``none``.
-    imputed : ndarray of bool
-        Cells that were filled.
+    X_imputed : same form as ``X``
+        ``X`` itself when nothing is missing or ``method`` is ``none``; otherwise
+        only the columns with imputed cells are new.
+    imputed : same form as ``X`` (bool), or None
+        The cells that were filled (None when nothing was).
     """
-    missing = np.isnan(X)
-    if method == "none" or not missing.any():
-        return X, np.zeros_like(missing)
-    frame = pd.DataFrame(X, columns=range(X.shape[1]), copy=False)
+    from .columns import as_columns, like
+
+    if method == "none":
+        return X, None
+    cols = as_columns(X)
+    todo = [j for j, c in enumerate(cols) if np.isnan(c).any()]
+    if not todo:
+        return X, None
+    frame = pd.DataFrame({j: cols[j] for j in todo}, copy=False)
     stratum = [pd.Series(strata)] if strata is not None else []
     stat = "mean" if method.endswith("mean") else "median"
     groups = [pd.Series(np.asarray(g)) for g in (groups or [])] if method.startswith("group_") else []
@@ -47,8 +53,13 @@ def impute(X: np.ndarray, method: str, groups: list[np.ndarray] | None = None,
     if fallback != "none" and groups:
         # the fallback uses observed values only, never values the group step imputed
         filled = filled.fillna(_statistic(frame, stratum, fallback))
-    out = np.asfortranarray(filled.to_numpy(dtype=float))
-    return out, missing & ~np.isnan(out)
+    out = list(cols)
+    masks = [np.zeros(len(c), dtype=bool) for c in cols]
+    for j in todo:
+        new = filled[j].to_numpy(dtype=float)
+        masks[j] = np.isnan(cols[j]) & ~np.isnan(new)
+        out[j] = new
+    return like(X, out), like(X, masks)
 
 
 def _statistic(frame: pd.DataFrame, keys: list[pd.Series], stat: str):

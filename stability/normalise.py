@@ -90,60 +90,69 @@ class Normaliser:
     def __init__(self, methods: dict[str, Method]):
         self.methods = methods
 
-    def fit(self, X: np.ndarray, columns: list[str]) -> "Normaliser":
-        self.stats_ = {}
-        for j, name in enumerate(columns):
-            m = self.methods[name]
-            if m.method not in DATA_DRIVEN:
-                continue
-            x = X[:, j]
-            x = x[~np.isnan(x)] * m.direction
-            if x.size == 0:
-                raise MethodError(f"indicator '{name}' has no values to normalise")
-            if m.method in ("minmax", "dist2target"):
-                lo, hi = float(x.min()), float(x.max())
-                if hi == lo:
-                    raise MethodError(f"indicator '{name}' has zero range (every value is {lo * m.direction:g}): "
-                                      f"{m.method} normalisation is undefined")
-                self.stats_[name] = {"min": lo, "max": hi}
-            elif m.method == "zscore":
-                sd = float(x.std(ddof=1)) if x.size > 1 else 0.0
-                if not sd > 0:
-                    raise MethodError(f"indicator '{name}' has zero standard deviation: z-scores are undefined")
-                self.stats_[name] = {"mean": float(x.mean()), "sd": sd}
-            else:  # rank, percentile
-                self.stats_[name] = {"sorted": np.sort(x)}
+    def fit(self, X, columns: list[str]) -> "Normaliser":
+        """Learn the statistics of each column of ``X`` (2-D array or list of columns)."""
+        from .columns import as_columns, n_cells
+        from .parallel import map_ordered
+
+        cols = as_columns(X)
+        stats = map_ordered(lambda j: self._fit_column(cols[j], columns[j]), range(len(columns)), n_cells(X))
+        self.stats_ = {c: s for c, s in zip(columns, stats) if s is not None}
         return self
 
-    def transform(self, X: np.ndarray, columns: list[str]) -> np.ndarray:
-        out = np.empty(X.shape, dtype=float, order="F")
-        for j, name in enumerate(columns):
-            self._column(X[:, j], name, out[:, j])
-        return out
+    def _fit_column(self, x: np.ndarray, name: str) -> dict | None:
+        m = self.methods[name]
+        if m.method not in DATA_DRIVEN:
+            return None
+        x = x[~np.isnan(x)] * m.direction
+        if x.size == 0:
+            raise MethodError(f"indicator '{name}' has no values to normalise")
+        if m.method in ("minmax", "dist2target"):
+            lo, hi = float(x.min()), float(x.max())
+            if hi == lo:
+                raise MethodError(f"indicator '{name}' has zero range (every value is {lo * m.direction:g}): "
+                                  f"{m.method} normalisation is undefined")
+            return {"min": lo, "max": hi}
+        if m.method == "zscore":
+            sd = float(x.std(ddof=1)) if x.size > 1 else 0.0
+            if not sd > 0:
+                raise MethodError(f"indicator '{name}' has zero standard deviation: z-scores are undefined")
+            return {"mean": float(x.mean()), "sd": sd}
+        return {"sorted": np.sort(x)}  # rank, percentile
 
-    def fit_transform(self, X: np.ndarray, columns: list[str]) -> np.ndarray:
+    def transform(self, X, columns: list[str]):
+        """Normalised columns, in the form of ``X`` (2-D array or list of columns)."""
+        from .columns import as_columns, like, n_cells
+        from .parallel import map_ordered
+
+        cols = as_columns(X)
+
+        def one(j):
+            out = np.empty(len(cols[j]))
+            self._column(cols[j], columns[j], out)
+            return out
+
+        return like(X, map_ordered(one, range(len(columns)), n_cells(X)))
+
+    def fit_transform(self, X, columns: list[str]):
         return self.fit(X, columns).transform(X, columns)
 
     def _column(self, x: np.ndarray, name: str, out: np.ndarray) -> None:
         m = self.methods[name]
         p, s = m.params, self.stats_.get(name)
         d = float(m.direction)
-        np.multiply(x, d, out=out)
         if m.method == "minmax":
-            out -= s["min"]
-            out *= (p["u"] - p["l"]) / (s["max"] - s["min"])
-            out += p["l"]
+            _affine(x, d, s["min"], (p["u"] - p["l"]) / (s["max"] - s["min"]), p["l"], out)
         elif m.method == "zscore":
-            out -= s["mean"]
-            out *= p["s"] / s["sd"]
-            out += p["m"]
+            _affine(x, d, s["mean"], p["s"] / s["sd"], p["m"], out)
         elif m.method == "goalposts":
             lo, hi = (p["lower"], p["upper"]) if d > 0 else (-p["upper"], -p["lower"])
-            out -= lo
-            out *= 1.0 / (hi - lo)
-            np.clip(out, 0.0, 1.0, out=out)
-            out *= p["scale"]
+            _affine(x, d, lo, p["scale"] / (hi - lo), 0.0, out)
+            np.clip(out, min(0.0, p["scale"]), max(0.0, p["scale"]), out=out)
+        elif m.method == "none":
+            np.multiply(x, d, out=out)
         elif m.method == "dist2target":
+            np.multiply(x, d, out=out)
             target = p["target"] * d
             if p["basis"] == "target":  # COINr n_dist2targ: (x - min)/(target - min)
                 if target == s["min"]:
@@ -159,6 +168,7 @@ class Normaliser:
                 np.minimum(out, 1.0, out=out)
             out *= p["scale"]
         elif m.method in ("rank", "percentile"):
+            np.multiply(x, d, out=out)
             ref = s["sorted"]
             nan = np.isnan(out)
             r = np.searchsorted(ref, out, side="left").astype(float) + 1.0
@@ -166,3 +176,19 @@ class Normaliser:
                 r = (r - 1.0) / max(ref.size - 1, 1) * p["scale"]
             r[nan] = np.nan
             out[:] = r
+
+
+def _affine(x: np.ndarray, direction: float, shift: float, factor: float, offset: float, out: np.ndarray) -> None:
+    """``out = (direction * x - shift) * factor + offset`` in two or three passes.
+
+    The shift is subtracted before scaling (as COINr does), so values near the
+    minimum keep full precision even when the range is small relative to the values.
+    """
+    if direction > 0:
+        np.subtract(x, shift, out=out)
+    else:  # -x - shift == -(x + shift), exactly
+        np.add(x, shift, out=out)
+        factor = -factor
+    np.multiply(out, factor, out=out)
+    if offset:
+        np.add(out, offset, out=out)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import __version__
 from .aggregate import aggregate
+from .columns import frame_columns, take_rows, to_frame
 from .combine import Combined, combine, encode
 from .denominate import denominate
 from .exceptions import DataError, MethodError
@@ -244,57 +245,65 @@ def _coerce_like(value, arr: np.ndarray):
     return str(value)
 
 
-def _fit_apply(make, X: np.ndarray, columns: list[str], ctx: _Context, **fit_kw):
-    """Fit a step on each scope group (or the reference round) and apply it."""
+def _fit_apply(make, X: list[np.ndarray], columns: list[str], ctx: _Context, **fit_kw):
+    """Fit a step on each scope group (or the reference round) and apply it to the columns ``X``."""
     groups, ref = _split_by_scope(ctx)
-    fitted = {}
     if ref is not None:
         rows = np.flatnonzero(ctx.rounds == ref)
-        step = make().fit(X[rows], columns, **fit_kw)
+        step = make().fit(take_rows(X, rows), columns, **fit_kw)
         return step.transform(X, columns), {ref: step}
     if groups[0][1] is None:
         step = make().fit(X, columns, **fit_kw)
         return step.transform(X, columns), {groups[0][0]: step}
-    out = None
+    fitted, parts = {}, []
     for label, rows in groups:
-        step = make().fit(X[rows], columns, **fit_kw)
-        part = step.transform(X[rows], columns)
-        if out is None:
-            out = np.array(X, dtype=float, order="F", copy=True)
-        out[rows] = part
+        sub = take_rows(X, rows)
+        step = make().fit(sub, columns, **fit_kw)
+        parts.append((rows, sub, step.transform(sub, columns)))
         fitted[label] = step
+    if all(part is sub for _, sub, part in parts):
+        return X, fitted
+    out = []
+    for j, col in enumerate(X):
+        if all(part[j] is sub[j] for _, sub, part in parts):
+            out.append(col)  # unchanged in every group: share it
+            continue
+        new = np.empty(len(col))
+        for rows, _, part in parts:
+            new[rows] = part[j]
+        out.append(new)
     return out, fitted
 
 
-def _cells_log(step: str, action: str, ctx: _Context, columns: list[str], mask: np.ndarray,
-               before: np.ndarray, after: np.ndarray, detail) -> pd.DataFrame:
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return pd.DataFrame(columns=LOG_COLUMNS)
-    loc = ctx.index.get_level_values(0) if isinstance(ctx.index, pd.MultiIndex) else ctx.index
-    names = np.asarray(columns, dtype=object)
-    return pd.DataFrame({
-        "step": step, "location": np.asarray(loc)[rows],
-        "round": ctx.rounds[rows] if ctx.rounds is not None else None,
-        "column": names[cols], "action": action,
-        "before": before[rows, cols], "after": after[rows, cols],
-        "detail": detail(names[cols]) if callable(detail) else detail,
-    })
+def _cells_log(step: str, action: str, ctx: _Context, names: list[str], masks: list[np.ndarray],
+               before: list[np.ndarray], after: list[np.ndarray], detail: str) -> pd.DataFrame:
+    """One log row per flagged cell of the given columns."""
+    loc = np.asarray(ctx.index.get_level_values(0) if isinstance(ctx.index, pd.MultiIndex) else ctx.index)
+    parts = []
+    for name, mask, b, a in zip(names, masks, before, after):
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            parts.append(pd.DataFrame({
+                "step": step, "location": loc[rows],
+                "round": ctx.rounds[rows] if ctx.rounds is not None else None,
+                "column": name, "action": action, "before": b[rows], "after": a[rows], "detail": detail}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LOG_COLUMNS)
 
 
 def step_denominate(X, columns, ctx):
-    out = denominate(X, columns, ctx.spec, ctx.units)
-    return out, [], None
+    return denominate(X, columns, ctx.spec, ctx.units), [], None
 
 
 def step_impute(X, columns, ctx):
     s = ctx.spec.impute
     groups = [ctx.units[s.group].to_numpy()] if s.method.startswith("group_") else None
     strata = ctx.rounds if ctx.spec.normalise.scope != "pooled" else None
-    out, mask = impute(X, s.method, groups=groups, fallback=s.fallback, strata=strata)
+    out, masks = impute(X, s.method, groups=groups, fallback=s.fallback, strata=strata)
+    if masks is None:
+        return X, [], None
     how = s.method + (f" by {s.group}" if s.group else "") + (f", else {s.fallback}" if s.fallback != "none"
                                                                else "")
-    return out, [_cells_log("impute", "imputed", ctx, columns, mask, X, out, how)], None
+    return out, [_cells_log("impute", "imputed", ctx, columns, masks, X, out, how)], None
 
 
 def step_treat(X, columns, ctx):
@@ -306,11 +315,14 @@ def step_treat(X, columns, ctx):
     out, fitted = _fit_apply(lambda: OutlierTreatment(s.winmax, s.skew_thresh, s.kurt_thresh, s.log_fallback),
                              X, columns, ctx, treat=treat)
     logs = []
-    if out is not X:
-        changed = (out != X) & ~np.isnan(X)
-        log_cols = {c for step in fitted.values() for c, t in step.columns_.items() if t.status == STATUS_LOG}
-        win = changed & ~np.isin(np.asarray(columns), list(log_cols))[None, :]
-        logs.append(_cells_log("treat", "winsorised", ctx, columns, win, X, out, "COINr winsorisation"))
+    status = {c: {t.status for step in fitted.values() for cc, t in step.columns_.items() if cc == c}
+              for c in columns}
+    win = [j for j, c in enumerate(columns) if STATUS_WINSORISED in status[c] and STATUS_LOG not in status[c]
+           and out[j] is not X[j]]
+    if win:
+        masks = [(out[j] != X[j]) & ~np.isnan(X[j]) for j in win]
+        logs.append(_cells_log("treat", "winsorised", ctx, [columns[j] for j in win], masks,
+                               [X[j] for j in win], [out[j] for j in win], "COINr winsorisation"))
     for label, step in fitted.items():
         for c, t in step.columns_.items():
             if t.status == STATUS_LOG:
@@ -338,20 +350,18 @@ def step_normalise(X, columns, ctx, treated: dict | None = None):
 def step_aggregate(X, columns, ctx):
     scores, ids = aggregate(X, columns, ctx.spec)
     logs = []
+    col_of = dict(zip(columns, X)) | dict(zip(ids, scores))
     for lv in range(2, len(ctx.spec.levels) + 1):
         thr = ctx.spec.levels[lv - 1].threshold
         if thr is None:
             continue
         for agg in ctx.spec.aggregates_at(lv):
             kids = [k.id for k in ctx.spec.children(agg.id)]
-            pos = {c: j for j, c in enumerate(columns)} | {c: len(columns) + j for j, c in enumerate(ids)}
-            full = np.column_stack([X, scores])
-            present = ~np.isnan(full[:, [pos[k] for k in kids]])
-            dropped = np.isnan(scores[:, ids.index(agg.id)]) & present.any(axis=1)
-            mask = np.zeros((len(X), 1), dtype=bool)
-            mask[:, 0] = dropped
-            share = present.mean(axis=1)
-            logs.append(_cells_log("aggregate", "dropped", ctx, [agg.id], mask, share[:, None], full[:, :1] * np.nan,
+            present = sum((~np.isnan(col_of[k])).astype(float) for k in kids)
+            dropped = np.isnan(col_of[agg.id]) & (present > 0)
+            share = present / len(kids)
+            logs.append(_cells_log("aggregate", "dropped", ctx, [agg.id], [dropped], [share],
+                                   [np.full(len(share), np.nan)],
                                    f"share of children present below the threshold {thr:g}"))
     return (scores, ids), logs, None
 
@@ -540,21 +550,19 @@ def run(prepared: Prepared, spec: IndexSpec, *, data=None, progress: Progress | 
             stages[name] = reuse.stages[name]
             logs[name] = reuse._logs.get(name, [])
             fitted[name] = reuse.fitted.get(name)
-    X = stages[STEPS[start - 1][0]].to_numpy(dtype=float) if start > 0 else np.asfortranarray(
-        values.to_numpy(dtype=float))
+    X = frame_columns(stages[STEPS[start - 1][0]] if start > 0 else values)
     for name, fn in STEPS[start:]:
         if progress:
             progress(name)
         t0 = time.perf_counter()
         if name == "aggregated":
             (scores, ids), logs[name], fitted[name] = fn(X, columns, ctx)
-            stages[name] = pd.DataFrame(scores, index=index, columns=ids, copy=False)
+            stages[name] = to_frame(scores, ids, index)
         else:
             extra = {"treated": fitted.get("treated")} if name == "normalised" else {}
             out, logs[name], fitted[name] = fn(X, columns, ctx, **extra)
             prev = list(stages)[-1]
-            stages[name] = stages[prev] if out is X else pd.DataFrame(out, index=index, columns=columns,
-                                                                      copy=False)
+            stages[name] = stages[prev] if out is X else to_frame(out, columns, index)
             X = out
         timings[name] = time.perf_counter() - t0
     if progress:
@@ -583,16 +591,21 @@ def _prepare_logs(prepared: Prepared, spec: IndexSpec) -> list[pd.DataFrame]:
 def rank_and_categorise(aggregated: pd.DataFrame, spec: IndexSpec, ctx: _Context) -> pd.DataFrame:
     """Index category, national and within-region ranks, change since the previous round."""
     root = spec.root.id
-    x = aggregated[root].to_numpy()
+    # Scores that are equal in exact arithmetic can differ in the last bits depending on
+    # the order of summation; ranks and categories use scores rounded to 1e-9 so that
+    # such ties stay ties.
+    x = np.round(aggregated[root].to_numpy(dtype=float), 9)
     round_groups = [ctx.rounds] if ctx.rounds is not None else []
     out = pd.DataFrame(index=aggregated.index)
     out["category"] = categorise(x, spec.categories.cuts, spec.categories.labels)
-    out["rank_national"] = rank_desc(x, round_groups)
     within = spec.within()
-    if within is not None:
-        if within not in ctx.units.columns:
-            raise DataError(f"rank 'within' column '{within}' is not in the data", column="rank.within")
-        out["rank_region"] = rank_desc(x, round_groups + [ctx.units[within].to_numpy()])
+    if within is not None and within not in ctx.units.columns:
+        raise DataError(f"rank 'within' column '{within}' is not in the data", column="rank.within")
+    if within is None:
+        out["rank_national"] = rank_desc(x, round_groups)
+    else:
+        out["rank_national"], out["rank_region"] = rank_desc(x, round_groups,
+                                                             round_groups + [ctx.units[within]])
     if ctx.rounds is not None and len(pd.unique(ctx.rounds)) > 1:
         loc = aggregated.index.get_level_values(0)
         order = {r: i for i, r in enumerate(sorted(pd.unique(ctx.rounds)))}

@@ -40,7 +40,8 @@ def _central_sums(x: np.ndarray) -> tuple[int, float, float, float, float, float
     c = float(x.mean())
     d = x - c
     d2 = d * d
-    return n, c, float(d.sum()), float(d2.sum()), float((d2 * d).sum()), float((d2 * d2).sum())
+    # dot products: one fused pass each
+    return n, c, float(d.sum()), float(d2.sum()), float(d2 @ d), float(d2 @ d2)
 
 
 def _skew_kurt(n: int, s1: float, s2: float, s3: float, s4: float) -> tuple[float, float]:
@@ -179,27 +180,37 @@ class OutlierTreatment:
         self.kurt_thresh = kurt_thresh
         self.log_fallback = log_fallback
 
-    def fit(self, X: np.ndarray, columns: list[str], treat: list[bool] | None = None) -> "OutlierTreatment":
-        """Learn the treatment of each column of ``X`` (rows = units)."""
+    def fit(self, X, columns: list[str], treat: list[bool] | None = None) -> "OutlierTreatment":
+        """Learn the treatment of each column of ``X`` (2-D array or list of columns)."""
+        from .columns import as_columns, n_cells
+        from .parallel import map_ordered
+
+        cols = as_columns(X)
         treat = treat if treat is not None else [True] * len(columns)
-        self.columns_ = {}
-        for j, name in enumerate(columns):
-            if treat[j]:
-                self.columns_[name] = treat_column(X[:, j], self.winmax, self.skew_thresh, self.kurt_thresh,
-                                                   self.log_fallback)
+        todo = [j for j in range(len(columns)) if treat[j]]
+        fitted = map_ordered(lambda j: treat_column(cols[j], self.winmax, self.skew_thresh, self.kurt_thresh,
+                                                    self.log_fallback), todo, n_cells(X))
+        self.columns_ = {columns[j]: ct for j, ct in zip(todo, fitted)}
         return self
 
-    def transform(self, X: np.ndarray, columns: list[str]) -> np.ndarray:
-        """Apply the learned treatment; returns ``X`` itself when nothing changes."""
+    def transform(self, X, columns: list[str]):
+        """Apply the learned treatment.
+
+        Returns ``X`` itself when nothing changes; otherwise the same form as
+        ``X`` with only the treated columns replaced (others shared).
+        """
+        from .columns import as_columns, like
+
         changing = [(j, self.columns_[c]) for j, c in enumerate(columns)
                     if c in self.columns_ and self.columns_[c].status in (STATUS_WINSORISED, STATUS_LOG)]
         if not changing:
             return X
-        out = X.copy(order="F")
+        out = as_columns(X)
         for j, ct in changing:
-            col = out[:, j]
+            col = np.array(out[j], dtype=float, copy=True)
             if ct.status == STATUS_LOG:
-                col[:] = _log_ct(col, ct.log_min, ct.log_max)
+                col = _log_ct(col, ct.log_min, ct.log_max)
             else:
                 np.clip(col, ct.lower, ct.upper, out=col)
-        return out
+            out[j] = col
+        return like(X, out)
