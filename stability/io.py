@@ -131,18 +131,46 @@ class Dataset:
     @property
     def version(self) -> str:
         """Short checksum of the input files (or of the tables when built in memory)."""
+        paths = {r: self.files.get(r) for r in ("answers", "locations", "population") if getattr(self, r) is not None}
+        if all(p and Path(p).is_file() for p in paths.values()):
+            return files_version(paths)
+        import pandas as pd
+
         h = hashlib.sha256()
         for role in ("answers", "locations", "population"):
-            path = self.files.get(role)
-            if path and Path(path).is_file():
-                h.update(file_checksum(path).encode())
-            else:
-                table = getattr(self, role)
-                if table is not None:
-                    import pandas as pd
-
-                    h.update(pd.util.hash_pandas_object(table, index=False).values.tobytes())
+            table = getattr(self, role)
+            if table is not None:
+                h.update(pd.util.hash_pandas_object(table, index=False).values.tobytes())
         return h.hexdigest()[:12]
+
+
+def files_version(files: dict[str, str | Path]) -> str:
+    """Short checksum of a dataset's answers, locations and population files."""
+    h = hashlib.sha256()
+    for role in ("answers", "locations", "population"):
+        path = files.get(role)
+        if path:
+            h.update(file_checksum(path).encode())
+    return h.hexdigest()[:12]
+
+
+def dataset_files(path: str | Path) -> dict[str, Path]:
+    """Role -> file of a dataset folder (from its ``dataset.yaml``) or of an answers file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_dir():
+        return {"answers": path}
+    manifest = path / "dataset.yaml"
+    if not manifest.exists():
+        raise DataError("no dataset.yaml in this folder (or pass the answers file itself)", file=path)
+    try:
+        meta = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise DataError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=manifest) from None
+    if not isinstance(meta, dict) or "answers" not in meta:
+        raise DataError("dataset.yaml needs an 'answers' entry", file=manifest)
+    return {role: path / meta[role] for role in ("answers", "locations", "population", "truth") if meta.get(role)}
 
 
 def load_dataset(path: str | Path, *, locations: str | Path | None = None,
@@ -165,23 +193,10 @@ def load_dataset(path: str | Path, *, locations: str | Path | None = None,
     import yaml
 
     path = Path(path)
-    files: dict[str, Path] = {}
-    meta: dict = {}
-    if path.is_dir():
-        manifest = path / "dataset.yaml"
-        if not manifest.exists():
-            raise DataError("no dataset.yaml in this folder (or pass the answers file itself)", file=path)
-        try:
-            meta = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise DataError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=manifest) from None
-        if not isinstance(meta, dict) or "answers" not in meta:
-            raise DataError("dataset.yaml needs an 'answers' entry", file=manifest)
-        for role in ("answers", "locations", "population", "truth"):
-            if meta.get(role):
-                files[role] = path / meta[role]
-    else:
-        files["answers"] = path
+    if not path.exists():
+        raise DataError("file or folder not found", file=path)
+    files = dataset_files(path)
+    meta = yaml.safe_load((path / "dataset.yaml").read_text(encoding="utf-8")) if path.is_dir() else {}
     if locations is not None:
         files["locations"] = Path(locations)
     if population is not None:

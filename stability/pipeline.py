@@ -143,7 +143,7 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.
     """Per-unit descriptive columns, aligned on ``index``."""
     c = spec.columns
     loc = c.location
-    wanted = [x for x in [c.name, *c.admin, c.longitude, c.latitude,
+    wanted = [x for x in [c.name, *c.admin, *c.admin_names, c.longitude, c.latitude,
                           *[i.denominator for i in spec.indicators if i.denominator]] if x]
     units = pd.DataFrame(index=index)
     answers = data.answers
@@ -175,7 +175,7 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.
         units = units.join(pop[[x for x in pop.columns if x not in units.columns]])
     if n_ki is not None:
         units["n_informants"] = n_ki.reindex(index).to_numpy()
-    no_convert = {c.location, c.name, *c.admin}
+    no_convert = {c.location, c.name, *c.admin, *c.admin_names}
     for col in units.columns:
         if col not in no_convert:
             units[col] = _numeric_or_text(units[col])

@@ -55,6 +55,8 @@ class Columns(_Model):
     admin : list of str
         Administrative p-code columns, coarsest first (e.g. region, cercle).
         The first one is the "region" for within-region ranks.
+    admin_names : list of str
+        Columns with the names of those admin units, in the same order (for reports).
     longitude, latitude : str or None
         Point coordinates (WGS 84) for maps and the GeoPackage output.
     pcodes : str or None
@@ -68,6 +70,7 @@ class Columns(_Model):
     key_informant: str | None = None
     name: str | None = None
     admin: list[str] = Field(default_factory=list)
+    admin_names: list[str] = Field(default_factory=list)
     longitude: str | None = None
     latitude: str | None = None
     pcodes: str | None = None

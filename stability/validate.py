@@ -123,7 +123,7 @@ def validate(data: Dataset, spec) -> Report:
     if reg is not None and c.location not in reg.columns:
         ck.add("error", "the location register has no location id column", "locations", c.location)
         reg = None
-    descriptive = [x for x in [c.name, *c.admin, c.longitude, c.latitude,
+    descriptive = [x for x in [c.name, *c.admin, *c.admin_names, c.longitude, c.latitude,
                                *[i.denominator for i in spec.indicators if i.denominator]] if x]
     for col in dict.fromkeys(descriptive):
         if col not in ans.columns and (reg is None or col not in reg.columns):
