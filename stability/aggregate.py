@@ -59,12 +59,22 @@ def weighted_mean(X: np.ndarray, w: np.ndarray, method: str = "arithmetic", p: f
 
 
 def _weighted_mean(cols: list[np.ndarray], w, method: str, p: float | None, threshold: float | None,
-                   name: str, children: list[str] | None, n: int) -> np.ndarray:
-    """:func:`weighted_mean` streaming over child columns (no stacked copy of the children)."""
+                   name: str, children: list[str] | None, n: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """:func:`weighted_mean` streaming over child columns (no stacked copy of the children).
+
+    ``groups`` (e.g. rounds) only matters for Copeland: units are compared within their group.
+    """
     w = np.asarray(w, dtype=float)
     k = len(cols)
     if method == "copeland":
-        return copeland(np.column_stack(cols) if cols else np.empty((n, 0)), w)
+        X = np.column_stack(cols) if cols else np.empty((n, 0))
+        if groups is None:
+            return copeland(X, w)
+        out = np.empty(n)
+        for g in np.unique(groups):
+            rows = np.flatnonzero(groups == g)
+            out[rows] = copeland(X[rows], w)
+        return out
     if method == "generalised" and p == 0:
         method = "geometric"
     if method not in ("arithmetic", "geometric", "harmonic", "generalised"):
@@ -142,7 +152,8 @@ def copeland(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def aggregate(normalised, indicator_ids: list[str], spec) -> tuple[list[np.ndarray], list[str]]:
+def aggregate(normalised, indicator_ids: list[str], spec,
+              groups: np.ndarray | None = None) -> tuple[list[np.ndarray], list[str]]:
     """Aggregate normalised indicators through every level of the spec's hierarchy.
 
     Parameters
@@ -150,6 +161,8 @@ def aggregate(normalised, indicator_ids: list[str], spec) -> tuple[list[np.ndarr
     normalised : ndarray (units x indicators) or list of columns
     indicator_ids : list of str
     spec : IndexSpec
+    groups : ndarray, optional
+        Group (round) of each unit: outranking (Copeland) compares units of the same group only.
 
     Returns
     -------
@@ -173,7 +186,7 @@ def aggregate(normalised, indicator_ids: list[str], spec) -> tuple[list[np.ndarr
             kid_ids = [c.id for c in kids]
             w = np.array([c.weight for c in kids], dtype=float)
             return _weighted_mean([columns[c] for c in kid_ids], w, opts.method, opts.p, opts.threshold,
-                                  agg.id, kid_ids, n)
+                                  agg.id, kid_ids, n, groups)
 
         aggs = spec.aggregates_at(level)
         for agg, score in zip(aggs, map_ordered(one, aggs, cells)):

@@ -142,13 +142,15 @@ class Normaliser:
         p, s = m.params, self.stats_.get(name)
         d = float(m.direction)
         if m.method == "minmax":
-            _affine(x, d, s["min"], (p["u"] - p["l"]) / (s["max"] - s["min"]), p["l"], out)
+            _affine(x, d, s["min"], s["max"] - s["min"], p["u"] - p["l"], p["l"], out)
         elif m.method == "zscore":
-            _affine(x, d, s["mean"], p["s"] / s["sd"], p["m"], out)
+            _affine(x, d, s["mean"], s["sd"], p["s"], p["m"], out)
         elif m.method == "goalposts":
             lo, hi = (p["lower"], p["upper"]) if d > 0 else (-p["upper"], -p["lower"])
-            _affine(x, d, lo, p["scale"] / (hi - lo), 0.0, out)
-            np.clip(out, min(0.0, p["scale"]), max(0.0, p["scale"]), out=out)
+            _affine(x, d, lo, hi - lo, 1.0, 0.0, out)
+            np.clip(out, 0.0, 1.0, out=out)
+            if p["scale"] != 1.0:
+                np.multiply(out, p["scale"], out=out)
         elif m.method == "none":
             np.multiply(x, d, out=out)
         elif m.method == "dist2target":
@@ -178,17 +180,20 @@ class Normaliser:
             out[:] = r
 
 
-def _affine(x: np.ndarray, direction: float, shift: float, factor: float, offset: float, out: np.ndarray) -> None:
-    """``out = (direction * x - shift) * factor + offset`` in two or three passes.
+def _affine(x: np.ndarray, direction: float, shift: float, divisor: float, factor: float, offset: float,
+            out: np.ndarray) -> None:
+    """``out = (direction * x - shift) / divisor * factor + offset``, in COINr's order.
 
-    The shift is subtracted before scaling (as COINr does), so values near the
-    minimum keep full precision even when the range is small relative to the values.
+    Subtracting before scaling keeps full precision near the minimum, and
+    dividing before multiplying maps the maximum exactly onto the upper bound.
     """
     if direction > 0:
         np.subtract(x, shift, out=out)
     else:  # -x - shift == -(x + shift), exactly
         np.add(x, shift, out=out)
-        factor = -factor
-    np.multiply(out, factor, out=out)
+        divisor = -divisor
+    np.divide(out, divisor, out=out)
+    if factor != 1.0:
+        np.multiply(out, factor, out=out)
     if offset:
         np.add(out, offset, out=out)

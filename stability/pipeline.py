@@ -348,7 +348,7 @@ def step_normalise(X, columns, ctx, treated: dict | None = None):
 
 
 def step_aggregate(X, columns, ctx):
-    scores, ids = aggregate(X, columns, ctx.spec)
+    scores, ids = aggregate(X, columns, ctx.spec, groups=ctx.rounds)
     logs = []
     col_of = dict(zip(columns, X)) | dict(zip(ids, scores))
     for lv in range(2, len(ctx.spec.levels) + 1):
@@ -486,10 +486,11 @@ class Result:
         for col in order:
             out[col] = agg[col].to_numpy()
         out = pd.concat([out, self.ranks], axis=1)
-        raw = self.stages["raw"].to_numpy()
-        imp = self.stages["imputed"].to_numpy()
+        raw = self.stages["raw"].to_numpy(dtype=float)
+        den = self.stages["denominated"].to_numpy(dtype=float)  # missing denominators make cells missing here
+        imp = self.stages["imputed"].to_numpy(dtype=float)
         out["n_missing"] = np.isnan(raw).sum(axis=1)
-        out["n_imputed"] = (np.isnan(raw) & ~np.isnan(imp)).sum(axis=1)
+        out["n_imputed"] = (np.isnan(den) & ~np.isnan(imp)).sum(axis=1)
         if self.prepared.combined is not None:
             out["n_disagreements"] = self.prepared.combined.flagged.reindex(out.index).sum(axis=1).to_numpy()
         out["spec_hash"] = self.spec_hash
