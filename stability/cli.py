@@ -101,10 +101,12 @@ def cmd_score(args) -> int:
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})", column="--format")
+    out = args.out or reports_dir() / "scores"
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"'{out}' is a file, not an output folder", column="--out")
     progress = _Progress(args.quiet)
     data, spec = _load(args, progress)
     result = compute(data, spec, progress=progress)
-    out = args.out or reports_dir() / "scores"
     progress.say(f"writing {', '.join(formats)} to {out} ...")
     files = write_result(result, out, formats)
     scores = result.scores
@@ -161,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20211201, help="random seed (default 20211201)")
     p.set_defaults(func=cmd_generate)
 
+    from .report.cli import register as register_report
+
+    register_report(sub)
     return parser
 
 

@@ -99,6 +99,10 @@ def read_coinr(idata, imeta, *, level_names: list[str] | None = None,
         aggregates.append({"id": str(r["iCode"]), "label": str(r.get("iName") or r["iCode"]),
                            "level": int(r["Level"]), "weight": num(r.get("Weight"), 1.0),
                            "parent": None if pd.isna(r["Parent"]) else str(r["Parent"])})
+    absent = [ind["id"] for ind in indicators if ind["id"] not in data.columns]
+    if absent:
+        raise SpecError(f"iData has no column for indicator{'s' * (len(absent) > 1)} of iMeta: "
+                        f"{', '.join(absent)}")
     groups = [str(c) for c in meta.loc[meta["Type"] == "Group", "iCode"] if c in data.columns]
     columns = {"location": "uCode", "round": "Time" if "Time" in data.columns else None,
                "name": "uName" if "uName" in data.columns else None}

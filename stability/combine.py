@@ -52,10 +52,13 @@ def encode_column(values: pd.Series, answer_type) -> tuple[np.ndarray, np.ndarra
     codes : ndarray of float
         NaN where missing or invalid.
     invalid : ndarray of bool
-        True where a non-empty answer could not be read (unknown label or not a number).
+        True where a non-empty answer could not be read (unknown label, not a number, or
+        an infinite number).
     """
     if pd.api.types.is_numeric_dtype(values.dtype) and (answer_type is None or answer_type.codes is None):
-        return values.to_numpy(dtype=float, na_value=np.nan), np.zeros(len(values), dtype=bool)
+        codes = values.to_numpy(dtype=float, na_value=np.nan)
+        infinite = np.isinf(codes)
+        return np.where(infinite, np.nan, codes), infinite
     present = values.notna().to_numpy()
     if answer_type is not None and answer_type.codes is not None:
         # look up each distinct answer once
@@ -68,6 +71,7 @@ def encode_column(values: pd.Series, answer_type) -> tuple[np.ndarray, np.ndarra
     text = values.astype(object).where(values.notna(), None)
     codes = pd.to_numeric(text.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore"),
                           errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    codes = np.where(np.isinf(codes), np.nan, codes)  # 'inf' is not an answer
     return codes, present & np.isnan(codes)
 
 

@@ -8,7 +8,7 @@ scores.parquet     the same, typed
 scores.xlsx        workbook: read-me (method, spec hash, data version), scores,
                    normalised indicators, data quality, audit log
 locations.gpkg     GeoPackage point layer ``scores`` (EPSG:4326) with the scores
-audit_log.csv      every imputed, winsorised, transformed or dropped value
+audit_log.csv      every imputed, winsorised, transformed or dropped value (with the spec hash)
 =================  ==============================================================
 
 All files are written together or not at all (see :func:`stability.io.write_outputs`).

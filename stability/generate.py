@@ -77,12 +77,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .io import write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -368,38 +369,17 @@ class IllustrativeDataset:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         files = self.files
-        _write_atomic(folder / files["answers"], _csv(self.answers, None))
-        _write_atomic(folder / files["locations"], _csv(self.locations, "%.5f"))
-        _write_atomic(folder / files["population"], _csv(self.population, None))
-        _write_atomic(folder / files["truth"], _csv(self.truth, "%.6f"))
+        write_text_atomic(folder / files["answers"], _csv(self.answers, None))
+        write_text_atomic(folder / files["locations"], _csv(self.locations, "%.5f"))
+        write_text_atomic(folder / files["population"], _csv(self.population, None))
+        write_text_atomic(folder / files["truth"], _csv(self.truth, "%.6f"))
         text = yaml.safe_dump(self.metadata(), sort_keys=False, allow_unicode=True, width=100)
-        _write_atomic(folder / "dataset.yaml", text)
+        write_text_atomic(folder / "dataset.yaml", text)
         return folder
 
 
 def _csv(df: pd.DataFrame, float_format: str | None) -> str:
     return df.to_csv(index=False, lineterminator="\n", float_format=float_format)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_default(folder: str | os.PathLike[str] | None = None) -> IllustrativeDataset:

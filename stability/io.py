@@ -89,6 +89,32 @@ def first_data_row(path: str | Path) -> int:
     return 2 if Path(path).suffix.lower() != ".parquet" else 1
 
 
+def record_lines(path: str | Path) -> list[int] | None:
+    """File line number (header = line 1) on which each data row of a CSV file starts.
+
+    Blank lines are skipped (as :func:`read_table` skips them) and a quoted cell
+    may span several lines, so data row ``i`` is not always on line ``i + 2``.
+    Returns ``None`` for other formats or an unreadable file.
+    """
+    import csv
+
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".txt") or not path.is_file():
+        return None
+    starts: list[int] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            end = 0
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if record and not (len(record) == 1 and not record[0].strip()):
+                    starts.append(start)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return starts[1:]  # the first record is the header
+
+
 def file_checksum(path: str | Path) -> str:
     """SHA-256 of a file (hex)."""
     h = hashlib.sha256()
@@ -214,6 +240,18 @@ def load_dataset(path: str | Path, *, locations: str | Path | None = None,
 
 
 # --------------------------------------------------------------------- writing
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def publish(tmp: Path, dest: Path) -> None:
+    """Give a finished temporary file the usual permissions and move it over ``dest``."""
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates files readable by their owner only
+    os.replace(tmp, dest)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it over ``dest`` on success.
@@ -227,7 +265,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, dest)
+        publish(tmp_path, dest)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -272,7 +310,7 @@ def write_outputs(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
             os.unlink(tmp)  # some writers (e.g. GeoPackage) refuse to write over an existing file
             writer(Path(tmp))
         for tmp, dest in staged:
-            os.replace(tmp, dest)
+            publish(tmp, dest)
     finally:
         for tmp, _ in staged:
             if tmp.exists():

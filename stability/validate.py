@@ -4,7 +4,8 @@
 each, naming the file, column and row (line number in the file, header = line
 1).  Errors stop ``stability score``; warnings are shown but do not.
 
-Checks, in order: files not empty; the spec's columns present; location ids and
+Checks, in order: files not empty; the spec's columns present (including the
+imputation group and the ``rank.within`` column); location ids and
 rounds not empty; no duplicate rows (per key informant, or per location and
 round); answers readable (known labels, numbers) and within the valid range;
 no indicator all missing (overall or in a round) or constant; the location
@@ -22,7 +23,7 @@ import pandas as pd
 
 from .combine import encode_column
 from .exceptions import ValidationFailed
-from .io import Dataset, first_data_row
+from .io import Dataset, first_data_row, record_lines
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,21 @@ class _Checker:
     def __init__(self, data: Dataset, spec):
         self.data, self.spec = data, spec
         self.report = Report()
+        self._lines: dict[str, list[int] | None] = {}
 
     def add(self, severity, message, role=None, column=None, row=None):
         file = self.data.file(role) if role else None
         self.report.problems.append(Problem(severity, message, file, column, row))
 
     def line(self, role: str, pos: int) -> int:
-        """File line number of the row at position ``pos``."""
-        return int(pos) + first_data_row(self.data.file(role))
+        """File line number of the row at position ``pos`` (found in the file only when needed)."""
+        if role not in self._lines:
+            lines = record_lines(self.data.file(role))
+            table = getattr(self.data, role, None)
+            self._lines[role] = lines if table is not None and lines is not None and len(lines) == len(table) \
+                else None
+        lines = self._lines[role]
+        return lines[int(pos)] if lines is not None else int(pos) + first_data_row(self.data.file(role))
 
     def first(self, role, column, mask: np.ndarray, message, severity="error", values=None) -> bool:
         """Report the first row where ``mask`` is true (and how many more); True if any."""
@@ -130,6 +138,14 @@ def validate(data: Dataset, spec) -> Report:
             where = "answers" if reg is None else "locations"
             ck.add("error", "column named by the spec is in neither the answers nor the location register",
                    where, col)
+    pop = data.population
+    grouping = [(spec.impute.group if spec.impute.method.startswith("group_") else None, "impute.group"),
+                (spec.rank.within, "rank.within")]
+    for col, option in grouping:
+        if col and col not in descriptive and col not in ans.columns and (reg is None or col not in reg.columns) \
+                and (pop is None or col not in pop.columns):
+            ck.add("error", f"column named by the spec ({option}) is in neither the answers nor the location "
+                   "register", "answers" if reg is None else "locations", col)
     if any(k in missing for k in keys + ki):
         return ck.report
     # ---- keys
