@@ -1,0 +1,136 @@
+"""``reports/<round>/index.html``: one page linking every report of a round.
+
+A summary table per region (locations, median index, shares of low and high
+stability, people living in low-stability locations) computed from the result
+itself, and each report's status from its manifest.  Self-contained: inline
+CSS, no scripts; every value from the data is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import write_text_atomic
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 1100px;
+       color: #222; padding: 0 1.5em; }
+h1 { margin-bottom: 0.2em; } p.lead { color: #555; margin-top: 0; }
+.warning { background: #fff4ce; border-left: 6px solid #e0a800; padding: 0.6em 1em; margin: 1em 0; }
+table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.45em 0.6em; text-align: left; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.failed td { background: #fdecea; } .status-ok { color: #1a7f37; } .status-failed { color: #b2182b; font-weight: 600; }
+.footer { color: #777; font-size: 0.85em; margin-top: 2em; }
+"""
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def summary_table(result, survey_round, regions: dict[str, str]) -> pd.DataFrame:
+    """Per region: locations, median index, % low, % high, IDPs and returnees in low-stability locations."""
+    spec = result.spec
+    c = spec.columns
+    s = result.scores
+    if c.round:
+        s = s[s[c.round] == survey_round]
+    root = spec.root.id
+    low = spec.categories.labels[0]
+    high = spec.categories.labels[-1]
+    rows = []
+    for pcode, name in regions.items():
+        part = s[s[c.admin[0]] == pcode]
+        row = {"pcode": pcode, "region": name, "locations": len(part),
+               "median": part[root].median(), "low": (part["category"] == low).mean() * 100,
+               "high": (part["category"] == high).mean() * 100}
+        for col in ("idps", "returnees"):
+            if col in part:
+                row[f"{col}_low"] = pd.to_numeric(part.loc[part["category"] == low, col], errors="coerce").sum()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(v, digits=1) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "–"
+    if isinstance(v, float) and digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else html.escape(str(v))
+
+
+def render_index(folder: Path, result, survey_round, regions: dict[str, str]) -> str:
+    """The HTML of the round's index page."""
+    e = html.escape
+    spec = result.spec
+    table = summary_table(result, survey_round, regions)
+    src = result.prepared.source
+    has_idps = "idps_low" in table
+    has_ret = "returnees_low" in table
+    head = ["Region", "P-code", "Locations", "Median index", "% low", "% high"]
+    if has_idps:
+        head.append("IDPs in low-stability locations")
+    if has_ret:
+        head.append("Returnees in low-stability locations")
+    head += ["Status", "Workbook"]
+    rows = []
+    for r in table.itertuples(index=False):
+        m = _manifest(folder / r.pcode)
+        status = m.get("status", "not built")
+        link = (f'<a href="{e(r.pcode)}/report.html">{e(r.region)}</a>' if (folder / r.pcode / "report.html").exists()
+                else e(r.region))
+        cells = [(link, ""), (e(r.pcode), ""), (f"{r.locations:,}", "num"), (_fmt(float(r.median)), "num"),
+                 (_fmt(float(r.low)), "num"), (_fmt(float(r.high)), "num")]
+        if has_idps:
+            cells.append((_fmt(float(r.idps_low), 0), "num"))
+        if has_ret:
+            cells.append((_fmt(float(r.returnees_low), 0), "num"))
+        err = f" – {e(m.get('error', ''))}" if status == "failed" else ""
+        cells.append((f'<span class="status-{e(status)}">{e(status)}</span>{err}', ""))
+        wb = folder / r.pcode / "rankings.xlsx"
+        cells.append((f'<a href="{e(r.pcode)}/rankings.xlsx">rankings.xlsx</a>' if wb.exists() else "–", ""))
+        tds = "".join(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>" for text, cls in cells)
+        rows.append(f'<tr class="{e(status)}">{tds}</tr>')
+    overview = _manifest(folder / "overview")
+    ov_link = ('<p><a href="overview/report.html">Country overview</a>'
+               + (' · <a href="overview/rankings.xlsx">all locations (Excel)</a>'
+                  if (folder / "overview" / "rankings.xlsx").exists() else "")
+               + (f' <span class="status-failed">(failed: {e(overview.get("error", ""))})</span>'
+                  if overview.get("status") == "failed" else "") + "</p>") if overview else ""
+    warning = ('<div class="warning"><strong>Illustrative data.</strong> These reports are built from generated '
+               'survey answers laid over real boundaries; they show how the toolkit works and must not guide '
+               'programming decisions.</div>') if src.get("illustrative") else ""
+    title = f"{spec.name}: reports for round {survey_round}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)}</title><style>{STYLE}</style></head>
+<body>
+<h1>{e(title)}</h1>
+<p class="lead">Stability index 0–100 (100 = most stable) per location; categories {e(', '.join(spec.categories.labels))}
+at cut-offs {e(', '.join(f'{c:g}' for c in spec.categories.cuts))}.</p>
+{warning}
+{ov_link}
+<table>
+<thead><tr>{''.join(f'<th>{e(h)}</th>' for h in head)}</tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<p class="footer">Spec {e(spec.name)} ({e(result.spec_hash)}) · data {e(str(src.get('version', '')))}
+ · dataset {e(str(src.get('name', '')))}</p>
+</body></html>
+"""
+
+
+def write_index(folder: Path, result, survey_round, regions: dict[str, str]) -> Path:
+    """Write ``<folder>/index.html`` atomically."""
+    path = Path(folder) / "index.html"
+    write_text_atomic(path, render_index(Path(folder), result, survey_round, regions))
+    return path

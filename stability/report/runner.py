@@ -1,0 +1,288 @@
+"""Build regional reports for one region or all, in parallel, resumably.
+
+:func:`build_reports` is what ``stability report`` calls:
+
+1. check every parameter before any kernel starts (spec, data, round, region,
+   output folder): a bad one is a one-line error, exit status 2, nothing written;
+2. compute the index once and save it for the notebooks (they recompute only if
+   the data, spec or toolkit version differ);
+3. run each report's notebook in a kernel of its own, several at once (a local
+   process pool, or an existing Dask cluster with ``scheduler``), with a per-cell
+   timeout and retries when a kernel fails to start; a failing report keeps its
+   executed notebook and an HTML page of the failure, and does not stop the others;
+4. write ``reports/<round>/index.html`` linking every report with a summary table.
+
+With ``resume`` a report is rebuilt only when it is missing, failed last time,
+or its inputs (data checksum, spec hash, toolkit version, notebook, parameters)
+changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__
+from ..exceptions import ParameterError, ReportError
+from ..io import dataset_files, file_checksum, files_version
+from ..paths import default_dataset, default_spec, reports_dir
+from .context import check_region, region_names, resolve_round
+
+OVERVIEW = "overview"
+REGIONAL_NOTEBOOK = "regional_report.ipynb"
+OVERVIEW_NOTEBOOK = "country_overview.ipynb"
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def notebooks_dir() -> Path:
+    from ..paths import PROJECT_ROOT
+
+    return PROJECT_ROOT / "notebooks"
+
+
+@dataclass
+class Batch:
+    """The outcome of a batch of reports."""
+
+    round: Any
+    folder: Path
+    outcomes: list
+    index: Path | None = None
+
+    @property
+    def failed(self) -> list:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def safe_folder(root: Path, name: str) -> Path:
+    """``root / name`` for a name that cannot leave ``root`` (no separators, no ``..``)."""
+    name = str(name)
+    if not _SAFE.match(name) or name in (".", ".."):
+        raise ParameterError(f"'{name}' cannot be used as a folder name (letters, digits, '.', '_', '-' only)")
+    path = (root / name).resolve()
+    if path.parent != root.resolve():
+        raise ParameterError(f"'{name}' would leave the output folder {root}")
+    return path
+
+
+def _sha(path: Path) -> str:
+    return file_checksum(path)[:16]
+
+
+def _inputs(job_params: dict, template: Path, data_version: str, spec, spec_file: Path) -> dict:
+    return {"data": data_version, "spec_hash": spec.hash, "spec_file": _sha(spec_file), "toolkit": __version__,
+            "notebook": _sha(template), "parameters": {k: v for k, v in job_params.items() if k != "cache_path"}}
+
+
+def _up_to_date(job) -> bool:
+    from .worker import HTML, MANIFEST, NOTEBOOK
+
+    out = Path(job.out_dir)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (manifest.get("status") == "ok" and manifest.get("inputs") == json.loads(json.dumps(job.inputs))
+            and (out / NOTEBOOK).exists() and (out / HTML).exists())
+
+
+def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "latest", data_path: str | Path = "",
+              spec_path: str | Path = "", out_root: str | Path | None = None, timeout: int = 600, retries: int = 2,
+              templates: str | Path | None = None):
+    """Check the parameters, compute the index once, and list the reports to build.
+
+    Returns
+    -------
+    jobs : list of Job
+    context : dict
+        ``result``, ``round``, ``folder`` (``<out_root>/<round>``), ``regions``.
+
+    Raises
+    ------
+    ParameterError, InputError
+        On any bad parameter or input, before any kernel starts.
+    """
+    from ..spec import load_spec
+    from .context import compute_result, map_layers, save_cache
+    from .worker import Job
+
+    if bool(region) == bool(all_regions):
+        raise ParameterError("give either --region P-CODE or --all")
+    spec_file = Path(spec_path or default_spec()).resolve()
+    data_in = Path(data_path or default_dataset()).resolve()
+    load_spec(spec_file)  # a malformed spec fails here, before the data are read
+    files = dataset_files(data_in)
+    for role, path in files.items():
+        if not Path(path).exists():
+            raise ParameterError(f"{role} file not found: {path}", column="--data")
+    templates = Path(templates).resolve() if templates else notebooks_dir()
+    for nb in (REGIONAL_NOTEBOOK, OVERVIEW_NOTEBOOK):
+        if not (templates / nb).exists():
+            raise ParameterError(f"notebook not found: {templates / nb}")
+    root = Path(out_root or reports_dir()).resolve()
+    result, data, spec = compute_result(data_in, spec_file)
+    regions = region_names(result)
+    rnd = resolve_round(result.rounds, survey_round)
+    if region:
+        check_region(regions, region)
+    folder = safe_folder(root, str(rnd if rnd is not None else "all"))
+    cache = folder / ".cache" / "result.pkl"
+    save_cache(cache, result, map_layers(result))
+    version = files_version(files)
+    base = {"survey_round": rnd if rnd is not None else "latest", "spec_path": str(spec_file),
+            "data_path": str(data_in), "cache_path": str(cache)}
+    names = list(regions) if all_regions else [region]
+    jobs = []
+    for name in names:
+        out = safe_folder(folder, name)
+        params = {"region": name, **base, "output_dir": str(out)}
+        template = templates / REGIONAL_NOTEBOOK
+        title = f"{spec.name}: {regions[name]} ({name}), round {rnd}"
+        jobs.append(Job(name, title, str(template), str(out), params,
+                        _inputs(params, template, version, spec, spec_file), timeout, retries))
+    if all_regions:
+        out = safe_folder(folder, OVERVIEW)
+        params = {**base, "output_dir": str(out)}
+        template = templates / OVERVIEW_NOTEBOOK
+        jobs.insert(0, Job(OVERVIEW, f"{spec.name}: country overview, round {rnd}", str(template), str(out),
+                           params, _inputs(params, template, version, spec, spec_file), timeout, retries))
+    return jobs, {"result": result, "round": rnd, "folder": folder, "regions": regions}
+
+
+def start_pool(workers: int):
+    """A process pool whose workers preload papermill and nbconvert, started now.
+
+    Starting it before the index is computed overlaps the workers' start-up with
+    that computation.  Returns None for serial runs.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if workers <= 1:
+        return None
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["stability.report.worker"])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    from .worker import warm_up
+
+    for _ in range(workers):
+        pool.submit(warm_up)
+    return pool
+
+
+def _run_local(jobs, pool, on_done: Callable) -> list:
+    """Run jobs in the pool (each job starts its own kernel), or here when there is no pool."""
+    from concurrent.futures import as_completed
+
+    from .worker import run_job
+
+    if pool is None:
+        return [on_done(run_job(job)) for job in jobs]
+    futures = [pool.submit(run_job, job) for job in jobs]
+    return [on_done(f.result()) for f in as_completed(futures)]
+
+
+def _run_dask(jobs, address: str, on_done: Callable) -> list:
+    """Fan the jobs out to an existing Dask cluster."""
+    from distributed import Client, as_completed
+
+    from .worker import run_job
+
+    with Client(address, timeout="30s") as client:
+        futures = client.map(run_job, jobs, pure=False, key=[f"stability-report-{j.name}" for j in jobs])
+        return [on_done(f.result()) for f in as_completed(futures)]
+
+
+def build_reports(*, region: str | None = None, all_regions: bool = False, survey_round: Any = "latest",
+                  data_path: str | Path = "", spec_path: str | Path = "", out_root: str | Path | None = None,
+                  workers: int | None = None, resume: bool = False, scheduler: str | None = None,
+                  timeout: int = 600, retries: int = 2, templates: str | Path | None = None,
+                  progress: bool = True) -> Batch:
+    """Build the reports of one region (``region``) or of all regions plus the overview.
+
+    Parameters
+    ----------
+    region : str, optional
+        Admin-1 p-code.
+    all_regions : bool
+        Every region of the data, and the country overview.
+    survey_round : int or str
+        Round, or ``"latest"``.
+    data_path, spec_path : str or Path
+        Survey and spec ("" = the embedded defaults).
+    out_root : str or Path, optional
+        Output folder (default ``reports/``); reports go to ``<out_root>/<round>/<region>/``.
+    workers : int, optional
+        Reports built at once (default: the number of cores).
+    resume : bool
+        Skip reports that are up to date.
+    scheduler : str, optional
+        Address of a Dask scheduler to run the reports on.
+    timeout : int
+        Seconds a notebook cell may run.
+    retries : int
+        Further attempts when a kernel fails to start.
+    templates : str or Path, optional
+        Folder with ``regional_report.ipynb`` and ``country_overview.ipynb``
+        (default: the project's ``notebooks/``).
+    progress : bool
+        Show a progress bar of reports done.
+
+    Returns
+    -------
+    Batch
+    """
+    from tqdm.auto import tqdm
+
+    from .index import write_index
+    from .worker import Outcome
+
+    n = workers or os.cpu_count() or 1
+    pool = start_pool(n if (all_regions and not scheduler) else 1)
+    try:
+        jobs, info = plan_jobs(region=region, all_regions=all_regions, survey_round=survey_round,
+                               data_path=data_path, spec_path=spec_path, out_root=out_root, timeout=timeout,
+                               retries=retries, templates=templates)
+        todo = [j for j in jobs if not (resume and _up_to_date(j))]
+        skipped = [Outcome(j.name, j.title, "skipped") for j in jobs if j not in todo]
+        bar = tqdm(total=len(jobs), initial=len(skipped), unit="report", desc=f"round {info['round']}",
+                   disable=not progress, leave=True)
+
+        def done(outcome):
+            bar.update(1)
+            if outcome.status == "failed":
+                bar.write(f"FAILED {outcome.name}: {outcome.error}")
+            return outcome
+
+        try:
+            if not todo:
+                outcomes = []
+            elif scheduler:
+                outcomes = _run_dask(todo, scheduler, done)
+            else:
+                outcomes = _run_local(todo, pool, done)
+        finally:
+            bar.close()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    order = {j.name: i for i, j in enumerate(jobs)}
+    outcomes = sorted(outcomes + skipped, key=lambda o: order[o.name])
+    batch = Batch(info["round"], info["folder"], outcomes)
+    batch.index = write_index(info["folder"], info["result"], info["round"], info["regions"])
+    return batch
+
+
+def raise_for_failures(batch: Batch) -> None:
+    if batch.failed:
+        names = ", ".join(o.name for o in batch.failed)
+        raise ReportError(f"{len(batch.failed)} report(s) failed: {names} (see {batch.index})")
+
