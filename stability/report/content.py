@@ -1,0 +1,875 @@
+"""Tables and text of the regional comparison reports.
+
+Every function takes a :class:`~stability.report.context.ReportContext` and
+returns plain data: a :class:`pandas.DataFrame` with reader-facing column names,
+a list of sentences, or a dict.  Nothing here renders HTML (see
+:mod:`stability.report.notebook`) or draws (see :mod:`stability.report.figures`),
+so every number a report shows can be tested directly.
+
+Column names of the data are never hard-coded: identifiers, names, admin codes
+and coordinates come from ``ctx.columns`` (the spec), population counts from
+:data:`POPULATION_COLUMNS` when the data have them.
+
+Sections of a report and their functions:
+
+==========================  ==================================================
+headline figures            :func:`headline_text`, :func:`population_by_category`,
+                            :func:`change_text`, :func:`category_transitions`
+ranked locations            :func:`ranked_table`
+pillar profile              :func:`pillar_summary`
+most / least stable         :func:`drivers`, :func:`drivers_table`
+data quality                :func:`data_quality`, :func:`indicator_quality`
+method                      :func:`method_note`
+country overview            :func:`league_table`, :func:`population_by_region`
+workbook                    :func:`write_rankings`
+==========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Population counts shown when the data have them: column -> label.
+POPULATION_COLUMNS = {"idps": "IDPs", "returnees": "Returnees"}
+#: What the reports call the admin levels of ``ctx.columns.admin`` (coarsest first).
+ADMIN_TERMS = ("region", "cercle")
+#: Label of locations without an index (too few answers for the availability threshold).
+NOT_SCORED = "not scored"
+#: A location has improved / worsened when its index changed by more than this (points).
+CHANGE_THRESHOLD = 5.0
+#: Locations with fewer key informants than this are flagged in the data-quality notes.
+FEW_INFORMANTS = 3
+#: Number of most / least stable locations, and of indicators per direction, in the drivers.
+N_DRIVER_LOCATIONS = 5
+N_DRIVER_INDICATORS = 3
+ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey): do not use for programming decisions"
+WORKBOOK_NAME = "rankings.xlsx"
+_EPOCH = _dt.datetime(2000, 1, 1)
+
+
+# --------------------------------------------------------------------------- small helpers
+def population_columns(ctx) -> list[str]:
+    """Population columns of :data:`POPULATION_COLUMNS` present in the scores."""
+    return [c for c in POPULATION_COLUMNS if c in ctx.scores.columns]
+
+
+def population_label(column: str) -> str:
+    """Reader-facing label of a population column (``idps`` -> ``IDPs``)."""
+    return POPULATION_COLUMNS.get(column, column.replace("_", " ").capitalize())
+
+
+def admin_term(level: int) -> str:
+    """What the reports call admin level ``level`` (1 = region)."""
+    return ADMIN_TERMS[level - 1] if level <= len(ADMIN_TERMS) else f"admin-{level} area"
+
+
+def category_labels(ctx) -> list[str]:
+    """The index categories, least stable first (from the spec)."""
+    return list(ctx.spec.categories.labels)
+
+
+def category_ranges(ctx) -> dict[str, str]:
+    """Category label -> its range of the index in words (``"40 to under 60"``)."""
+    cuts, labels = ctx.spec.categories.cuts, category_labels(ctx)
+    out = {}
+    for i, lab in enumerate(labels):
+        if i == 0:
+            out[lab] = f"below {cuts[0]:g}"
+        elif i == len(labels) - 1:
+            out[lab] = f"{cuts[-1]:g} and above"
+        else:
+            out[lab] = f"{cuts[i - 1]:g} to under {cuts[i]:g}"
+    return out
+
+
+def category_definition(ctx) -> str:
+    """One sentence defining the categories of the index."""
+    parts = [f"{lab} ({rng})" for lab, rng in category_ranges(ctx).items()]
+    return f"Stability categories of the index: {', '.join(parts)}."
+
+
+def index_label(ctx) -> str:
+    """Label of the index (e.g. ``Stability index``)."""
+    return ctx.spec.label(ctx.index_id)
+
+
+def scale(ctx) -> float:
+    """Top of the score scale (100 unless the spec says otherwise)."""
+    return float(getattr(ctx.spec.normalise, "scale", 100.0) or 100.0)
+
+
+def what_it_measures(ctx) -> str:
+    """One sentence on what the index measures, built from the spec."""
+    pillars = [ctx.spec.label(p) for p in ctx.pillars]
+    listed = pillars[0] if len(pillars) == 1 else ", ".join(pillars[:-1]) + " and " + pillars[-1]
+    source = "key-informant indicators" if ctx.columns.key_informant else "survey indicators"
+    return (f"The {index_label(ctx).lower()} scores how stable each assessed location is, from 0 (least stable) "
+            f"to {scale(ctx):g} (most stable), by combining {len(ctx.spec.indicators)} {source} in "
+            f"{len(pillars)} pillars: {listed}.")
+
+
+def _name_col(ctx) -> str:
+    c = ctx.columns
+    return c.name if c.name and c.name in ctx.scores.columns else c.location
+
+
+def _admin_cols(ctx, level: int) -> tuple[str | None, str | None]:
+    """(p-code column, name column) of admin level ``level`` (1-based), None if absent."""
+    c, cols = ctx.columns, ctx.scores.columns
+    code = c.admin[level - 1] if len(c.admin) >= level and c.admin[level - 1] in cols else None
+    name = (c.admin_names[level - 1] if len(c.admin_names) >= level and c.admin_names[level - 1] in cols
+            else None)
+    return code, name or code
+
+
+def _rank_col(ctx) -> str:
+    return "rank_region" if ctx.region is not None and "rank_region" in ctx.scores.columns else "rank_national"
+
+
+def _in_round(ctx, frame: pd.DataFrame, rnd) -> pd.DataFrame:
+    col = ctx.columns.round
+    return frame[frame[col] == rnd] if col else frame
+
+
+def _in_scope(ctx, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frame`` (scores) in the report's region (all rows for the overview)."""
+    if ctx.region is None:
+        return frame
+    return frame[frame[ctx.columns.admin[0]] == ctx.region]
+
+
+def previous(ctx) -> pd.DataFrame | None:
+    """Scores of the previous round in the report's region (None when there is no previous round)."""
+    if ctx.previous_round is None:
+        return None
+    return _in_scope(ctx, _in_round(ctx, ctx.scores, ctx.previous_round))
+
+
+def categories_of(ctx, frame: pd.DataFrame) -> pd.Series:
+    """Category of each row as text; :data:`NOT_SCORED` where the index is missing."""
+    cat = frame["category"].astype(object)
+    return cat.where(cat.notna(), NOT_SCORED)
+
+
+def _category_order(ctx, cats: pd.Series) -> list[str]:
+    labels = category_labels(ctx)
+    return labels + ([NOT_SCORED] if (cats == NOT_SCORED).any() else [])
+
+
+def _share(part, whole) -> float:
+    return float(part) / float(whole) * 100.0 if whole else float("nan")
+
+
+def _num(x: float, digits: int = 1, sign: bool = False) -> str:
+    """A number for a sentence: thousands separators, fixed decimals, no ``-0.0``."""
+    if x is None or pd.isna(x):
+        return "n/a"
+    x = float(x) + 0.0
+    text = f"{x:+,.{digits}f}" if sign else f"{x:,.{digits}f}"
+    return text.replace("-0.0", "0.0").replace("+0.0", "0.0") if abs(x) < 0.05 else text
+
+
+def _int(x) -> str:
+    return f"{int(x):,}"
+
+
+def _count(n, noun: str, plural: str | None = None) -> str:
+    """``"1 location"``, ``"2 locations"`` (with thousands separators)."""
+    return f"{_int(n)} {noun if int(n) == 1 else (plural or noun + 's')}"
+
+
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: lower-case unless it is an acronym (``IDPs``)."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _where(ctx) -> str:
+    return ctx.region_name if ctx.region is not None else "all regions"
+
+
+def _region_medians(ctx, column: str | None = None) -> pd.Series:
+    """Median of ``column`` (default: the index) per region in this round, highest first."""
+    col = column or ctx.index_id
+    region = ctx.columns.admin[0]
+    return ctx.national.groupby(region, sort=True)[col].median().sort_values(ascending=False, kind="mergesort")
+
+
+# --------------------------------------------------------------------------- headline figures
+def population_by_category(ctx) -> pd.DataFrame:
+    """Locations, IDPs and returnees living in each stability category, with shares.
+
+    Returns
+    -------
+    DataFrame
+        One row per category (least stable first; ``not scored`` if any) and a
+        ``Total`` row; columns ``Stability category``, ``Locations``,
+        ``% of locations`` and, per population column, its sum and share.
+    """
+    cur = ctx.current
+    cats = categories_of(ctx, cur)
+    order = _category_order(ctx, cats)
+    counts = cats.value_counts().reindex(order, fill_value=0)
+    out = pd.DataFrame({"Stability category": order + ["Total"]})
+    out["Locations"] = np.append(counts.to_numpy(), counts.sum()).astype(int)
+    out["% of locations"] = out["Locations"] / max(len(cur), 1) * 100.0
+    for col in population_columns(ctx):
+        sums = cur[col].groupby(cats, sort=False).sum(min_count=0).reindex(order, fill_value=0)
+        values = np.append(sums.to_numpy(dtype=float), sums.sum())
+        total = values[-1]
+        label = population_label(col)
+        out[label] = pd.array(np.round(values), dtype="Int64")
+        out[f"% of {label}"] = values / total * 100.0 if total else np.nan
+    return out
+
+
+def headline_text(ctx) -> list[str]:
+    """Key sentences of the headline section (locations, median index, people)."""
+    cur = ctx.current
+    idx = cur[ctx.index_id]
+    admin2, _ = _admin_cols(ctx, 2)
+    lines = []
+    where = f"in {ctx.region_name}" if ctx.region is not None else f"in {len(ctx.regions)} regions"
+    areas = f" ({cur[admin2].nunique()} {admin_term(2)}s)" if admin2 else ""
+    lines.append(f"{_count(len(cur), 'location')} {'was' if len(cur) == 1 else 'were'} assessed {where}{areas} "
+                 f"in round {ctx.round}.")
+    med = idx.median()
+    if ctx.region is not None:
+        nat = ctx.national[ctx.index_id].median()
+        medians = _region_medians(ctx)
+        rank = int((medians > med).sum()) + 1 if pd.notna(med) else None
+        tail = (f"; {ctx.region_name} ranks {_ordinal(rank)} of {len(medians)} regions by median (1st = most "
+                f"stable)." if rank else ".")
+        lines.append(f"Median {index_label(ctx).lower()}: {_num(med)} (national median {_num(nat)}){tail}")
+    else:
+        lines.append(f"Median {index_label(ctx).lower()}: {_num(med)} (mean {_num(idx.mean())}).")
+    cats = categories_of(ctx, cur)
+    low = category_labels(ctx)[0]
+    n_low = int((cats == low).sum())
+    lines.append(f"{_int(n_low)} of {_int(len(cur))} locations ({_num(_share(n_low, len(cur)), 0)}%) are in the "
+                 f"'{low}' stability category.")
+    for col in population_columns(ctx):
+        total = cur[col].sum()
+        in_low = cur.loc[cats == low, col].sum()
+        lines.append(f"{_int(total)} {_in_sentence(population_label(col))} live in the assessed locations; "
+                     f"{_int(in_low)} ({_num(_share(in_low, total), 0)}%) of them in '{low}' stability locations.")
+    missing = int(idx.isna().sum())
+    if missing:
+        lines.append(f"{_count(missing, 'location')} without an index: too few answers to compute it.")
+    lines.append(category_definition(ctx))
+    return lines
+
+
+def change_summary(ctx) -> dict | None:
+    """Change of the index since the previous round, in numbers (None without a previous round).
+
+    Returns
+    -------
+    dict or None
+        ``previous_round``, ``n_compared`` (locations with an index in both rounds),
+        ``median_change`` (median of the locations' changes), ``improved`` and
+        ``worsened`` (change beyond :data:`CHANGE_THRESHOLD` points), ``unchanged``,
+        ``new`` (assessed now, not in the previous round), ``not_reassessed``
+        (assessed then, not now), ``median_before`` and ``median_now``.
+    """
+    prev = previous(ctx)
+    if prev is None:
+        return None
+    cur = ctx.current
+    loc = ctx.columns.location
+    change = cur["change"] if "change" in cur.columns else pd.Series(np.nan, index=cur.index)
+    both = change.notna()
+    return {
+        "previous_round": ctx.previous_round,
+        "n_compared": int(both.sum()),
+        "median_change": float(change[both].median()) if both.any() else float("nan"),
+        "improved": int((change > CHANGE_THRESHOLD).sum()),
+        "worsened": int((change < -CHANGE_THRESHOLD).sum()),
+        "unchanged": int((change.abs() <= CHANGE_THRESHOLD).sum()),
+        "new": int((~cur[loc].isin(prev[loc])).sum()),
+        "not_reassessed": int((~prev[loc].isin(cur[loc])).sum()),
+        "median_before": float(prev[ctx.index_id].median()),
+        "median_now": float(cur[ctx.index_id].median()),
+    }
+
+
+def change_text(ctx) -> list[str]:
+    """Sentences on the change since the previous round (says so when there is none)."""
+    s = change_summary(ctx)
+    if s is None:
+        return [f"Round {ctx.round} is the first survey round in the data: there is no previous round, "
+                "so no change can be shown."]
+    p = s["previous_round"]
+    if not s["n_compared"]:
+        return [f"No location of {_where(ctx)} has an index in both round {p} and round {ctx.round}: "
+                "no change can be shown."]
+    t = f"{CHANGE_THRESHOLD:g}"
+    lines = [
+        f"Compared with round {p}: the median change of the {index_label(ctx).lower()} of the "
+        f"{_int(s['n_compared'])} locations assessed in both rounds is {_num(s['median_change'], sign=True)} points "
+        f"(median {_num(s['median_before'])} in round {p}, {_num(s['median_now'])} now).",
+        f"{_count(s['improved'], 'location')} improved by more than {t} points, {_int(s['worsened'])} worsened by "
+        f"more than {t} points and {_int(s['unchanged'])} changed by {t} points or less.",
+    ]
+    if s["new"] or s["not_reassessed"]:
+        lines.append(f"{_count(s['new'], 'location')} assessed for the first time (not in round {p}); "
+                     f"{_count(s['not_reassessed'], 'location')} of round {p} not assessed this round.")
+    return lines
+
+
+def category_transitions(ctx) -> pd.DataFrame | None:
+    """Locations by category in the previous round (rows) and in this round (columns).
+
+    Returns
+    -------
+    DataFrame or None
+        First column ``Category in round <previous>``; one column per category of
+        this round and ``Total``; a last row for locations not assessed in the
+        previous round.  None when there is no previous round.
+    """
+    prev = previous(ctx)
+    if prev is None:
+        return None
+    loc = ctx.columns.location
+    cur = ctx.current
+    before = pd.Series(categories_of(ctx, prev).to_numpy(), index=prev[loc].to_numpy())
+    new_label = f"not assessed in round {ctx.previous_round}"
+    rows = pd.Series(cur[loc].map(before).to_numpy(), index=cur.index).fillna(new_label)
+    cols = categories_of(ctx, cur)
+    row_order = _category_order(ctx, pd.concat([before, cols], ignore_index=True)) + [new_label]
+    col_order = _category_order(ctx, cols)
+    table = pd.crosstab(rows, cols).reindex(index=row_order, columns=col_order, fill_value=0)
+    table = table.loc[(table.sum(axis=1) > 0) | table.index.isin(category_labels(ctx))]
+    table.columns = [f"{c} in round {ctx.round}" for c in table.columns]
+    table["Total"] = table.sum(axis=1)
+    table.index.name = f"Category in round {ctx.previous_round}"
+    return table.reset_index()
+
+
+# --------------------------------------------------------------------------- ranked table
+def ranked_table(ctx) -> pd.DataFrame:
+    """Every location of the report in this round, ranked; scores rounded to 1 decimal.
+
+    For a region: sorted by rank in the region, with the national rank.  For the
+    overview: every location, sorted by national rank, with its region.
+
+    Returns
+    -------
+    DataFrame
+        ``Rank in region`` / ``Rank``, ``Location``, region (overview), cercle,
+        ``P-code`` (location id), the index and pillar scores (labels from the
+        spec), ``Category``, ``Rank national`` (regions), ``Change since round <p>``
+        (when there is a previous round).
+    """
+    c = ctx.columns
+    cur = ctx.current
+    rank = _rank_col(ctx)
+    order = cur.sort_values([rank, c.location], kind="mergesort", na_position="last")
+    out = pd.DataFrame(index=order.index)
+    out["Rank in region" if rank == "rank_region" else "Rank"] = order[rank].astype("Int64")
+    out["Location"] = order[_name_col(ctx)].astype(object)
+    if ctx.region is None:
+        _, region_name = _admin_cols(ctx, 1)
+        if region_name:
+            out[admin_term(1).capitalize()] = order[region_name].astype(object)
+    _, admin2_name = _admin_cols(ctx, 2)
+    if admin2_name:
+        out[admin_term(2).capitalize()] = order[admin2_name].astype(object)
+    out["P-code"] = order[c.location].astype(object)
+    for col in [ctx.index_id, *ctx.pillars]:
+        out[ctx.spec.label(col)] = order[col].astype(float).round(1) + 0.0
+    out["Category"] = categories_of(ctx, order)
+    if rank == "rank_region":
+        out["Rank national"] = order["rank_national"].astype("Int64")
+    if ctx.previous_round is not None and "change" in order.columns:
+        out[f"Change since round {ctx.previous_round}"] = order["change"].astype(float).round(1) + 0.0
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- pillar profile
+def pillar_summary(ctx) -> pd.DataFrame:
+    """Median of the index and of each pillar: this region against the country.
+
+    Returns
+    -------
+    DataFrame
+        One row per score (index first); ``Median in <region>``, ``National median``,
+        ``Difference`` and ``Rank of <region> among N regions`` (by median, 1 = most
+        stable).  For the overview only the national median, lowest and highest
+        region median.
+    """
+    cols = [ctx.index_id, *ctx.pillars]
+    rows = []
+    for col in cols:
+        medians = _region_medians(ctx, col)
+        nat = ctx.national[col].median()
+        row = {"Score": ctx.spec.label(col)}
+        if ctx.region is not None:
+            here = ctx.current[col].median()
+            row[f"Median in {ctx.region_name}"] = here
+            row["National median"] = nat
+            row["Difference"] = here - nat
+            row[f"Rank among {len(medians)} regions"] = (int((medians > here).sum()) + 1 if pd.notna(here)
+                                                         else pd.NA)
+        else:
+            row["National median"] = nat
+            row["Lowest region median"] = medians.min()
+            row["Highest region median"] = medians.max()
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    for k in out.columns[1:]:
+        out[k] = out[k].astype("Int64") if k.startswith("Rank among") else out[k].astype(float).round(1) + 0.0
+    return out
+
+
+# --------------------------------------------------------------------------- drivers
+def indicator_medians(ctx) -> pd.Series:
+    """National median of each normalised indicator score in this round (indicator id -> median)."""
+    return _normalised_round(ctx).median()
+
+
+def _normalised_round(ctx) -> pd.DataFrame:
+    """Normalised indicator scores of this round, indexed by location id."""
+    norm = ctx.result.stage("normalised")
+    rnd = ctx.columns.round
+    if rnd and isinstance(norm.index, pd.MultiIndex):
+        norm = norm.xs(ctx.round, level=rnd)
+    return norm
+
+
+def extremes(ctx, n: int = N_DRIVER_LOCATIONS) -> dict[str, pd.DataFrame]:
+    """The ``n`` most and ``n`` least stable locations of the report (by index).
+
+    Returns
+    -------
+    dict
+        ``"most"``: highest index first; ``"least"``: lowest index first (never
+        repeating a location of ``"most"`` when there are fewer than ``2 n``).
+    """
+    cur = ctx.current.dropna(subset=[ctx.index_id])
+    loc = ctx.columns.location
+    ordered = cur.sort_values([ctx.index_id, loc], ascending=[False, True], kind="mergesort")
+    most = ordered.head(n)
+    rest = ordered[~ordered[loc].isin(most[loc])]
+    least = rest.sort_values([ctx.index_id, loc], ascending=[True, True], kind="mergesort").head(n)
+    return {"most": most, "least": least}
+
+
+def drivers(ctx, n_locations: int = N_DRIVER_LOCATIONS, n_indicators: int = N_DRIVER_INDICATORS) -> pd.DataFrame:
+    """Indicators that pull the most and least stable locations up or down.
+
+    For each of the ``n_locations`` most and least stable locations, the
+    ``n_indicators`` indicators whose normalised score is furthest above the
+    national median of that indicator in this round ("up") and furthest below it
+    ("down").  Ties keep the order of the spec.
+
+    Returns
+    -------
+    DataFrame
+        Tidy: ``group`` (most / least stable), location id, ``Location``,
+        ``rank``, ``index``, ``effect`` (up / down), ``order`` (1 = furthest),
+        ``indicator`` (id), ``Indicator`` (label), ``Pillar``, ``Score``,
+        ``National median``, ``Difference``.
+    """
+    c = ctx.columns
+    norm = _normalised_round(ctx)
+    med = norm.median()
+    rank = _rank_col(ctx)
+    position = {ind: i for i, ind in enumerate(norm.columns)}
+    parts = []
+    for group, frame in extremes(ctx, n_locations).items():
+        if frame.empty:
+            continue
+        scores = norm.reindex(frame[c.location].to_numpy())
+        diff = np.round(scores - med, 9)
+        long = diff.stack().rename("Difference").reset_index()
+        long.columns = ["_loc", "indicator", "Difference"]
+        long["effect"] = np.where(long["Difference"] > 0, "up", np.where(long["Difference"] < 0, "down", ""))
+        long = long[long["effect"] != ""]
+        long["_abs"] = long["Difference"].abs()
+        long["_pos"] = long["indicator"].map(position)
+        long = long.sort_values(["_loc", "effect", "_abs", "_pos"], ascending=[True, False, False, True],
+                                kind="mergesort")
+        long = long.groupby(["_loc", "effect"], sort=False).head(n_indicators)
+        long["order"] = long.groupby(["_loc", "effect"], sort=False).cumcount() + 1
+        info = frame.set_index(c.location)
+        long["group"] = f"{group} stable"
+        long[c.location] = long["_loc"]
+        long["Location"] = long["_loc"].map(info[_name_col(ctx)])
+        long["rank"] = long["_loc"].map(info[rank]).astype("Int64")
+        long["index"] = long["_loc"].map(info[ctx.index_id])
+        long["Score"] = [scores.at[lo, ind] for lo, ind in zip(long["_loc"], long["indicator"])]
+        long["National median"] = long["indicator"].map(med)
+        # locations in the order of ``frame`` (most stable first / least stable first)
+        long["_lorder"] = long["_loc"].map({lo: i for i, lo in enumerate(frame[c.location])})
+        long = long.sort_values(["_lorder", "effect", "order"], ascending=[True, False, True], kind="mergesort")
+        parts.append(long)
+    cols = ["group", c.location, "Location", "rank", "index", "effect", "order", "indicator", "Indicator",
+            "Pillar", "Score", "National median", "Difference"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    out["Indicator"] = out["indicator"].map(lambda i: ctx.spec.label(i))
+    out["Pillar"] = out["indicator"].map(lambda i: ctx.spec.label(ctx.spec.indicator(i).parent))
+    for col in ("Score", "National median", "Difference"):
+        out[col] = out[col].astype(float) + 0.0
+    return out[cols]
+
+
+def drivers_table(ctx, which: str = "most", tidy: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Display version of :func:`drivers` for the ``"most"`` or ``"least"`` stable locations.
+
+    One row per location and position (1 to 3): the location's name, rank and
+    index on its first row; the indicator above the national median ("pulls up")
+    and below it ("pulls down"), each with ``score (national median)``.  Cells
+    are text, blank where there is nothing to show.
+    """
+    if which not in ("most", "least"):
+        raise ValueError("which must be 'most' or 'least'")
+    d = drivers(ctx) if tidy is None else tidy
+    d = d[d["group"] == f"{which} stable"]
+    rank_label = "Rank in region" if _rank_col(ctx) == "rank_region" else "Rank"
+    cols = ["Location", rank_label, index_label(ctx), "Pulls up", "Score (national median) ↑", "Pulls down",
+            "Score (national median) ↓"]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    loc = ctx.columns.location
+    d = d.assign(_cell=[f"{s:.0f} ({m:.0f})" for s, m in zip(d["Score"] + 0.0, d["National median"] + 0.0)])
+    rows = []
+    for _, g in d.groupby(loc, sort=False):
+        up, down = g[g["effect"] == "up"], g[g["effect"] == "down"]
+        first = g.iloc[0]
+        for k in range(max(len(up), len(down), 1)):
+            rows.append({
+                "Location": first["Location"] if k == 0 else "",
+                rank_label: f"{int(first['rank'])}" if k == 0 and pd.notna(first["rank"]) else "",
+                index_label(ctx): _num(first["index"]) if k == 0 else "",
+                "Pulls up": up["Indicator"].iloc[k] if k < len(up) else ("none above the national median"
+                                                                          if k == 0 else ""),
+                "Score (national median) ↑": up["_cell"].iloc[k] if k < len(up) else "",
+                "Pulls down": down["Indicator"].iloc[k] if k < len(down) else ("none below the national median"
+                                                                                if k == 0 else ""),
+                "Score (national median) ↓": down["_cell"].iloc[k] if k < len(down) else "",
+            })
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------- data quality
+def _log_in_scope(ctx) -> pd.DataFrame:
+    """Audit-log rows about this round's locations of the report (cell-level entries)."""
+    log = ctx.result.log
+    locs = set(ctx.current[ctx.columns.location])
+    keep = log["location"].isin(locs)
+    if ctx.columns.round:
+        keep &= log["round"] == ctx.round
+    return log[keep]
+
+
+def _log_transformed(ctx) -> list[str]:
+    """Indicators log-transformed by the outlier treatment for this round."""
+    log = ctx.result.log
+    rows = log[log["action"] == "log_transformed"]
+    if ctx.columns.round and ctx.spec.normalise.scope == "round":
+        rows = rows[rows["round"] == ctx.round]
+    return list(dict.fromkeys(rows["column"]))
+
+
+def _rows_of_current(ctx, table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a table indexed by (location[, round]) for this round's locations of the report."""
+    c = ctx.columns
+    cur = ctx.current
+    if c.round and isinstance(table.index, pd.MultiIndex):
+        idx = pd.MultiIndex.from_arrays([cur[c.location].to_numpy(), cur[c.round].to_numpy()])
+    else:
+        idx = pd.Index(cur[c.location].to_numpy())
+    return table.reindex(idx)
+
+
+def _stage_rows(ctx, name: str) -> pd.DataFrame:
+    """Rows of a stage table for this round's locations of the report."""
+    return _rows_of_current(ctx, ctx.result.stage(name))
+
+
+def _flags_in_scope(ctx) -> pd.DataFrame | None:
+    combined = ctx.result.prepared.combined
+    if combined is None:
+        return None
+    return _rows_of_current(ctx, combined.flagged).fillna(False).astype(bool)
+
+
+def data_quality(ctx) -> pd.DataFrame:
+    """Data-quality notes of this round and region: one row per check.
+
+    Missing answers, imputed and winsorised values (from the audit log),
+    log-transformed indicators, scores dropped for too few answers, key-informant
+    disagreement and locations with few informants.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``Check``, ``Count``, ``Share (%)`` and ``Details``.
+    """
+    cur = ctx.current
+    n_loc = len(cur)
+    n_ind = len(ctx.spec.indicators)
+    cells = n_loc * n_ind
+    log = _log_in_scope(ctx)
+    rows = []
+
+    def add(check, count, share=np.nan, details=""):
+        rows.append({"Check": check, "Count": count, "Share (%)": share, "Details": details})
+
+    add("Locations assessed", n_loc, np.nan, f"{n_ind} indicators each, {_int(cells)} indicator values")
+    if "n_informants" in cur.columns:
+        ki = cur["n_informants"]
+        add("Key informants interviewed", int(ki.sum()), np.nan,
+            f"{_num(ki.median(), 0)} per location (median), {_int(ki.min())} to {_int(ki.max())}")
+        few = cur[ki < FEW_INFORMANTS]
+        names = ", ".join(map(str, few[_name_col(ctx)].head(5)))
+        add(f"Locations with fewer than {FEW_INFORMANTS} key informants", len(few), _share(len(few), n_loc),
+            names + (" ..." if len(few) > 5 else ""))
+    raw = _stage_rows(ctx, "raw")
+    n_missing = int(raw.isna().to_numpy().sum())
+    worst = raw.isna().sum().sort_values(ascending=False, kind="mergesort")
+    worst = worst[worst > 0].head(3)
+    add("Indicator values without any answer", n_missing, _share(n_missing, cells),
+        "most often: " + ", ".join(f"{ctx.spec.label(i)} ({v})" for i, v in worst.items()) if len(worst) else "")
+    imputed = log[log["action"] == "imputed"]
+    add("Imputed values", len(imputed), _share(len(imputed), cells), f"method: {_impute_method(ctx)}")
+    wins = log[log["action"] == "winsorised"]
+    add("Winsorised values (outliers pulled in)", len(wins), _share(len(wins), cells),
+        ", ".join(f"{ctx.spec.label(i)} ({v})" for i, v in wins["column"].value_counts().items()))
+    logged = _log_transformed(ctx)
+    add("Log-transformed indicators", len(logged), _share(len(logged), n_ind),
+        ", ".join(ctx.spec.label(i) for i in logged))
+    dropped = log[(log["action"] == "dropped") & (log["step"] == "aggregate")]
+    add("Scores not computed (too few answers)", len(dropped), np.nan,
+        ", ".join(f"{ctx.spec.label(i)} ({v})" for i, v in dropped["column"].value_counts().items()))
+    flags = _flags_in_scope(ctx)
+    if flags is not None:
+        n_flags = int(flags.to_numpy().sum())
+        n_locs = int(flags.any(axis=1).sum())
+        thr = ctx.spec.combine.disagreement_threshold
+        add("Key informants disagree (indicator values flagged)", n_flags, _share(n_flags, cells),
+            f"at {n_locs} locations; flagged when disagreement >= {thr:g} of the answer range")
+    out = pd.DataFrame(rows)
+    out["Count"] = out["Count"].astype("Int64")
+    return out
+
+
+def _impute_method(ctx) -> str:
+    s = ctx.spec.impute
+    admin = list(ctx.columns.admin)
+    group = admin_term(admin.index(s.group) + 1) if s.group in admin else s.group
+    text = s.method.replace("group_", "").replace("_", " ") + (f" of the same {group}" if s.group else "")
+    return text + (f", else {s.fallback} of the round" if s.fallback not in ("none", None) else "")
+
+
+def indicator_quality(ctx, top: int = 10) -> pd.DataFrame:
+    """Indicators with the most data issues in this round and region.
+
+    Returns
+    -------
+    DataFrame
+        Up to ``top`` indicators with at least one issue, most issues first:
+        ``Indicator``, ``Pillar``, ``No answer``, ``Imputed``, ``Winsorised``,
+        ``Informants disagree``.
+    """
+    ids = ctx.spec.indicator_ids
+    log = _log_in_scope(ctx)
+    raw = _stage_rows(ctx, "raw")
+    counts = pd.DataFrame(index=ids)
+    counts["No answer"] = raw.isna().sum().reindex(ids).fillna(0)
+    counts["Imputed"] = log.loc[log["action"] == "imputed", "column"].value_counts().reindex(ids).fillna(0)
+    counts["Winsorised"] = log.loc[log["action"] == "winsorised", "column"].value_counts().reindex(ids).fillna(0)
+    flags = _flags_in_scope(ctx)
+    if flags is not None:
+        counts["Informants disagree"] = flags.sum().reindex(ids).fillna(0)
+    counts = counts.astype(int)
+    total = counts.sum(axis=1)
+    counts = counts[total > 0]
+    order = total[total > 0].sort_values(ascending=False, kind="mergesort").index
+    counts = counts.loc[order].head(top)
+    out = counts.reset_index(names="id")
+    out.insert(0, "Indicator", out["id"].map(ctx.spec.label))
+    out.insert(1, "Pillar", out["id"].map(lambda i: ctx.spec.label(ctx.spec.indicator(i).parent)))
+    return out.drop(columns="id")
+
+
+# --------------------------------------------------------------------------- method
+def method_note(ctx) -> pd.DataFrame:
+    """Provenance and method of the report: one row per item (``Item``, ``Value``)."""
+    from .. import __version__
+    from ..pipeline import method_summary
+
+    src = ctx.result.prepared.source
+    rows = {}
+    if ctx.illustrative:
+        rows["WARNING"] = ILLUSTRATIVE_NOTE
+    rows["Report"] = ctx.title
+    rows["Survey round"] = str(ctx.round)
+    rows["Previous round"] = "none (first round)" if ctx.previous_round is None else str(ctx.previous_round)
+    rows["Dataset"] = str(src.get("name", ""))
+    rows["Data version"] = str(src.get("version", ""))
+    summary = method_summary(ctx.spec)
+    rows["Specification"] = f"{summary.pop('spec')} (hash {summary.pop('spec hash')})"
+    rows["Toolkit version"] = summary.pop("toolkit version", __version__)
+    rows.update({k[:1].upper() + k[1:]: v for k, v in summary.items()})
+    rows["Scale"] = (f"0-{scale(ctx):g}, {scale(ctx):g} = most stable; rank 1 = most stable "
+                     "(ties share the lowest rank)")
+    rows["Change"] = (f"index minus the same location's index in the previous round; 'improved' / "
+                      f"'worsened' = more than {CHANGE_THRESHOLD:g} points")
+    rows["Drivers"] = ("normalised indicator score of the location minus the national median of that "
+                       "indicator in this round (after imputation and outlier treatment)")
+    return pd.DataFrame({"Item": list(rows), "Value": list(rows.values())})
+
+
+# --------------------------------------------------------------------------- country overview
+def league_table(ctx) -> pd.DataFrame:
+    """Regions ranked by their median index in this round.
+
+    Returns
+    -------
+    DataFrame
+        ``Rank`` (1 = highest median), ``Region``, ``P-code``, ``Locations``,
+        ``Median index``, ``Mean index``, ``% <category>`` per category, population
+        sums, ``Change of median since round <p>`` (when there is a previous round).
+    """
+    region = ctx.columns.admin[0]
+    nat = ctx.national
+    g = nat.groupby(region, sort=True)
+    idx = g[ctx.index_id]
+    out = pd.DataFrame({"Locations": g.size(), "Median index": idx.median(), "Mean index": idx.mean()})
+    cats = categories_of(ctx, nat)
+    shares = pd.crosstab(nat[region], cats, normalize="index") * 100.0
+    for lab in category_labels(ctx):
+        out[f"% {lab}"] = shares[lab] if lab in shares.columns else 0.0
+    for col in population_columns(ctx):
+        out[population_label(col)] = g[col].sum().round().astype("Int64")
+    if ctx.previous_round is not None:
+        before = _in_round(ctx, ctx.scores, ctx.previous_round).groupby(region)[ctx.index_id].median()
+        out[f"Change of median since round {ctx.previous_round}"] = out["Median index"] - before.reindex(out.index)
+    out.insert(0, "Rank", out["Median index"].rank(ascending=False, method="min").astype("Int64"))
+    out.insert(1, admin_term(1).capitalize(), [ctx.regions.get(p, p) for p in out.index])
+    out.insert(2, "P-code", out.index.astype(str))
+    out = out.sort_values(["Rank", "P-code"], kind="mergesort", na_position="last").reset_index(drop=True)
+    num = [k for k in out.columns if k.startswith(("Median", "Mean", "%", "Change"))]
+    out[num] = out[num].astype(float).round(1) + 0.0
+    return out
+
+
+def population_by_region(ctx, column: str) -> pd.DataFrame:
+    """People (``column``, e.g. ``idps``) living in each category per region, this round.
+
+    Returns
+    -------
+    DataFrame
+        Index: region names in the order of :func:`league_table`; one column per
+        category (``not scored`` if any).
+    """
+    region = ctx.columns.admin[0]
+    nat = ctx.national
+    cats = categories_of(ctx, nat)
+    table = nat.groupby([nat[region], cats])[column].sum().unstack(fill_value=0)
+    order = _category_order(ctx, cats)
+    regions = league_table(ctx)["P-code"]
+    table = table.reindex(index=regions, columns=order, fill_value=0)
+    table.index = [ctx.regions.get(p, p) for p in table.index]
+    return table
+
+
+# --------------------------------------------------------------------------- workbook
+def default_output_dir(ctx) -> Path:
+    """``reports/<round>/<region p-code>`` (``reports/<round>/overview`` for the overview)."""
+    from ..paths import reports_dir
+
+    return reports_dir() / str(ctx.round) / (ctx.region or "overview")
+
+
+def _with_note(ctx, table: pd.DataFrame) -> pd.DataFrame:
+    if not ctx.illustrative:
+        return table
+    return table.assign(**{"Data note": "ILLUSTRATIVE data (generated, not a real survey)"})[
+        ["Data note", *table.columns]]
+
+
+def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
+    """The sheets of the rankings workbook, in order (name -> table)."""
+    sheets = {"Read me": method_note(ctx)}
+    if ctx.region is not None:
+        sheets["Ranked locations"] = _with_note(ctx, ranked_table(ctx))
+        sheets["Drivers"] = _with_note(ctx, drivers(ctx))
+    else:
+        sheets["League table"] = _with_note(ctx, league_table(ctx))
+        sheets["All locations"] = _with_note(ctx, ranked_table(ctx))
+    sheets["Data quality"] = data_quality(ctx)
+    sheets["Indicator data quality"] = indicator_quality(ctx, top=len(ctx.spec.indicators))
+    return sheets
+
+
+def _cell_values(col: pd.Series) -> list:
+    """A column as plain Python values for xlsxwriter (None for missing)."""
+    values = col.astype(object).where(col.notna(), None).tolist()
+    return [v.item() if hasattr(v, "item") else v for v in values]
+
+
+def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame], title: str) -> None:
+    """Write ``sheets`` with xlsxwriter: bold wrapped header, frozen first row, filters, widths.
+
+    Columns are written directly (much faster than ``DataFrame.to_excel``); floats
+    get a one-decimal number format; the creation date is fixed so that the same
+    content gives the same bytes.
+    """
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"strings_to_urls": False, "strings_to_formulas": False,
+                                           "strings_to_numbers": False, "nan_inf_to_errors": True})
+    try:
+        book.set_properties({"title": title, "author": "stability", "created": _EPOCH})
+        bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#F2F4F7"})
+        one_decimal = book.add_format({"num_format": "0.0"})
+        integer = book.add_format({"num_format": "#,##0"})
+        for name, df in sheets.items():
+            ws = book.add_worksheet(name[:31])
+            ws.freeze_panes(1, 0)
+            if len(df.columns):
+                ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+            for j, col in enumerate(df.columns):
+                s = df[col]
+                fmt = (one_decimal if pd.api.types.is_float_dtype(s.dtype) else
+                       integer if pd.api.types.is_integer_dtype(s.dtype) else None)
+                ws.write_string(0, j, str(col), bold)
+                ws.write_column(1, j, _cell_values(s), fmt)
+                width = max([len(str(col)) * 0.8] + [len(str(v)) for v in s.head(200).tolist()])
+                ws.set_column(j, j, min(max(width + 2, 8), 80))
+    finally:
+        book.close()
+
+
+def write_rankings(ctx, output_dir: str | Path = "") -> Path:
+    """Write the report's rankings workbook (``rankings.xlsx``) atomically.
+
+    Parameters
+    ----------
+    ctx : ReportContext
+    output_dir : str or Path
+        Folder to write to; "" = :func:`default_output_dir`.
+
+    Returns
+    -------
+    Path
+        The workbook written.
+    """
+    from ..io import write_atomic
+
+    folder = Path(output_dir) if str(output_dir).strip() else default_output_dir(ctx)
+    sheets = workbook_sheets(ctx)
+    return write_atomic(folder / WORKBOOK_NAME, lambda p: _write_workbook(p, sheets, ctx.title))

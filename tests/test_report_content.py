@@ -1,0 +1,408 @@
+"""Content of the regional comparison reports: tables, text, figures, notebooks.
+
+The numbers are checked against ``result.scores`` / ``result.stage("normalised")``
+computed independently here; the HTML against injection; the notebooks' structure
+with nbformat / papermill, and both notebooks are executed once with a cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stability.report import content, figures, notebook as nb
+from stability.report.context import load_context, map_layers, save_cache
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+REGION = "ML08"  # Kidal: small (43 locations in round 3)
+XSS = "<script>alert(1)</script>"
+XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+PARAMETERS = {
+    "regional_report": ["region", "survey_round", "spec_path", "data_path", "output_dir", "cache_path"],
+    "country_overview": ["survey_round", "spec_path", "data_path", "output_dir", "cache_path"],
+}
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def cache(mali_result, tmp_path_factory) -> Path:
+    """The default result and map layers saved as a report cache."""
+    path = tmp_path_factory.mktemp("report_cache") / "result.pkl"
+    save_cache(path, mali_result, map_layers(mali_result))
+    return path
+
+
+@pytest.fixture(scope="module")
+def ctx(cache):
+    return load_context(region=REGION, cache_path=cache)
+
+
+@pytest.fixture(scope="module")
+def overview(cache):
+    return load_context(cache_path=cache)
+
+
+@pytest.fixture(scope="module")
+def first_round(cache):
+    return load_context(region=REGION, survey_round=1, cache_path=cache)
+
+
+def _this_region(ctx) -> pd.DataFrame:
+    """This round's scores of the region, straight from ``result.scores``."""
+    s = ctx.result.scores
+    c = ctx.columns
+    return s[(s[c.round] == ctx.round) & (s[c.admin[0]] == ctx.region)]
+
+
+def _with_name(ctx, location: str, name: str):
+    """A copy of ``ctx`` whose result calls ``location`` ``name`` (and whose region is called ``name``)."""
+    c = ctx.columns
+    result = copy.copy(ctx.result)
+    scores = ctx.result.scores.copy()
+    scores.loc[scores[c.location] == location, c.name] = name
+    scores.loc[scores[c.admin[0]] == ctx.region, c.admin_names[0]] = name
+    result._scores = scores
+    regions = dict(ctx.regions, **{ctx.region: name})
+    return dataclasses.replace(ctx, result=result, region_name=name, regions=regions)
+
+
+# --------------------------------------------------------------------------- ranked table
+def test_ranked_table_is_the_region_s_scores_in_rank_order(ctx):
+    c = ctx.columns
+    table = content.ranked_table(ctx)
+    expected = _this_region(ctx).sort_values(["rank_region", c.location], kind="mergesort")
+    assert len(table) == len(expected) == len(ctx.current) > 0
+    assert list(table["P-code"]) == list(expected[c.location])
+    assert list(table["Location"]) == list(expected[c.name])
+    assert list(table["Cercle"]) == list(expected[c.admin_names[1]])
+    assert table["Rank in region"].tolist() == expected["rank_region"].astype(int).tolist()
+    assert table["Rank in region"].is_monotonic_increasing
+    assert table["Rank national"].tolist() == expected["rank_national"].astype(int).tolist()
+    for col in [ctx.index_id, *ctx.pillars]:
+        np.testing.assert_allclose(table[ctx.spec.label(col)], expected[col].round(1), atol=1e-9)
+    np.testing.assert_allclose(table[f"Change since round {ctx.previous_round}"], expected["change"].round(1),
+                               atol=1e-9)
+    assert table["Category"].tolist() == expected["category"].astype(str).tolist()
+
+
+def test_overview_ranks_every_location_nationally(overview):
+    table = content.ranked_table(overview)
+    assert len(table) == len(overview.national)
+    assert table["Rank"].is_monotonic_increasing
+    assert "Region" in table.columns and "Rank national" not in table.columns
+
+
+# --------------------------------------------------------------------------- headline figures
+def test_people_per_category_are_direct_sums_of_the_scores(ctx):
+    table = content.population_by_category(ctx).set_index("Stability category")
+    here = _this_region(ctx)
+    assert content.population_columns(ctx) == ["idps", "returnees"]
+    for col, label in [("idps", "IDPs"), ("returnees", "Returnees")]:
+        direct = here.groupby(here["category"].astype(str))[col].sum()
+        for cat in ctx.spec.categories.labels:
+            assert table.loc[cat, label] == direct.get(cat, 0)
+        assert table.loc["Total", label] == here[col].sum()
+        assert table.loc[list(ctx.spec.categories.labels), f"% of {label}"].sum() == pytest.approx(100)
+    assert table.loc["Total", "Locations"] == len(here)
+
+
+def test_headline_text_states_counts_and_population(ctx):
+    text = " ".join(content.headline_text(ctx))
+    here = _this_region(ctx)
+    assert f"{len(here)} locations were assessed in {ctx.region_name}" in text
+    assert f"{int(here['idps'].sum()):,} IDPs" in text
+    assert "low (below 40)" in text
+
+
+def test_change_since_the_previous_round(ctx):
+    s = content.change_summary(ctx)
+    here = _this_region(ctx)
+    change = here["change"]
+    assert s["previous_round"] == ctx.previous_round
+    assert s["median_change"] == pytest.approx(change.median())
+    assert s["improved"] == int((change > 5).sum())
+    assert s["worsened"] == int((change < -5).sum())
+    assert s["n_compared"] == int(change.notna().sum())
+    transitions = content.category_transitions(ctx)
+    assert transitions["Total"].sum() == len(here)
+    sc = ctx.result.scores
+    c = ctx.columns
+    before = sc[(sc[c.round] == ctx.previous_round) & (sc[c.admin[0]] == ctx.region)]
+    low_to_low = len(set(before.loc[before["category"] == "low", c.location])
+                     & set(here.loc[here["category"] == "low", c.location]))
+    row = transitions.set_index(f"Category in round {ctx.previous_round}").loc["low"]
+    assert row[f"low in round {ctx.round}"] == low_to_low
+
+
+def test_first_round_says_there_is_no_previous_round(first_round):
+    assert first_round.previous_round is None
+    assert content.change_summary(first_round) is None
+    assert content.category_transitions(first_round) is None
+    assert "no previous round" in " ".join(content.change_text(first_round))
+    assert not any(c.startswith("Change") for c in content.ranked_table(first_round).columns)
+
+
+# --------------------------------------------------------------------------- pillar profile / league table
+def test_pillar_summary_compares_region_and_country(ctx):
+    table = content.pillar_summary(ctx).set_index("Score")
+    here = _this_region(ctx)
+    label = ctx.spec.label(ctx.index_id)
+    assert table.loc[label, f"Median in {ctx.region_name}"] == pytest.approx(here[ctx.index_id].median(), abs=0.05)
+    assert table.loc[label, "National median"] == pytest.approx(ctx.national[ctx.index_id].median(), abs=0.05)
+
+
+def test_league_table_ranks_regions_by_median(overview):
+    table = content.league_table(overview)
+    nat = overview.national
+    medians = nat.groupby("admin1_pcode")[overview.index_id].median()
+    assert list(table["P-code"]) == list(medians.sort_values(ascending=False).index)
+    assert table["Rank"].tolist() == list(range(1, len(medians) + 1))
+    np.testing.assert_allclose(table["Median index"], medians.sort_values(ascending=False).round(1), atol=1e-9)
+    assert table["Locations"].sum() == len(nat)
+    assert table["IDPs"].sum() == nat["idps"].sum()
+    shares = table[[f"% {lab}" for lab in overview.spec.categories.labels]].sum(axis=1)
+    np.testing.assert_allclose(shares, 100, atol=0.2)
+
+
+# --------------------------------------------------------------------------- drivers
+def test_drivers_are_the_indicators_furthest_from_the_national_median(ctx):
+    d = content.drivers(ctx)
+    norm = ctx.result.stage("normalised").xs(ctx.round, level=ctx.columns.round)
+    median = norm.median()
+    here = _this_region(ctx).sort_values(ctx.index_id, ascending=False)
+    most = d[d["group"] == "most stable"]
+    least = d[d["group"] == "least stable"]
+    assert list(dict.fromkeys(most[ctx.columns.location])) == list(here[ctx.columns.location].head(5))
+    assert list(dict.fromkeys(least[ctx.columns.location])) == list(here[ctx.columns.location].tail(5))[::-1]
+    for loc, rows in d.groupby(ctx.columns.location):
+        diff = (norm.loc[loc] - median).round(9)
+        for effect, sign in [("up", 1), ("down", -1)]:
+            picked = rows[rows["effect"] == effect]
+            candidates = diff[diff * sign > 0]
+            assert len(picked) == min(3, len(candidates))
+            if len(picked):
+                # none of the indicators left out is further from the median than one picked
+                left_out = candidates.drop(picked["indicator"])
+                assert np.max((left_out * sign).to_numpy(), initial=-np.inf) <= (picked["Difference"] * sign).min() + 1e-9
+        for _, r in rows.iterrows():
+            assert r["Score"] == pytest.approx(norm.at[loc, r["indicator"]])
+            assert r["National median"] == pytest.approx(median[r["indicator"]])
+            assert r["Indicator"] == ctx.spec.label(r["indicator"])
+
+
+def test_drivers_on_a_location_checked_by_hand(ctx):
+    """The most stable location of the region: its top 'up' indicator is argmax(score - median)."""
+    norm = ctx.result.stage("normalised").xs(ctx.round, level=ctx.columns.round)
+    top = _this_region(ctx).sort_values(ctx.index_id, ascending=False).iloc[0][ctx.columns.location]
+    diff = (norm.loc[top] - norm.median()).round(9)
+    order = {ind: i for i, ind in enumerate(ctx.spec.indicator_ids)}
+    best_up = min(diff.index[diff == diff.max()], key=order.get)
+    best_down = min(diff.index[diff == diff.min()], key=order.get)
+    d = content.drivers(ctx)
+    rows = d[d[ctx.columns.location] == top]
+    assert rows[(rows["effect"] == "up") & (rows["order"] == 1)]["indicator"].item() == best_up
+    assert rows[(rows["effect"] == "down") & (rows["order"] == 1)]["indicator"].item() == best_down
+    table = content.drivers_table(ctx, "most", d)
+    assert table.iloc[0]["Pulls up"] == ctx.spec.label(best_up)
+
+
+# --------------------------------------------------------------------------- data quality, method
+def test_data_quality_counts_come_from_the_audit_log(ctx):
+    table = content.data_quality(ctx).set_index("Check")
+    here = _this_region(ctx)
+    log = ctx.result.log
+    mine = log[log["location"].isin(here[ctx.columns.location]) & (log["round"] == ctx.round)]
+    assert table.loc["Imputed values", "Count"] == (mine["action"] == "imputed").sum() == here["n_imputed"].sum()
+    assert table.loc["Winsorised values (outliers pulled in)", "Count"] == (mine["action"] == "winsorised").sum()
+    assert table.loc["Indicator values without any answer", "Count"] == here["n_missing"].sum()
+    flagged = [k for k in table.index if k.startswith("Key informants disagree")]
+    assert table.loc[flagged[0], "Count"] == here["n_disagreements"].sum()
+    quality = content.indicator_quality(ctx, top=100)
+    assert quality["Imputed"].sum() == here["n_imputed"].sum()
+
+
+def test_method_note_warns_about_illustrative_data(ctx):
+    note = content.method_note(ctx).set_index("Item")["Value"]
+    assert ctx.illustrative and "ILLUSTRATIVE" in note["WARNING"]
+    assert ctx.spec.hash in note["Specification"]
+    assert note["Data version"] == ctx.result.prepared.source["version"]
+
+
+# --------------------------------------------------------------------------- HTML safety
+def test_names_from_the_data_are_escaped_everywhere(ctx, monkeypatch):
+    top = _this_region(ctx).sort_values(ctx.index_id, ascending=False).iloc[0][ctx.columns.location]
+    bad = _with_name(ctx, top, XSS)
+    pieces = [
+        nb.table_html(content.ranked_table(bad)),
+        nb.table_html(content.drivers_table(bad, "most")),
+        nb.table_html(content.pillar_summary(bad)),  # region name in a column header
+        nb.table_html(content.method_note(bad)),     # region name in the title
+        nb.bullets_html(content.headline_text(bad)),
+        nb.heading_html(bad.title, 1),
+        nb.intro_html(bad),
+    ]
+    for html_text in pieces:
+        assert XSS_ESCAPED in html_text
+        assert "<script" not in html_text
+    shown = []
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, *a, **k: shown.append(obj))
+    nb.show(content.ranked_table(bad))
+    nb.heading(bad.title)
+    nb.show(XSS)
+    assert len(shown) == 3
+    for obj in shown:
+        assert XSS_ESCAPED in obj.data and "<script" not in obj.data
+
+
+def test_tables_format_numbers_and_hide_the_index():
+    df = pd.DataFrame({"Name": ["a", None], "n": pd.array([1234, None], dtype="Int64"),
+                       "x": [-0.04, 12345.678], "Change since round 1": [1.25, -0.01]}, index=[7, 8])
+    text = nb.table_html(df)
+    assert "1,234" in text and "12,345.7" in text and "+1.2" in text
+    assert "-0.0" not in text and "+0.0" not in text
+    assert ">7<" not in text  # no index
+    assert nb.format_value(float("nan")) == nb.BLANK
+
+
+# --------------------------------------------------------------------------- figures
+def _has_legend(fig) -> bool:
+    return bool(fig.legends) or any(ax.get_legend() is not None for ax in fig.axes)
+
+
+@pytest.mark.parametrize("name", ["region_map", "pillar_profile", "region_comparison"])
+def test_region_figures(ctx, name):
+    from matplotlib.figure import Figure
+
+    fig = getattr(figures, name)(ctx)
+    assert isinstance(fig, Figure) and _has_legend(fig)
+    assert nb.figure_png(fig).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("name", ["country_map", "region_comparison", "population_bars", "pillar_profile"])
+def test_overview_figures(overview, name):
+    from matplotlib.figure import Figure
+
+    fig = getattr(figures, name)(overview)
+    assert isinstance(fig, Figure) and _has_legend(fig)
+
+
+def test_maps_fall_back_to_points_without_boundaries(ctx, overview):
+    for fig in (figures.region_map(dataclasses.replace(ctx, geo={})),
+                figures.country_map(dataclasses.replace(overview, geo={}))):
+        ax = fig.axes[0]
+        assert _has_legend(fig) and len(ax.collections) >= 1  # the points
+        assert len(fig.axes) == 1  # no colour bar without areas
+
+
+def test_map_shades_the_cercles_of_the_region(ctx):
+    fig = figures.region_map(ctx)
+    cercles = [p for p, parent in ctx.geo["admin2_parent"].items() if parent == REGION]
+    labels = {t.get_text().split("\n")[0] for t in fig.axes[0].texts}
+    assert {ctx.geo["admin2_names"][p] for p in cercles} <= labels
+    assert len(fig.axes) == 2  # map and colour bar
+
+
+def test_category_colours_are_fixed(ctx):
+    colours = figures.category_colours(ctx)
+    assert list(colours)[:3] == ["low", "medium", "high"]
+    assert [colours[k] for k in ("low", "medium", "high")] == list(figures.CATEGORY_COLOURS)
+
+
+def test_notebook_path_imports_neither_geopandas_nor_scipy_nor_pyplot(cache):
+    code = (
+        "import sys\n"
+        "from stability.report import content, figures, notebook as nb\n"
+        f"ctx = nb.setup(region='{REGION}', cache_path=r'{cache}', intro=False)\n"
+        "figures.region_map(ctx); figures.pillar_profile(ctx); figures.region_comparison(ctx)\n"
+        "content.ranked_table(ctx); content.drivers(ctx); content.data_quality(ctx)\n"
+        "bad = [m for m in ('geopandas', 'scipy', 'matplotlib.pyplot', 'sklearn') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------- workbook
+def test_rankings_workbook(ctx, tmp_path):
+    import openpyxl
+
+    path = content.write_rankings(ctx, tmp_path / "out")
+    assert path == tmp_path / "out" / "rankings.xlsx"
+    first = path.read_bytes()
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames == ["Read me", "Ranked locations", "Drivers", "Data quality", "Indicator data quality"]
+    rows = list(book["Ranked locations"].values)
+    header, body = rows[0], rows[1:]
+    assert len(body) == len(ctx.current)
+    assert header[0] == "Data note" and body[0][header.index("P-code")] == content.ranked_table(ctx)["P-code"][0]
+    book.close()
+    content.write_rankings(ctx, tmp_path / "out")
+    assert path.read_bytes() == first  # fixed creation date: same content, same bytes
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name != "rankings.xlsx"]  # no temporary left
+
+
+def test_default_output_folder(ctx, overview):
+    assert content.default_output_dir(ctx).parts[-2:] == (str(ctx.round), REGION)
+    assert content.default_output_dir(overview).parts[-2:] == (str(overview.round), "overview")
+
+
+# --------------------------------------------------------------------------- notebooks
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+def test_notebook_structure(name):
+    import nbformat
+    import papermill
+
+    path = NOTEBOOKS / f"{name}.ipynb"
+    book = nbformat.read(path, as_version=4)
+    nbformat.validate(book)
+    assert book.nbformat == 4 and book.metadata["kernelspec"]["name"] == "python3"
+    tagged = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+    params = papermill.inspect_notebook(str(path))
+    assert list(params) == PARAMETERS[name]
+    for p in params.values():
+        assert p["help"] and p["inferred_type_name"] != "None"
+    for cell in book.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.outputs == [] and cell.execution_count is None
+        if cell is tagged[0]:
+            continue
+        lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+        assert 1 <= len(lines) <= 3, cell.source
+        calls = cell.source.replace("from stability.report import content, figures, notebook as nb", "")
+        assert "import" not in calls  # only stability.report functions
+    assert "write_rankings(ctx, output_dir)" in json.dumps([c.source for c in book.cells])
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+def test_notebook_runs_with_a_cache(name, cache, tmp_path):
+    import nbformat
+    import papermill
+
+    params = {"cache_path": str(cache), "output_dir": str(tmp_path / "out")}
+    if name == "regional_report":
+        params["region"] = REGION
+    out = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=params,
+                               kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    assert (tmp_path / "out" / "rankings.xlsx").is_file()
+    book = nbformat.read(out, as_version=4)
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"]
+    html_text = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert "ILLUSTRATIVE DATA" in html_text
+    assert len(images) == 3
+    assert "<script" not in html_text
