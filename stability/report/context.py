@@ -109,8 +109,13 @@ def save_cache(path: str | Path, result, geo: dict) -> Path:
     """Store a computed result and the map layers for the report notebooks (atomically)."""
     from ..io import write_atomic
 
+    import copy
+
+    _ = result.scores  # build the scores table once, here, rather than in every notebook
+    slim = copy.copy(result)
+    slim._data = None  # the raw answers are only needed to recompute from scratch
     payload = {"key": {"data": result.prepared.source.get("version"), "spec": result.spec_hash,
-                       "version": __version__}, "result": result, "geo": geo}
+                       "version": __version__}, "result": slim, "geo": geo}
 
     def write(p: Path) -> None:
         with open(p, "wb") as fh:

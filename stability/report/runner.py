@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -83,7 +83,7 @@ def _inputs(job_params: dict, template: Path, data_version: str, spec, spec_file
 
 
 def _up_to_date(job) -> bool:
-    from .worker import HTML, MANIFEST, NOTEBOOK
+    from .jobs import HTML, MANIFEST, NOTEBOOK
 
     out = Path(job.out_dir)
     try:
@@ -112,7 +112,7 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
     """
     from ..spec import load_spec
     from .context import compute_result, map_layers, save_cache
-    from .worker import Job
+    from .jobs import Job
 
     if bool(region) == bool(all_regions):
         raise ParameterError("give either --region P-CODE or --all")
@@ -154,50 +154,63 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
         template = templates / OVERVIEW_NOTEBOOK
         jobs.insert(0, Job(OVERVIEW, f"{spec.name}: country overview, round {rnd}", str(template), str(out),
                            params, _inputs(params, template, version, spec, spec_file), timeout, retries))
+    if len(jobs) == 1:  # a pre-warmed kernel server only pays off over several reports
+        jobs = [replace(jobs[0], prefork=False)]
     return jobs, {"result": result, "round": rnd, "folder": folder, "regions": regions}
 
 
-def start_pool(workers: int):
-    """A process pool whose workers preload papermill and nbconvert, started now.
+class Pool:
+    """A process pool whose workers preload papermill, nbconvert and the kernel libraries.
 
-    Starting it before the index is computed overlaps the workers' start-up with
-    that computation.  Returns None for serial runs.
+    The workers start in a background thread, so that their start-up overlaps
+    the computation of the index; each then forks its kernel server
+    (:mod:`stability.report.kernels`) before its first report.
     """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
-    if workers <= 1:
-        return None
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["stability.report.worker"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-    from .worker import warm_up
+    def __init__(self, workers: int):
+        import multiprocessing as mp
+        import threading
+        from concurrent.futures import ProcessPoolExecutor
 
-    for _ in range(workers):
-        pool.submit(warm_up)
-    return pool
+        from .jobs import warm_up
+        from .kernels import PRELOAD
+
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["stability.report.worker", *PRELOAD])
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self._starting = threading.Thread(
+            target=lambda: [self.executor.submit(warm_up) for _ in range(workers)], daemon=True)
+        self._starting.start()
+
+    def run(self, jobs, on_done: Callable) -> list:
+        """Run the jobs (each starts its own kernel); ``on_done`` sees each outcome as it arrives."""
+        from concurrent.futures import as_completed
+
+        from .jobs import run
+
+        self._starting.join()
+        futures = [self.executor.submit(run, job) for job in jobs]
+        return [on_done(f.result()) for f in as_completed(futures)]
+
+    def close(self) -> None:
+        self._starting.join()
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_local(jobs, pool, on_done: Callable) -> list:
-    """Run jobs in the pool (each job starts its own kernel), or here when there is no pool."""
-    from concurrent.futures import as_completed
+def _run_here(jobs, on_done: Callable) -> list:
+    from .jobs import run
 
-    from .worker import run_job
-
-    if pool is None:
-        return [on_done(run_job(job)) for job in jobs]
-    futures = [pool.submit(run_job, job) for job in jobs]
-    return [on_done(f.result()) for f in as_completed(futures)]
+    return [on_done(run(job)) for job in jobs]
 
 
 def _run_dask(jobs, address: str, on_done: Callable) -> list:
     """Fan the jobs out to an existing Dask cluster."""
     from distributed import Client, as_completed
 
-    from .worker import run_job
+    from .jobs import run
 
     with Client(address, timeout="30s") as client:
-        futures = client.map(run_job, jobs, pure=False, key=[f"stability-report-{j.name}" for j in jobs])
+        futures = client.map(run, jobs, pure=False, key=[f"stability-report-{j.name}" for j in jobs])
         return [on_done(f.result()) for f in as_completed(futures)]
 
 
@@ -243,10 +256,10 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     from tqdm.auto import tqdm
 
     from .index import write_index
-    from .worker import Outcome
+    from .jobs import Outcome
 
     n = workers or os.cpu_count() or 1
-    pool = start_pool(n if (all_regions and not scheduler) else 1)
+    pool = Pool(n) if (all_regions and not scheduler and n > 1) else None
     try:
         jobs, info = plan_jobs(region=region, all_regions=all_regions, survey_round=survey_round,
                                data_path=data_path, spec_path=spec_path, out_root=out_root, timeout=timeout,
@@ -267,13 +280,15 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
                 outcomes = []
             elif scheduler:
                 outcomes = _run_dask(todo, scheduler, done)
+            elif pool is not None:
+                outcomes = pool.run(todo, done)
             else:
-                outcomes = _run_local(todo, pool, done)
+                outcomes = _run_here(todo, done)
         finally:
             bar.close()
     finally:
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
     order = {j.name: i for i, j in enumerate(jobs)}
     outcomes = sorted(outcomes + skipped, key=lambda o: order[o.name])
     batch = Batch(info["round"], info["folder"], outcomes)

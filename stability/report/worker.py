@@ -11,7 +11,7 @@ import json
 import os
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
@@ -20,62 +20,11 @@ from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 
 from ..io import publish, write_atomic, write_text_atomic
+from .jobs import HTML, MANIFEST, NOTEBOOK, WORKBOOK, Job, Outcome
+from . import kernels
+from .kernels import ForkingKernelManager
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-NOTEBOOK = "report.ipynb"
-HTML = "report.html"
-MANIFEST = "manifest.json"
-WORKBOOK = "rankings.xlsx"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One report to build.
-
-    Attributes
-    ----------
-    name : str
-        Region p-code, or ``overview``.
-    title : str
-        Page title.
-    template : str
-        The notebook to execute.
-    out_dir : str
-        ``reports/<round>/<name>``.
-    parameters : dict
-        Notebook parameters (papermill).
-    inputs : dict
-        What the report depends on (checksums, spec hash, toolkit version,
-        parameters); ``--resume`` rebuilds a report when this changes.
-    timeout : int
-        Seconds a cell may run.
-    retries : int
-        Further attempts when the kernel fails to start.
-    """
-
-    name: str
-    title: str
-    template: str
-    out_dir: str
-    parameters: dict
-    inputs: dict
-    timeout: int = 600
-    retries: int = 2
-
-
-@dataclass
-class Outcome:
-    """What happened to one report."""
-
-    name: str
-    title: str
-    status: str  # ok | failed | skipped
-    seconds: float = 0.0
-    attempts: int = 0
-    error: str = ""
-    files: list[str] = field(default_factory=list)
-
-
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, PapermillExecutionError):
         text = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
@@ -121,7 +70,7 @@ def _exporter(with_code: bool) -> HTMLExporter:
     if with_code not in _EXPORTERS:
         _EXPORTERS[with_code] = HTMLExporter(
             template_name="stability_report", extra_template_basedirs=[str(TEMPLATES)], exclude_input=not with_code,
-            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+            exclude_input_prompt=True, exclude_output_prompt=True)
     return _EXPORTERS[with_code]
 
 
@@ -143,13 +92,14 @@ def run_job(job: Job) -> Outcome:
     t0 = time.perf_counter()
     attempts, status, error = 0, "ok", ""
     os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")  # the toolkit's own kernel, not a user-level one
+    manager = {"kernel_manager_class": ForkingKernelManager} if job.prefork and kernels.enabled() else {}
     while True:
         attempts += 1
         try:
             pm.execute_notebook(job.template, str(tmp), parameters=job.parameters, kernel_name="python3",
                                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                                 execution_timeout=job.timeout, start_timeout=60,
-                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **manager)
             break
         except PapermillExecutionError as exc:
             status, error = "failed", _one_line(exc)
@@ -180,6 +130,3 @@ def run_job(job: Job) -> Outcome:
     return outcome
 
 
-def warm_up() -> int:
-    """No-op run in each new worker so that the pool starts before the first report."""
-    return os.getpid()

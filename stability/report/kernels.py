@@ -1,0 +1,298 @@
+"""Pre-warmed kernels: a fresh kernel process per notebook, without the start-up cost.
+
+Starting a Jupyter kernel and importing pandas, matplotlib and the report
+modules in it costs about two seconds of CPU, more than most report notebooks
+need to run.  A *kernel fork server* pays it once: a small process imports
+ipykernel and those libraries, then, for every notebook, forks a new process
+that becomes that notebook's kernel.  Each notebook still runs in a kernel
+process of its own (nothing is shared between notebooks); only the imports are
+inherited.
+
+Use :class:`ForkingKernelManager` as the kernel manager of papermill/nbclient
+(``kernel_manager_class``).  When the server cannot be used (another Python,
+a non-ipykernel kernel, a platform without ``fork``), kernels start the usual
+way.  ``STABILITY_PREFORK=0`` turns the server off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+
+#: Imported once by the server, inherited by every kernel it forks.
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "pandas", "pyarrow", "matplotlib",
+           "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib_inline.backend_inline",
+           "xlsxwriter", "stability.pipeline", "stability.report.notebook", "stability.report.content",
+           "stability.report.figures")
+
+
+# ----------------------------------------------------------------- server side
+def serve() -> None:
+    """Run the fork server: read one JSON request per line, fork a kernel, answer its pid."""
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except Exception:  # a missing optional library only costs time in the kernel
+            pass
+
+    def reap(*_):
+        while True:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    signal.signal(signal.SIGCHLD, reap)
+    out = sys.stdout
+    print(json.dumps({"ready": os.getpid()}), file=out, flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _become_kernel(request)
+        print(json.dumps({"pid": pid}), file=out, flush=True)
+
+
+def _become_kernel(request: dict) -> None:
+    """In the forked child: detach from the server and run an IPython kernel."""
+    code = 0
+    try:
+        os.setpgid(0, 0)  # a process group of its own: signals to the kernel never reach the server
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)  # the server's request pipes are no business of the kernel
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = ["ipykernel_launcher", *request["args"]]
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
+
+
+# ----------------------------------------------------------------- client side
+class ForkServer:
+    """Handle on a fork server process (one per worker process).
+
+    :meth:`spawn` starts it as a new Python process that imports :data:`PRELOAD`;
+    :meth:`from_here` forks it from the calling process, which must be
+    single-threaded and should already have imported :data:`PRELOAD` (a fresh
+    pool worker forked from a preloaded multiprocessing server is).
+    """
+
+    def __init__(self, pid: int, requests, answers, proc: subprocess.Popen | None = None):
+        self.pid = pid
+        self.requests = requests
+        self.answers = answers
+        self.proc = proc
+        self.lock = threading.Lock()
+        self.ready = False
+
+    @classmethod
+    def spawn(cls) -> "ForkServer":
+        proc = subprocess.Popen([sys.executable, "-m", "stability.report.kernels"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, bufsize=1)
+        return cls(proc.pid, proc.stdin, proc.stdout, proc)
+
+    @classmethod
+    def from_here(cls) -> "ForkServer":
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(req_r, 0)
+                os.dup2(ans_w, 1)
+                os.closerange(3, _max_fd())  # nothing of the parent's pipes and sockets stays open here
+                sys.stdin = os.fdopen(0, "r")
+                sys.stdout = os.fdopen(1, "w")
+                serve()
+            finally:
+                os._exit(0)
+        os.close(req_r)
+        os.close(ans_w)
+        return cls(pid, os.fdopen(req_w, "w"), os.fdopen(ans_r, "r"))
+
+    def fork(self, args: list[str], cwd: str, env: dict) -> int:
+        """Fork a kernel running ``ipykernel_launcher <args>``; return its pid."""
+        with self.lock:
+            if not self.ready:
+                hello = json.loads(self.answers.readline() or "{}")
+                if "ready" not in hello:
+                    raise RuntimeError("the kernel fork server did not start")
+                self.ready = True
+            self.requests.write(json.dumps({"args": args, "cwd": cwd, "env": env}) + "\n")
+            self.requests.flush()
+            answer = self.answers.readline()
+        if not answer:
+            raise RuntimeError("the kernel fork server stopped")
+        return int(json.loads(answer)["pid"])
+
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return done == 0
+
+    def close(self) -> None:
+        """Stop the server (kernels it forked are unaffected)."""
+        try:
+            self.requests.close()
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        else:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 1024
+
+
+_SERVER: ForkServer | None = None
+_SERVER_PID = -1
+_LOCK = threading.Lock()
+
+
+def enabled() -> bool:
+    return hasattr(os, "fork") and os.environ.get("STABILITY_PREFORK", "1") != "0"
+
+
+def fork_server(fork_here: bool = False) -> ForkServer | None:
+    """This process's fork server, started on first use (None when disabled).
+
+    Parameters
+    ----------
+    fork_here : bool
+        Start it by forking this process (only from a fresh, single-threaded
+        worker that has imported :data:`PRELOAD`); otherwise a new Python
+        process is started.
+    """
+    global _SERVER, _SERVER_PID
+    if not enabled():
+        return None
+    with _LOCK:
+        if _SERVER is None or _SERVER_PID != os.getpid() or not _SERVER.alive():
+            import atexit
+
+            _SERVER = ForkServer.from_here() if fork_here else ForkServer.spawn()
+            _SERVER_PID = os.getpid()
+            atexit.register(_SERVER.close)
+        return _SERVER
+
+
+class ForkedProcess:
+    """The part of :class:`subprocess.Popen` that kernel provisioners use, for a forked kernel.
+
+    The kernel is a child of the fork server (which reaps it), not of this
+    process, so its state is read from ``/proc`` and signals are sent by pid.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                with open(f"/proc/{self.pid}/stat", encoding="ascii") as fh:
+                    state = fh.read().rsplit(")", 1)[1].split()[0]
+                if state in ("Z", "X"):
+                    self.returncode = 0
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                self.returncode = 0
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class ForkingProvisioner(LocalProvisioner):
+    """Launch ipykernel kernels by forking them from the pre-warmed server."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs):
+        server = fork_server()
+        own_python = bool(cmd) and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable)
+        if server is None or not own_python or "ipykernel_launcher" not in cmd or "-f" not in cmd:
+            return await super().launch_kernel(cmd, **kwargs)
+        args = cmd[cmd.index("ipykernel_launcher") + 1:]
+        env = dict(kwargs.get("env") or os.environ)
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        try:
+            pid = server.fork(args, cwd, env)
+        except (OSError, RuntimeError, ValueError):
+            return await super().launch_kernel(cmd, **kwargs)
+        self.process = ForkedProcess(pid)
+        self.pid = pid
+        self.pgid = pid
+        self.cwd = cwd
+        return self.connection_info
+
+
+class ForkingKernelManager(AsyncKernelManager):
+    """An async kernel manager whose kernels come from the fork server."""
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = ForkingProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
+                                                  parent=self)
+        return await super()._async_pre_start_kernel(**kw)
+
+
+if __name__ == "__main__":
+    serve()

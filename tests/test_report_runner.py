@@ -1,0 +1,204 @@
+"""The report runner: a whole round, failures, resume, parameters, Dask, escaping."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from stability.cli import main
+from stability.paths import PROJECT_ROOT, default_dataset
+from stability.report import runner, worker
+from stability.report.runner import build_reports
+
+REGIONS = [f"ML{i:02d}" for i in range(1, 11)]
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder`` -> (bytes, mtime)."""
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    result = build_reports(all_regions=True, out_root=out, workers=2, progress=False)
+    return result
+
+
+def test_all_regions_and_overview_are_built(batch):
+    assert batch.ok, [(o.name, o.error) for o in batch.failed]
+    assert [o.name for o in batch.outcomes] == ["overview", *REGIONS]
+    folder = batch.folder
+    assert folder.name == "3"  # the latest round of the embedded survey
+    for name in ["overview", *REGIONS]:
+        for f in ("report.ipynb", "report.html", "rankings.xlsx", "manifest.json"):
+            assert (folder / name / f).is_file(), (name, f)
+    index = (folder / "index.html").read_text()
+    for r in REGIONS:
+        assert f'href="{r}/report.html"' in index
+    assert 'href="overview/report.html"' in index
+
+
+def test_html_is_self_contained_and_shows_no_code(batch):
+    page = (batch.folder / "ML05" / "report.html").read_text()
+    assert "<title>Mali stability index: Mopti (ML05), round 3</title>" in page
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", page), "loads something from the network"
+    assert "data:image/png;base64," in page  # figures embedded
+    assert "load_context" not in page and "nb.setup" not in page and "import " not in page.split("</style>")[-1]
+    assert "hl-ipython3" not in page  # no highlighted code cell
+    assert "ILLUSTRATIVE" in page.upper()
+
+
+def test_index_summary_matches_the_scores(batch):
+    from stability.report.context import load_context
+
+    ctx = load_context(survey_round=3)
+    s = ctx.national
+    tables = pd.read_html(batch.folder / "index.html")
+    table = tables[0].set_index("P-code")
+    for r in REGIONS:
+        part = s[s["admin1_pcode"] == r]
+        assert table.loc[r, "Locations"] == len(part)
+        assert table.loc[r, "Median index"] == pytest.approx(round(part["stability"].median(), 1), abs=0.051)
+        low = part.loc[part["category"] == "low", "idps"].sum()
+        assert float(str(table.loc[r, "IDPs in low-stability locations"]).replace(",", "")) == low
+        assert table.loc[r, "Status"] == "ok"
+
+
+def test_resume_skips_up_to_date_reports_and_rebuilds_changed_ones(batch):
+    folder = batch.folder
+    before = snapshot(folder / "ML01")
+    # pretend ML02's notebook changed since it was built
+    manifest = folder / "ML02" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["inputs"]["notebook"] = "something-else"
+    manifest.write_text(json.dumps(m))
+    again = build_reports(all_regions=True, out_root=folder.parent, workers=2, resume=True, progress=False)
+    status = {o.name: o.status for o in again.outcomes}
+    assert status["ML02"] == "ok"
+    assert all(status[n] == "skipped" for n in ["overview", *REGIONS] if n != "ML02")
+    assert snapshot(folder / "ML01") == before
+
+
+def test_unknown_region_is_refused_before_any_kernel_starts(tmp_path, capsys):
+    code = main(["report", "--region", "ML99", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown region 'ML99'" in err and "ML05 (Mopti)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--region", "../../etc"], "unknown region"),
+    (["--region", "ML05", "--round", "9"], "round '9' is not in the data"),
+    (["--region", "ML05", "--data", "/nonexistent/survey"], "not found"),
+])
+def test_broken_parameters_touch_nothing(batch, args, message, capsys):
+    before = snapshot(batch.folder)
+    code = main(["report", *args, "--out", str(batch.folder.parent)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert snapshot(batch.folder) == before
+
+
+def test_missing_data_file_in_a_dataset_is_refused(tmp_path, capsys):
+    data = tmp_path / "survey"
+    shutil.copytree(default_dataset(), data)
+    (data / "locations.csv").unlink()
+    out = tmp_path / "out"
+    code = main(["report", "--region", "ML05", "--data", str(data), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "locations" in err and "not found" in err
+    assert not out.exists()
+
+
+def failing_templates(tmp_path: Path, region: str) -> Path:
+    """The project's notebooks, with a cell that raises for one region."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    for name in ("regional_report.ipynb", "country_overview.ipynb"):
+        nb = nbformat.read(PROJECT_ROOT / "notebooks" / name, as_version=4)
+        if name.startswith("regional"):
+            pos = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+            nb.cells.insert(pos + 1, nbformat.v4.new_code_cell(
+                f'if region == "{region}":\n    raise RuntimeError("boom in {region}")'))
+        nbformat.write(nb, folder / name)
+    return folder
+
+
+def test_a_failing_notebook_does_not_stop_the_others(batch, tmp_path, capsys):
+    templates = failing_templates(tmp_path, "ML08")
+    out = tmp_path / "out"
+    code = main(["report", "--all", "--out", str(out), "--templates", str(templates), "--jobs", "2", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and "ML08" in err
+    folder = out / "3"
+    failed = folder / "ML08"
+    assert (failed / "report.ipynb").is_file()
+    page = (failed / "report.html").read_text()
+    assert "Report failed" in page and "boom in ML08" in page
+    assert json.loads((failed / "manifest.json").read_text())["status"] == "failed"
+    for r in REGIONS:
+        if r != "ML08":
+            assert json.loads((folder / r / "manifest.json").read_text())["status"] == "ok"
+            assert (folder / r / "rankings.xlsx").is_file()
+    index = (folder / "index.html").read_text()
+    assert "failed" in index and "boom in ML08" in index
+
+
+def test_a_failing_region_leaves_other_reports_untouched(batch, tmp_path):
+    templates = failing_templates(tmp_path, "ML08")
+    before = {r: snapshot(batch.folder / r) for r in REGIONS if r != "ML08"}
+    again = build_reports(region="ML08", out_root=batch.folder.parent, templates=templates, progress=False)
+    assert [o.status for o in again.outcomes] == ["failed"]
+    for r, snap in before.items():
+        assert snapshot(batch.folder / r) == snap
+    # a good rebuild brings it back
+    ok = build_reports(region="ML08", out_root=batch.folder.parent, progress=False)
+    assert ok.ok
+
+
+def test_kernel_start_failures_are_retried(tmp_path, monkeypatch):
+    calls = []
+    real = worker.pm.execute_notebook
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker.pm, "execute_notebook", flaky)
+    jobs, _ = runner.plan_jobs(region="ML08", all_regions=False, out_root=tmp_path)
+    outcome = worker.run_job(jobs[0])
+    assert outcome.status == "ok" and outcome.attempts == 2
+
+
+def test_html_in_location_names_is_shown_as_text(tmp_path):
+    data = tmp_path / "survey"
+    shutil.copytree(default_dataset(), data)
+    loc = pd.read_csv(data / "locations.csv", dtype=str, keep_default_na=False)
+    evil = "<script>alert('x')</script><b>Bad</b>"
+    first = loc.index[loc["admin1_pcode"] == "ML08"][0]
+    loc.loc[first, "location_name"] = evil
+    loc.to_csv(data / "locations.csv", index=False, lineterminator="\n")
+    batch = build_reports(region="ML08", data_path=data, out_root=tmp_path / "out", progress=False)
+    assert batch.ok, batch.failed
+    page = (batch.folder / "ML08" / "report.html").read_text()
+    assert "&lt;script&gt;alert(" in page
+    assert "<script>alert(" not in page and "<b>Bad</b>" not in page
+
+
+def test_reports_run_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        batch = build_reports(region="ML08", out_root=tmp_path, scheduler=cl.scheduler_address, progress=False)
+    assert batch.ok, batch.failed
+    assert (batch.folder / "ML08" / "report.html").is_file()
