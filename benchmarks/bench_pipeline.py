@@ -123,7 +123,6 @@ def main() -> None:
     # same matrix, same answer (no indicator of this data needs treatment beyond the counts)
     mem_kernel = peak_memory(lambda: kernel(Xd, groups, w))
     mem_pipe = peak_memory(lambda: run(prepared, spec))
-    del Xd
 
     tested = sum(len(step.columns_) for step in (result.fitted.get("treated") or {}).values())
     print(f"input matrix: {in_bytes / 1e6:.0f} MB; outlier test on {tested} of {len(ids)} indicators; "

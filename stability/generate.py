@@ -912,7 +912,7 @@ def _centres(indicators: tuple[Indicator, ...], rng: np.random.Generator) -> np.
     base = {row[0]: row[5] for row in _CATALOGUE}
     b = np.empty(len(indicators))
     jitter = rng.normal(0.0, 0.3, len(indicators))
-    for j, ind in enumerate(indicators):
+    for j in range(len(indicators)):
         root = INDICATORS[j % len(INDICATORS)].id
         b[j] = base[root] + (jitter[j] if j >= len(INDICATORS) else 0.0)
     return b

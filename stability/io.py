@@ -14,9 +14,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .exceptions import DataError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
 
 TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
 

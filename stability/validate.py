@@ -169,7 +169,7 @@ def validate(data: Dataset, spec) -> Report:
         if invalid.any():
             if atype is not None and atype.codes is not None:
                 allowed = ", ".join(str(k) for k in atype.codes)
-                ck.first("answers", ind.id, invalid, lambda v: f"{_fmt(v)} is not a valid answer "
+                ck.first("answers", ind.id, invalid, lambda v, allowed=allowed: f"{_fmt(v)} is not a valid answer "
                          f"(expected one of: {allowed})", values=raw.to_numpy())
             else:
                 ck.first("answers", ind.id, invalid, lambda v: f"{_fmt(v)} is not a number", values=raw.to_numpy())
@@ -182,7 +182,7 @@ def validate(data: Dataset, spec) -> Report:
                 bad |= codes > hi
         if bad.any():
             rng = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
-            ck.first("answers", ind.id, bad, lambda v: f"{_fmt(v)} is outside the valid range {rng}",
+            ck.first("answers", ind.id, bad, lambda v, rng=rng: f"{_fmt(v)} is outside the valid range {rng}",
                      values=codes)
         if atype is not None and atype.integer:
             frac = ~np.isnan(codes) & (codes != np.round(codes))
@@ -235,7 +235,7 @@ def _check_descriptive(ck: _Checker, reg) -> None:
         role, table = found
         vals = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
         bad = table[col].notna().to_numpy() & (np.isnan(vals) | (vals < lo) | (vals > hi))
-        ck.first(role, col, bad, lambda v: f"{_fmt(v)} is not a coordinate in [{lo}, {hi}]",
+        ck.first(role, col, bad, lambda v, lo=lo, hi=hi: f"{_fmt(v)} is not a coordinate in [{lo}, {hi}]",
                  values=table[col].to_numpy())
     for col in dict.fromkeys(i.denominator for i in spec.indicators if i.denominator):
         found = _table_for(ck, col, reg)
@@ -282,8 +282,8 @@ def _check_pcodes(ck: _Checker, reg) -> None:
             parent = table[c.admin[level - 1]]
             expected = vals.map(known)
             wrong = vals.notna().to_numpy() & parent.notna().to_numpy() & (expected != parent).to_numpy()
-            ck.first(role, col, wrong, lambda v: f"p-code {_fmt(v)} does not belong to "
-                     f"{c.admin[level - 1]} given on the same row (it belongs to {known.get(v)})",
+            ck.first(role, col, wrong, lambda v, up=c.admin[level - 1]: f"p-code {_fmt(v)} does not belong to "
+                     f"{up} given on the same row (it belongs to {known.get(v)})",
                      values=vals.to_numpy())
 
 

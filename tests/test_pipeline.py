@@ -55,11 +55,11 @@ def test_ranks_and_categories_are_consistent(mali_result):
     s = mali_result.scores.assign(score=lambda d: d["stability"].round(9))
     # ranks and categories use the index rounded to 1e-9, so that scores equal in exact
     # arithmetic (e.g. 88.05555555555554 and 88.05555555555556) are ties
-    for rnd, g in s.groupby("round"):
+    for _, g in s.groupby("round"):
         expected = g["score"].rank(method="min", ascending=False)
         np.testing.assert_array_equal(g["rank_national"], expected)
         assert g.loc[g["stability"].idxmax(), "rank_national"] == 1
-        for region, r in g.groupby("admin1_pcode"):
+        for _, r in g.groupby("admin1_pcode"):
             np.testing.assert_array_equal(r["rank_region"], r["score"].rank(method="min", ascending=False))
     cat = s["category"].astype(str)
     assert (cat[s["score"] < 40] == "low").all()

@@ -6,6 +6,7 @@ import copy
 import re
 
 import pytest
+import pydantic
 import yaml
 
 from stability.exceptions import SpecError
@@ -101,7 +102,7 @@ def test_with_changes_returns_a_new_validated_spec(mali_spec):
     # the original is untouched (specs are frozen values)
     assert mali_spec.normalise.method == "goalposts"
     assert mali_spec.indicator("robbery").weight == 1
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         mali_spec.normalise.method = "zscore"
 
 
