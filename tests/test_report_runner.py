@@ -119,16 +119,16 @@ def test_missing_data_file_in_a_dataset_is_refused(tmp_path, capsys):
     assert not out.exists()
 
 
-def failing_templates(tmp_path: Path, region: str) -> Path:
-    """The project's notebooks, with a cell that raises for one region."""
+def failing_templates(tmp_path: Path, region: str, code: str | None = None) -> Path:
+    """The project's notebooks, with a cell that raises (or runs ``code``) for one region."""
     folder = tmp_path / "templates"
     folder.mkdir()
     for name in ("regional_report.ipynb", "country_overview.ipynb"):
         nb = nbformat.read(PROJECT_ROOT / "notebooks" / name, as_version=4)
         if name.startswith("regional"):
             pos = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
-            nb.cells.insert(pos + 1, nbformat.v4.new_code_cell(
-                f'if region == "{region}":\n    raise RuntimeError("boom in {region}")'))
+            body = code or f'raise RuntimeError("boom in {region}")'
+            nb.cells.insert(pos + 1, nbformat.v4.new_code_cell(f'if region == "{region}":\n    {body}'))
         nbformat.write(nb, folder / name)
     return folder
 
@@ -163,6 +163,16 @@ def test_a_failing_region_leaves_other_reports_untouched(batch, tmp_path):
     # a good rebuild brings it back
     ok = build_reports(region="ML08", out_root=batch.folder.parent, progress=False)
     assert ok.ok
+
+
+def test_a_cell_that_runs_too_long_is_stopped(tmp_path):
+    templates = failing_templates(tmp_path, "ML08", code="import time; time.sleep(120)")
+    batch = build_reports(region="ML08", out_root=tmp_path / "out", templates=templates, timeout=3,
+                          progress=False)
+    (outcome,) = batch.outcomes
+    assert outcome.status == "failed" and "timed out" in outcome.error.lower()
+    assert outcome.seconds < 60
+    assert (batch.folder / "ML08" / "report.html").is_file()
 
 
 def test_kernel_start_failures_are_retried(tmp_path, monkeypatch):
