@@ -290,11 +290,6 @@ def to_csv(df: "pd.DataFrame", path: str | Path) -> None:
     df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
 
 
-def write_csv(df: "pd.DataFrame", dest: str | Path) -> Path:
-    """:func:`to_csv`, atomically."""
-    return write_atomic(dest, lambda p: to_csv(df, p))
-
-
 def write_outputs(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
     """Write several outputs all-or-nothing.
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -581,7 +580,3 @@ def load_spec(path: str | Path) -> IndexSpec:
 def spec_from_dict(data: Mapping[str, Any]) -> IndexSpec:
     """Validate a spec given as a Python mapping (same rules as :func:`load_spec`)."""
     return _validate(copy.deepcopy(dict(data)), source="spec")
-
-
-def is_finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
