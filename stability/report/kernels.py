@@ -11,7 +11,7 @@ inherited.
 Use :class:`ForkingKernelManager` as the kernel manager of papermill/nbclient
 (``kernel_manager_class``).  When the server cannot be used (another Python,
 a non-ipykernel kernel, a platform without ``fork``), kernels start the usual
-way.  ``STABILITY_PREFORK=0`` turns the server off.
+way.  The server is used on Linux only; ``STABILITY_PREFORK=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -189,7 +189,8 @@ _LOCK = threading.Lock()
 
 
 def enabled() -> bool:
-    return hasattr(os, "fork") and os.environ.get("STABILITY_PREFORK", "1") != "0"
+    """Fork kernels only on Linux (forking after these imports is not safe on macOS) unless turned off."""
+    return sys.platform.startswith("linux") and os.environ.get("STABILITY_PREFORK", "1") != "0"
 
 
 def fork_server(fork_here: bool = False) -> ForkServer | None:

@@ -175,8 +175,11 @@ class Pool:
         from .jobs import warm_up
         from .kernels import PRELOAD
 
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["stability.report.worker", *PRELOAD])
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["stability.report.worker", *PRELOAD])
+        else:  # Windows: workers import what they need themselves
+            ctx = mp.get_context("spawn")
         self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         self._starting = threading.Thread(
             target=lambda: [self.executor.submit(warm_up) for _ in range(workers)], daemon=True)
