@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import to_csv, write_outputs
+from .io import to_csv, write_outputs, write_workbook
 
 FORMATS = ("csv", "parquet", "xlsx", "gpkg")
-_EPOCH = __import__("datetime").datetime(2000, 1, 1)
 ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey)"
 
 
@@ -71,23 +70,7 @@ def _write_xlsx(result, path: Path) -> None:
     sheets = {"Read me": about(result), "Scores": scores, "Indicators": indicators,
               "Indicator scores": norm.rename(columns=labels), "Data quality": quality,
               "Audit log": audit_table(result)}
-    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
-        book = xl.book
-        # a fixed creation date keeps the workbook byte-identical between runs
-        book.set_properties({"title": spec.name, "author": "stability", "created": _EPOCH})
-        bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
-        one_decimal = book.add_format({"num_format": "0.0"})
-        for name, df in sheets.items():
-            df.to_excel(xl, sheet_name=name, index=False)
-            ws = xl.sheets[name]
-            ws.freeze_panes(1, 0)
-            if len(df.columns):
-                ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
-            for j, col in enumerate(df.columns):
-                ws.write(0, j, str(col), bold)
-                width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200).tolist()])
-                fmt = one_decimal if pd.api.types.is_float_dtype(df[col].dtype) else None
-                ws.set_column(j, j, min(max(width + 2, 8), 60), fmt)
+    write_workbook(path, sheets, spec.name)
 
 
 def _write_gpkg(result, path: Path) -> None:

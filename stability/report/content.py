@@ -27,7 +27,6 @@ workbook                    :func:`write_rankings`
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,6 @@ N_DRIVER_LOCATIONS = 5
 N_DRIVER_INDICATORS = 3
 ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey): do not use for programming decisions"
 WORKBOOK_NAME = "rankings.xlsx"
-_EPOCH = _dt.datetime(2000, 1, 1)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -815,45 +813,6 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     return sheets
 
 
-def _cell_values(col: pd.Series) -> list:
-    """A column as plain Python values for xlsxwriter (None for missing)."""
-    values = col.astype(object).where(col.notna(), None).tolist()
-    return [v.item() if hasattr(v, "item") else v for v in values]
-
-
-def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame], title: str) -> None:
-    """Write ``sheets`` with xlsxwriter: bold wrapped header, frozen first row, filters, widths.
-
-    Columns are written directly (much faster than ``DataFrame.to_excel``); floats
-    get a one-decimal number format; the creation date is fixed so that the same
-    content gives the same bytes.
-    """
-    import xlsxwriter
-
-    book = xlsxwriter.Workbook(str(path), {"strings_to_urls": False, "strings_to_formulas": False,
-                                           "strings_to_numbers": False, "nan_inf_to_errors": True})
-    try:
-        book.set_properties({"title": title, "author": "stability", "created": _EPOCH})
-        bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#F2F4F7"})
-        one_decimal = book.add_format({"num_format": "0.0"})
-        integer = book.add_format({"num_format": "#,##0"})
-        for name, df in sheets.items():
-            ws = book.add_worksheet(name[:31])
-            ws.freeze_panes(1, 0)
-            if len(df.columns):
-                ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
-            for j, col in enumerate(df.columns):
-                s = df[col]
-                fmt = (one_decimal if pd.api.types.is_float_dtype(s.dtype) else
-                       integer if pd.api.types.is_integer_dtype(s.dtype) else None)
-                ws.write_string(0, j, str(col), bold)
-                ws.write_column(1, j, _cell_values(s), fmt)
-                width = max([len(str(col)) * 0.8] + [len(str(v)) for v in s.head(200).tolist()])
-                ws.set_column(j, j, min(max(width + 2, 8), 80))
-    finally:
-        book.close()
-
-
 def write_rankings(ctx, output_dir: str | Path = "") -> Path:
     """Write the report's rankings workbook (``rankings.xlsx``) atomically.
 
@@ -868,8 +827,8 @@ def write_rankings(ctx, output_dir: str | Path = "") -> Path:
     Path
         The workbook written.
     """
-    from ..io import write_atomic
+    from ..io import write_atomic, write_workbook
 
     folder = Path(output_dir) if str(output_dir).strip() else default_output_dir(ctx)
     sheets = workbook_sheets(ctx)
-    return write_atomic(folder / WORKBOOK_NAME, lambda p: _write_workbook(p, sheets, ctx.title))
+    return write_atomic(folder / WORKBOOK_NAME, lambda p: write_workbook(p, sheets, ctx.title))
