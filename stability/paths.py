@@ -40,6 +40,11 @@ def default_spec() -> Path:
     return data_dir() / "specs" / "mali.yaml"
 
 
+def notebooks_dir() -> Path:
+    """Folder of the parameterised report notebooks."""
+    return PROJECT_ROOT / "notebooks"
+
+
 def reports_dir() -> Path:
     """Default output folder for generated tables and reports."""
     return PROJECT_ROOT / "reports"

@@ -38,6 +38,8 @@ from .spec import IndexSpec
 from .treat import STATUS_LOG, STATUS_WINSORISED, OutlierTreatment
 
 STAGES = ("raw", "denominated", "imputed", "treated", "normalised", "aggregated")
+#: A round with fewer than this share of the previous round's locations is flagged as thin.
+THIN_ROUND_SHARE = 0.5
 LOG_COLUMNS = ["step", "location", "round", "column", "action", "before", "after", "detail"]
 
 Progress = Callable[[str], None]
@@ -433,6 +435,30 @@ class Result:
         r = self.spec.columns.round
         return sorted(pd.unique(self.units.index.get_level_values(r))) if r else []
 
+    def round_coverage(self) -> pd.DataFrame:
+        """Locations assessed per round, against the previous round.
+
+        Returns
+        -------
+        DataFrame
+            ``round``, ``locations``, ``previous_locations``, ``share_of_previous``
+            and ``thin`` (True when a round has fewer than
+            :data:`THIN_ROUND_SHARE` of the previous round's locations: a partial
+            round whose comparisons and national ranks should be read with care).
+        """
+        r = self.spec.columns.round
+        if not r:
+            return pd.DataFrame(columns=["round", "locations", "previous_locations", "share_of_previous", "thin"])
+        counts = self.units.index.get_level_values(r).value_counts()
+        rows, prev = [], None
+        for rnd in self.rounds:
+            n = int(counts.get(rnd, 0))
+            share = n / prev if prev else float("nan")
+            rows.append({"round": rnd, "locations": n, "previous_locations": prev, "share_of_previous": share,
+                         "thin": bool(prev) and share < THIN_ROUND_SHARE})
+            prev = n
+        return pd.DataFrame(rows)
+
     def stage(self, name: str) -> pd.DataFrame:
         """The table of one stage (see :data:`STAGES`)."""
         if name not in self.stages:
@@ -447,9 +473,39 @@ class Result:
         return pd.concat(parts, ignore_index=True)[LOG_COLUMNS]
 
     @property
+    def source(self) -> dict:
+        """Provenance of the input: ``name``, ``version`` (checksum), ``files``, ``illustrative``."""
+        return dict(self.prepared.source)
+
+    @property
+    def illustrative(self) -> bool:
+        """True when the input is generated (illustrative) data; every output must say so."""
+        return bool(self.prepared.source.get("illustrative"))
+
+    @property
+    def data_version(self) -> str:
+        """Short checksum of the input data."""
+        return str(self.prepared.source.get("version", ""))
+
+    @property
     def disagreement(self) -> pd.DataFrame | None:
+        """Key-informant disagreement per location, round and indicator (None without informants)."""
         c = self.prepared.combined
         return None if c is None else c.disagreement
+
+    @property
+    def disagreement_flags(self) -> pd.DataFrame | None:
+        """True where the key informants of a location disagree on an indicator (None without informants)."""
+        c = self.prepared.combined
+        return None if c is None else c.flagged
+
+    def without_answers(self) -> "Result":
+        """A copy that does not keep the raw answers (smaller to store; cannot recompute a changed combine)."""
+        import copy
+
+        slim = copy.copy(self)
+        slim._data = None
+        return slim
 
     @property
     def treatment(self) -> pd.DataFrame:

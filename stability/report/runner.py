@@ -39,9 +39,9 @@ _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def notebooks_dir() -> Path:
-    from ..paths import PROJECT_ROOT
+    from ..paths import notebooks_dir as folder
 
-    return PROJECT_ROOT / "notebooks"
+    return folder()
 
 
 @dataclass
