@@ -9,16 +9,11 @@ ones (COINr's rule); when every child is missing the score is missing.  With a
 data-availability ``threshold`` the score is also missing when the share of
 children present is below it.
 
-=============  ==========================================================
-method         score of a unit with child scores ``x`` and weights ``w``
-=============  ==========================================================
-arithmetic     ``sum(w x) / sum(w)``
-geometric      ``exp(sum(w log x) / sum(w))`` -- needs every ``x > 0``
-harmonic       ``sum(w) / sum(w / x)`` -- needs every ``x > 0``
-generalised    ``(sum(w x^p) / sum(w))^(1/p)`` (``p = 0``: geometric)
-copeland       outranking: sum over other units of the sign of
-               ``sum(w [x_i > x_j]) - sum(w [x_i < x_j])`` (non-compensatory)
-=============  ==========================================================
+The methods are registered in :data:`AGGREGATIONS` (one function each); the
+README's table of methods is generated from it.  A method whose scores stay
+within the range of the children's scores (every weighted mean) is
+``on_scale``; an outranking method (Copeland) gives counts on a scale of its
+own, so an index built with it needs quantile categories.
 """
 
 from __future__ import annotations
@@ -26,6 +21,15 @@ from __future__ import annotations
 import numpy as np
 
 from .exceptions import MethodError
+from .registry import Registry
+
+
+#: Aggregation methods.  ``func(cols, w, p, name, children, n, groups)`` returns the
+#: scores of ``n`` units from the child columns ``cols`` and weights ``w``, and the
+#: number of children present per unit; ``requires`` lists the level options it
+#: cannot do without; ``on_scale`` says whether the scores stay within the range
+#: of the children's scores.
+AGGREGATIONS = Registry("aggregation", "levels.method", defaults={"requires": (), "on_scale": True})
 
 
 def weighted_mean(X: np.ndarray, w: np.ndarray, method: str = "arithmetic", p: float | None = None,
@@ -39,7 +43,9 @@ def weighted_mean(X: np.ndarray, w: np.ndarray, method: str = "arithmetic", p: f
         Child scores; NaN is missing.
     w : ndarray (k,)
         Non-negative weights.
-    method : {"arithmetic", "geometric", "harmonic", "generalised", "copeland"}
+    method : str
+        A method of :data:`AGGREGATIONS` (``arithmetic``, ``geometric``,
+        ``harmonic``, ``generalised``, ``copeland``).
     p : float, optional
         Power of the generalised mean.
     threshold : float, optional
@@ -52,39 +58,40 @@ def weighted_mean(X: np.ndarray, w: np.ndarray, method: str = "arithmetic", p: f
     ndarray (n,)
     """
     X = np.asarray(X, dtype=float)
-    if method == "copeland":
-        return copeland(X, np.asarray(w, dtype=float))
     return _weighted_mean([X[:, j] for j in range(X.shape[1])], w, method, p, threshold, name, children,
                           X.shape[0])
 
 
 def _weighted_mean(cols: list[np.ndarray], w, method: str, p: float | None, threshold: float | None,
                    name: str, children: list[str] | None, n: int, groups: np.ndarray | None = None) -> np.ndarray:
-    """:func:`weighted_mean` streaming over child columns (no stacked copy of the children).
+    """Aggregate child columns with a registered method, then apply the availability threshold.
 
-    ``groups`` (e.g. rounds) only matters for Copeland: units are compared within their group.
+    ``groups`` (e.g. rounds) only matters for outranking: units are compared within their group.
     """
+    if method not in AGGREGATIONS:
+        raise MethodError(f"'{name}': {AGGREGATIONS.unknown(method)}")
     w = np.asarray(w, dtype=float)
+    out, present = AGGREGATIONS[method].func(cols, w, p=p, name=name, children=children, n=n, groups=groups)
     k = len(cols)
-    if method == "copeland":
-        X = np.column_stack(cols) if cols else np.empty((n, 0))
-        if groups is None:
-            return copeland(X, w)
-        out = np.empty(n)
-        for g in np.unique(groups):
-            rows = np.flatnonzero(groups == g)
-            out[rows] = copeland(X[rows], w)
-        return out
-    if method == "generalised" and p == 0:
-        method = "geometric"
-    if method not in ("arithmetic", "geometric", "harmonic", "generalised"):
-        raise MethodError(f"'{name}': unknown aggregation method '{method}'")
-    positive = method in ("geometric", "harmonic") or (method == "generalised" and p is not None and p <= 0)
+    if threshold is not None and k:
+        out[present / k < threshold] = np.nan
+    return out
+
+
+def _quasi_mean(cols: list[np.ndarray], w: np.ndarray, n: int, name: str, children: list[str] | None,
+                label: str, term=None, inverse=None, positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``inverse(sum(w term(x)), sum(w))`` over the present children, streaming over the columns.
+
+    ``term(x, out)`` writes the transformed column into ``out`` (None: ``x`` itself);
+    ``inverse(num, den)`` maps the weighted sums back onto the scale of the scores.
+    Missing children are dropped and the weights re-normalised among the present ones.
+    """
+    k = len(cols)
     num = np.zeros(n)
     present = np.zeros(n)
     equal = bool(k) and w[0] > 0 and bool(np.all(w == w[0]))
     den = None if equal else np.zeros(n)
-    term = np.empty(n)
+    buf = np.empty(n)
     ok = np.empty(n, dtype=bool)
     for j, x in enumerate(cols):
         np.isnan(x, out=ok)
@@ -94,21 +101,17 @@ def _weighted_mean(cols: list[np.ndarray], w, method: str, p: float | None, thre
                 bad = ok & (x <= 0)
             if bad.any():
                 child = children[j] if children else f"column {j}"
-                raise MethodError(f"'{name}': {method} mean needs positive scores, but '{child}' has "
+                raise MethodError(f"'{name}': {label} mean needs positive scores, but '{child}' has "
                                   f"{int(bad.sum())} value(s) <= 0 (e.g. {x[bad][0]:g}); normalise onto "
                                   "a positive range (e.g. minmax l=1, u=100) first")
         wj = 1.0 if equal else w[j]
         with np.errstate(invalid="ignore", divide="ignore"):
-            if method == "arithmetic":
-                src = x if wj == 1.0 else np.multiply(x, wj, out=term)
-            elif method == "geometric":
-                src = np.log(x, out=term)
-            elif method == "harmonic":
-                src = np.divide(1.0, x, out=term)
+            if term is None:
+                src = x if wj == 1.0 else np.multiply(x, wj, out=buf)
             else:
-                src = np.power(x, p, out=term)
-            if method != "arithmetic" and wj != 1.0:
-                src *= wj
+                src = term(x, buf)
+                if wj != 1.0:
+                    src *= wj
         np.add(num, src, out=num, where=ok)
         present += ok
         if den is not None:
@@ -116,18 +119,50 @@ def _weighted_mean(cols: list[np.ndarray], w, method: str, p: float | None, thre
     if den is None:
         den = present  # equal weights: the common weight cancels out
     with np.errstate(invalid="ignore", divide="ignore"):
-        if method == "arithmetic":
-            out = num / den
-        elif method == "geometric":
-            out = np.exp(num / den)
-        elif method == "harmonic":
-            out = den / num
-        else:
-            out = (num / den) ** (1.0 / p)
+        out = num / den if inverse is None else inverse(num, den)
     out[den <= 0] = np.nan
-    if threshold is not None and k:
-        out[present / k < threshold] = np.nan
-    return out
+    return out, present
+
+
+@AGGREGATIONS.register("arithmetic", summary="`sum(w x) / sum(w)`")
+def _arithmetic(cols, w, *, n, name, children, **_):
+    return _quasi_mean(cols, w, n, name, children, "arithmetic")
+
+
+@AGGREGATIONS.register("geometric", summary="`exp(sum(w log x) / sum(w))`; needs every `x > 0`")
+def _geometric(cols, w, *, n, name, children, **_):
+    return _quasi_mean(cols, w, n, name, children, "geometric", term=lambda x, out: np.log(x, out=out),
+                       inverse=lambda num, den: np.exp(num / den), positive=True)
+
+
+@AGGREGATIONS.register("harmonic", summary="`sum(w) / sum(w / x)`; needs every `x > 0`")
+def _harmonic(cols, w, *, n, name, children, **_):
+    return _quasi_mean(cols, w, n, name, children, "harmonic", term=lambda x, out: np.divide(1.0, x, out=out),
+                       inverse=lambda num, den: den / num, positive=True)
+
+
+@AGGREGATIONS.register("generalised", summary="`(sum(w x^p) / sum(w))^(1/p)`; `p = 0` is the geometric mean, "
+                       "`p <= 0` needs every `x > 0`", params=("p",), requires=("p",))
+def _generalised(cols, w, *, p, n, name, children, **kw):
+    if p == 0:
+        return _geometric(cols, w, n=n, name=name, children=children)
+    return _quasi_mean(cols, w, n, name, children, "generalised", term=lambda x, out: np.power(x, p, out=out),
+                       inverse=lambda num, den: (num / den) ** (1.0 / p), positive=p <= 0)
+
+
+@AGGREGATIONS.register("copeland", summary="outranking: sum over the other units of the round of the sign of "
+                       "`sum(w [x_i > x_j]) - sum(w [x_i < x_j])` (non-compensatory); a count, not on the "
+                       "children's scale", on_scale=False)
+def _copeland(cols, w, *, n, groups, **_):
+    X = np.column_stack(cols) if cols else np.empty((n, 0))
+    present = (~np.isnan(X)).sum(axis=1).astype(float)
+    if groups is None:
+        return copeland(X, w), present
+    out = np.empty(n)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        out[rows] = copeland(X[rows], w)
+    return out, present
 
 
 def copeland(X: np.ndarray, w: np.ndarray) -> np.ndarray:

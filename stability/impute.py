@@ -1,9 +1,10 @@
 """Step 2 -- imputation of missing indicator values.
 
-Methods: ``none``; ``mean`` / ``median`` of the indicator; ``group_mean`` /
-``group_median`` of the indicator within a group (an admin column, e.g. the
-cercle).  Cells whose group has no observed value stay missing, unless
-``fallback`` names an overall ``mean`` or ``median``.  Statistics come from the
+The methods are registered in :data:`IMPUTERS`: ``none``; ``mean`` / ``median``
+of the indicator; ``group_mean`` / ``group_median`` of the indicator within a
+group (an admin column, e.g. the cercle).  Cells whose group has no observed
+value stay missing, unless ``fallback`` names an overall method (one that is
+not ``grouped``).  Statistics come from the
 same round (or from all rounds when normalisation ``scope`` is ``pooled``).
 Every imputed cell is returned in a mask and logged by the pipeline.
 """
@@ -13,6 +14,33 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .registry import Registry
+
+#: Imputation methods.  ``func(frame, keys)`` returns, for every cell of ``frame``
+#: (the indicator columns with missing values), the value that fills it when it is
+#: missing, computed within the groups of ``keys`` (a list of label Series: the
+#: stratum, e.g. the round, then for ``grouped`` methods the imputation group).
+#: ``none`` has no function.
+IMPUTERS = Registry("imputation", "impute.method", defaults={"grouped": False})
+
+
+def _statistic(frame: pd.DataFrame, keys: list[pd.Series], stat: str):
+    """Per-row statistic of each column within ``keys`` groups (per column when no keys)."""
+    if not keys:
+        return getattr(frame, stat)()
+    return frame.groupby(keys, sort=False, dropna=False).transform(stat)
+
+
+IMPUTERS.register("none", summary="missing values stay missing")(None)
+IMPUTERS.register("mean", summary="mean of the indicator in the round")(
+    lambda frame, keys: _statistic(frame, keys, "mean"))
+IMPUTERS.register("median", summary="median of the indicator in the round")(
+    lambda frame, keys: _statistic(frame, keys, "median"))
+IMPUTERS.register("group_mean", summary="mean of the indicator in the same `group` (e.g. cercle) and round",
+                  params=("group", "fallback"), grouped=True)(lambda frame, keys: _statistic(frame, keys, "mean"))
+IMPUTERS.register("group_median", summary="median of the indicator in the same `group` and round",
+                  params=("group", "fallback"), grouped=True)(lambda frame, keys: _statistic(frame, keys, "median"))
+
 
 def impute(X, method: str, groups: list[np.ndarray] | None = None,
            fallback: str = "none", strata: np.ndarray | None = None):
@@ -21,11 +49,13 @@ def impute(X, method: str, groups: list[np.ndarray] | None = None,
     Parameters
     ----------
     X : ndarray (units x indicators) or list of columns
-    method : {"none", "mean", "median", "group_mean", "group_median"}
+    method : str
+        A method of :data:`IMPUTERS`.
     groups : list of ndarray, optional
-        Group labels per unit for the group methods.
-    fallback : {"none", "mean", "median"}
-        What fills cells that the group method leaves missing.
+        Group labels per unit for the ``grouped`` methods.
+    fallback : str
+        A method of :data:`IMPUTERS` that is not grouped: what fills the cells
+        that a grouped method leaves missing (``none``: they stay missing).
     strata : ndarray, optional
         Labels (e.g. rounds) inside which all statistics are computed.
 
@@ -39,7 +69,8 @@ def impute(X, method: str, groups: list[np.ndarray] | None = None,
     """
     from .columns import as_columns, like
 
-    if method == "none":
+    fill = IMPUTERS[method]
+    if fill.func is None:
         return X, None
     cols = as_columns(X)
     todo = [j for j, c in enumerate(cols) if np.isnan(c).any()]
@@ -47,12 +78,12 @@ def impute(X, method: str, groups: list[np.ndarray] | None = None,
         return X, None
     frame = pd.DataFrame({j: cols[j] for j in todo}, copy=False)
     stratum = [pd.Series(strata)] if strata is not None else []
-    stat = "mean" if method.endswith("mean") else "median"
-    groups = [pd.Series(np.asarray(g)) for g in (groups or [])] if method.startswith("group_") else []
-    filled = frame.fillna(_statistic(frame, stratum + groups, stat))
-    if fallback != "none" and groups:
+    groups = [pd.Series(np.asarray(g)) for g in (groups or [])] if fill.grouped else []
+    filled = frame.fillna(fill.func(frame, stratum + groups))
+    back = IMPUTERS[fallback]
+    if back.func is not None and groups:
         # the fallback uses observed values only, never values the group step imputed
-        filled = filled.fillna(_statistic(frame, stratum, fallback))
+        filled = filled.fillna(back.func(frame, stratum))
     out = list(cols)
     masks = [np.zeros(len(c), dtype=bool) for c in cols]
     for j in todo:
@@ -61,9 +92,3 @@ def impute(X, method: str, groups: list[np.ndarray] | None = None,
         out[j] = new
     return like(X, out), like(X, masks)
 
-
-def _statistic(frame: pd.DataFrame, keys: list[pd.Series], stat: str):
-    """Per-row statistic of each column within ``keys`` groups (per column when no keys)."""
-    if not keys:
-        return getattr(frame, stat)()
-    return frame.groupby(keys, sort=False, dropna=False).transform(stat)

@@ -17,7 +17,6 @@ re-runs only the steps that the change affects: the index is a recipe.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -33,7 +32,7 @@ from .denominate import denominate
 from .exceptions import DataError, MethodError
 from .impute import impute
 from .normalise import Normaliser, resolve_methods
-from .rank import categorise, rank_desc
+from .rank import categorise, categorise_quantiles, rank_desc
 from .spec import IndexSpec
 from .treat import STATUS_LOG, STATUS_WINSORISED, OutlierTreatment
 
@@ -68,6 +67,7 @@ class Prepared:
     units: pd.DataFrame
     combined: Combined | None = None
     source: dict = field(default_factory=dict)
+    round_order: list = field(default_factory=list)
 
 
 def _keys(spec: IndexSpec) -> list[str]:
@@ -75,17 +75,22 @@ def _keys(spec: IndexSpec) -> list[str]:
     return [c.location] + ([c.round] if c.round else [])
 
 
-def _as_round(values: pd.Series) -> pd.Series:
-    """Rounds as integers when every value is a whole number, else as text."""
-    num = pd.to_numeric(values, errors="coerce")
-    if num.notna().all() and (num == num.round()).all():
-        return num.astype("int64")
-    return values.astype(str)
+def _as_round(values: pd.Series, spec: IndexSpec) -> np.ndarray:
+    """Round labels in canonical form (see :mod:`stability.rounds`)."""
+    from .rounds import coerce
+
+    return coerce(values, spec)
 
 
 def _numeric_or_text(col: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(col.dtype):
         return col
+    head = col.iloc[:256]
+    head = head[head.notna().to_numpy()]
+    if len(head) and pd.to_numeric(head, errors="coerce").isna().any():
+        # a value that is not a number among the first ones: text (converting
+        # every value of a long text column would only fail slowly)
+        return col.astype(object).where(col.notna(), None)
     num = pd.to_numeric(col, errors="coerce")
     if num.notna().sum() == col.notna().sum() and col.notna().any():
         return num
@@ -122,7 +127,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
     for k in keys:
         coded[k] = answers[k].to_numpy()
     if c.round:
-        coded[c.round] = _as_round(coded[c.round])
+        coded[c.round] = _as_round(coded[c.round], spec)
     combined = None
     if c.key_informant:
         combined = combine(coded, spec)
@@ -138,7 +143,12 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
         values, units = values[keep], units[keep]
     source = {"name": data.name, "illustrative": data.illustrative, "files": dict(data.files),
               "version": data.version if check else ""}
-    return Prepared(values=values, units=units, combined=combined, source=source)
+    order = []
+    if c.round:
+        from .rounds import order as round_order
+
+        order = round_order(values.index.get_level_values(c.round), spec)
+    return Prepared(values=values, units=units, combined=combined, source=source, round_order=order)
 
 
 def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.DataFrame:
@@ -158,7 +168,7 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.
         for k in keys:
             frame[k] = answers[k].to_numpy()
         if c.round:
-            frame[c.round] = _as_round(frame[c.round])
+            frame[c.round] = _as_round(frame[c.round], spec)
         g = frame.groupby(keys, sort=True, dropna=False)
         if c.key_informant:
             constant = [col for col in rest if col in wanted or (g[col].nunique(dropna=False) <= 1).all()]
@@ -172,7 +182,8 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.
         units = units.join(pd.DataFrame(reg.reindex(loc_values).to_numpy(), index=index, columns=reg.columns))
     if data.population is not None and c.round:
         pop = data.population.copy()
-        pop[c.round] = _as_round(pop[c.round])
+        pop = pop[pop[c.round].notna()]
+        pop[c.round] = _as_round(pop[c.round], spec)
         pop = pop.drop_duplicates(keys).set_index(keys)
         units = units.join(pop[[x for x in pop.columns if x not in units.columns]])
     if n_ki is not None:
@@ -185,37 +196,13 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.
 
 
 # --------------------------------------------------------------------------- steps
-def _sig(*parts) -> str:
-    return json.dumps(parts, sort_keys=True, default=str)
-
-
-def _ind_fields(spec: IndexSpec, names: list[str]):
-    return [{k: getattr(i, k) for k in names} for i in spec.indicators]
-
-
-SIGNATURES: dict[str, Callable[[IndexSpec], str]] = {
-    "prepare": lambda s: _sig(s.columns.model_dump(), {k: v.model_dump() for k, v in s.answers.items()},
-                              s.combine.model_dump(), _ind_fields(s, ["id", "answers", "range", "combine",
-                                                                      "denominator"])),
-    "denominated": lambda s: _sig(_ind_fields(s, ["id", "denominator", "denominator_scale"])),
-    "imputed": lambda s: _sig(s.impute.model_dump(), s.normalise.scope),
-    "treated": lambda s: _sig(s.treat.model_dump(), _ind_fields(s, ["id", "treat", "answers"]),
-                              s.normalise.scope, s.normalise.reference_round),
-    "normalised": lambda s: _sig(s.normalise.model_dump(), {k: v.model_dump() for k, v in s.answers.items()},
-                                 _ind_fields(s, ["id", "direction", "goalposts", "target", "range", "answers",
-                                                 "normalise", "denominator"])),
-    "aggregated": lambda s: _sig(_ind_fields(s, ["id", "parent", "weight"]),
-                                 [a.model_dump() for a in s.aggregates], [lv.model_dump() for lv in s.levels]),
-    "ranked": lambda s: _sig(s.rank.model_dump(), s.categories.model_dump(), s.columns.admin),
-}
-
-
 @dataclass
 class _Context:
     spec: IndexSpec
     index: pd.Index
     units: pd.DataFrame
     rounds: np.ndarray | None
+    round_order: list = field(default_factory=list)
 
 
 def _split_by_scope(ctx: _Context) -> tuple[list[tuple[Any, np.ndarray | None]], Any]:
@@ -226,25 +213,19 @@ def _split_by_scope(ctx: _Context) -> tuple[list[tuple[Any, np.ndarray | None]],
     scope = ctx.spec.normalise.scope
     if ctx.rounds is None or scope == "pooled":
         return [(None, None)], None
-    labels = pd.unique(ctx.rounds)
+    labels = ctx.round_order
     if scope == "reference":
-        ref = ctx.spec.normalise.reference_round
-        if not (ctx.rounds == _coerce_like(ref, ctx.rounds)).any():
-            raise DataError(f"reference round {ref!r} is not in the data (rounds: "
-                            f"{', '.join(map(str, sorted(labels)))})", column="normalise.reference_round")
-        return [(None, None)], _coerce_like(ref, ctx.rounds)
+        from .rounds import kind_of, normalise
+
+        raw = ctx.spec.normalise.reference_round
+        ref = normalise(raw) if kind_of(raw) else raw
+        if ref not in labels:
+            raise DataError(f"reference round {raw!r} is not in the data (rounds: "
+                            f"{', '.join(map(str, labels))})", column="normalise.reference_round")
+        return [(None, None)], ref
     if len(labels) == 1:
         return [(labels[0], None)], None
-    return [(r, np.flatnonzero(ctx.rounds == r)) for r in sorted(labels)], None
-
-
-def _coerce_like(value, arr: np.ndarray):
-    if np.issubdtype(np.asarray(arr).dtype, np.integer):
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return value
-    return str(value)
+    return [(r, np.flatnonzero(ctx.rounds == r)) for r in labels], None
 
 
 def _fit_apply(make, X: list[np.ndarray], columns: list[str], ctx: _Context, **fit_kw):
@@ -298,7 +279,7 @@ def step_denominate(X, columns, ctx):
 
 def step_impute(X, columns, ctx):
     s = ctx.spec.impute
-    groups = [ctx.units[s.group].to_numpy()] if s.method.startswith("group_") else None
+    groups = [ctx.units[s.group].to_numpy()] if s.grouped else None
     strata = ctx.rounds if ctx.spec.normalise.scope != "pooled" else None
     out, masks = impute(X, s.method, groups=groups, fallback=s.fallback, strata=strata)
     if masks is None:
@@ -432,8 +413,14 @@ class Result:
 
     @property
     def rounds(self) -> list:
-        r = self.spec.columns.round
-        return sorted(pd.unique(self.units.index.get_level_values(r))) if r else []
+        """The rounds in the data, in the spec's declared order or else the natural one (last = latest)."""
+        return list(self.prepared.round_order)
+
+    def round_label(self, value) -> str:
+        """How reports name a round: the label declared in the spec, else ``round <value>``."""
+        from .rounds import label
+
+        return label(self.spec, value)
 
     def round_coverage(self) -> pd.DataFrame:
         """Locations assessed per round, against the previous round.
@@ -566,13 +553,15 @@ class Result:
             Dotted option paths to new values (see :meth:`IndexSpec.with_changes`),
             or a whole new spec.
         """
+        from .spec import step_signatures
+
         spec = changes if isinstance(changes, IndexSpec) else self.spec.with_changes(changes or {})
-        if SIGNATURES["prepare"](spec) != SIGNATURES["prepare"](self.spec):
+        new, old = step_signatures(spec), step_signatures(self.spec)
+        if new["prepare"] != old["prepare"]:
             if self._data is None:
                 raise DataError("this change needs the original answers, which this result does not keep")
             return compute(self._data, spec, progress=progress)
-        start = next((i for i, (name, _) in enumerate(STEPS)
-                      if SIGNATURES[name](spec) != SIGNATURES[name](self.spec)), len(STEPS))
+        start = next((i for i, (name, _) in enumerate(STEPS) if new[name] != old[name]), len(STEPS))
         return run(self.prepared, spec, data=self._data, progress=progress, reuse=self, start=start)
 
 
@@ -597,7 +586,8 @@ def run(prepared: Prepared, spec: IndexSpec, *, data=None, progress: Progress | 
     index = values.index
     rnd = spec.columns.round
     ctx = _Context(spec=spec, index=index, units=prepared.units,
-                   rounds=index.get_level_values(rnd).to_numpy() if rnd else None)
+                   rounds=index.get_level_values(rnd).to_numpy() if rnd else None,
+                   round_order=list(prepared.round_order))
     stages: dict[str, pd.DataFrame] = {"raw": values}
     logs: dict[str, list] = {"prepare": _prepare_logs(prepared, spec)}
     fitted: dict[str, Any] = {}
@@ -654,7 +644,12 @@ def rank_and_categorise(aggregated: pd.DataFrame, spec: IndexSpec, ctx: _Context
     x = np.round(aggregated[root].to_numpy(dtype=float), 9)
     round_groups = [ctx.rounds] if ctx.rounds is not None else []
     out = pd.DataFrame(index=aggregated.index)
-    out["category"] = categorise(x, spec.categories.cuts, spec.categories.labels)
+    rule, cuts = spec.category_rule()
+    labels = spec.categories.labels
+    if rule == "quantile":
+        out["category"] = categorise_quantiles(x, cuts, labels, ctx.rounds)
+    else:
+        out["category"] = categorise(x, cuts, labels)
     within = spec.within()
     if within is not None and within not in ctx.units.columns:
         raise DataError(f"rank 'within' column '{within}' is not in the data", column="rank.within")
@@ -665,7 +660,7 @@ def rank_and_categorise(aggregated: pd.DataFrame, spec: IndexSpec, ctx: _Context
                                                              round_groups + [ctx.units[within]])
     if ctx.rounds is not None and len(pd.unique(ctx.rounds)) > 1:
         loc = aggregated.index.get_level_values(0)
-        order = {r: i for i, r in enumerate(sorted(pd.unique(ctx.rounds)))}
+        order = {r: i for i, r in enumerate(ctx.round_order)}
         pos = np.array([order[r] for r in ctx.rounds])
         prev = pd.Series(x, index=pd.MultiIndex.from_arrays([loc, pos]))
         look = pd.MultiIndex.from_arrays([loc, pos - 1])
@@ -719,7 +714,16 @@ def method_summary(spec: IndexSpec) -> dict[str, str]:
         "key informants combined by": spec.combine.method,
         "imputation": impute, "outlier treatment": treat,
         "normalisation": f"{n.method} (scope: {n.scope})", "aggregation": levels,
-        "categories": ", ".join(f"{lab}" + (f" < {c:g}" if i < len(spec.categories.cuts) else "")
-                                for i, (lab, c) in enumerate(zip(spec.categories.labels,
-                                                                 [*spec.categories.cuts, None]))),
+        "categories": category_summary(spec),
     }
+
+
+def category_summary(spec: IndexSpec) -> str:
+    """The category rule in words (``low < 40, medium < 60, high``, or the quantiles of each round)."""
+    rule, cuts = spec.category_rule()
+    labels = spec.categories.labels
+    if rule == "quantile":
+        return ", ".join(f"{lab}" + (f" below the {c:g} quantile" if i < len(cuts) else "")
+                         for i, (lab, c) in enumerate(zip(labels, [*cuts, None]))) + " of each round's index"
+    return ", ".join(f"{lab}" + (f" < {c:g}" if i < len(cuts) else "")
+                     for i, (lab, c) in enumerate(zip(labels, [*cuts, None])))

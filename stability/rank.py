@@ -5,7 +5,9 @@ the lowest rank (``min``, as ``scipy.stats.rankdata`` and COINr); a missing
 score has no rank.  Ranks are computed
 within each round, nationally and within each region (or any ``rank.within``
 column).  Categories cut the index at fixed cut-offs: a score ``x`` is in
-``labels[i]`` when ``cuts[i-1] <= x < cuts[i]``.
+``labels[i]`` when ``cuts[i-1] <= x < cuts[i]``; with quantile categories the
+cut-offs of each round are the quantiles of that round's index at the given
+shares (``numpy.quantile``, linear interpolation: R's type 7).
 """
 
 from __future__ import annotations
@@ -99,4 +101,26 @@ def categorise(values, cuts: list[float], labels: list[str]) -> pd.Categorical:
     x = np.asarray(values, dtype=float)
     codes = np.searchsorted(np.asarray(cuts, dtype=float), x, side="right")
     codes = np.where(np.isnan(x), -1, codes)
+    return pd.Categorical.from_codes(codes, categories=list(labels), ordered=True)
+
+
+def categorise_quantiles(values, shares: list[float], labels: list[str],
+                         groups: np.ndarray | None = None) -> pd.Categorical:
+    """Ordered categories at quantiles of ``values`` within each group (e.g. round).
+
+    The cut-offs of a group are ``numpy.quantile`` of its non-missing values at
+    ``shares``; then as :func:`categorise`.
+    """
+    x = np.asarray(values, dtype=float)
+    codes = np.full(x.size, -1)
+    keys = np.zeros(x.size, dtype=int) if groups is None else pd.factorize(np.asarray(groups))[0]
+    for g in np.unique(keys):
+        rows = np.flatnonzero(keys == g)
+        v = x[rows]
+        ok = ~np.isnan(v)
+        if not ok.any():
+            continue
+        cuts = np.quantile(v[ok], shares)
+        c = np.searchsorted(cuts, v, side="right")
+        codes[rows] = np.where(ok, c, -1)
     return pd.Categorical.from_codes(codes, categories=list(labels), ordered=True)

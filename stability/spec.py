@@ -22,20 +22,37 @@ import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, ClassVar, Iterator, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .exceptions import SpecError
 
-AGGREGATION_METHODS = ("arithmetic", "geometric", "harmonic", "generalised", "copeland")
-NORMALISATION_METHODS = ("minmax", "zscore", "rank", "percentile", "goalposts", "dist2target", "none")
-IMPUTATION_METHODS = ("none", "mean", "median", "group_mean", "group_median")
-COMBINE_METHODS = ("median", "mode", "mean")
+#: The steps of the pipeline, in order.  Every option of the spec belongs to the
+#: first step that reads it (``prepare`` = reading and combining the answers;
+#: ``ranked`` = ranks, categories and everything that changes no number, such as
+#: labels): changing it re-runs that step and the ones after it.
+STEP_ORDER = ("prepare", "denominated", "imputed", "treated", "normalised", "aggregated", "ranked")
+
+
+def _registry(option: str):
+    from .registry import families
+
+    return families()[option]
 
 
 class _Model(BaseModel):
+    """A section of the spec.
+
+    ``step`` is the pipeline step that reads the section's options, and
+    ``field_steps`` the options read earlier or later than that (see
+    :data:`STEP_ORDER`); :func:`iter_options` uses them to tell which steps a
+    change affects.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    step: ClassVar[str] = "ranked"
+    field_steps: ClassVar[dict[str, str]] = {}
 
 
 class Columns(_Model):
@@ -64,6 +81,8 @@ class Columns(_Model):
         ``P-Code`` and ``Parent P-Code`` columns; ``None`` skips the check.
     """
 
+    step: ClassVar[str] = "prepare"
+
     location: str = "location_id"
     round: str | None = "round"
     key_informant: str | None = None
@@ -82,6 +101,8 @@ class AnswerType(_Model):
     know"); a column of that type may hold the labels or the numeric codes.
     Without ``codes`` answers are numbers, checked against ``range``.
     """
+
+    step: ClassVar[str] = "prepare"
 
     codes: dict[str, float | None] | None = None
     range: tuple[float | None, float | None] | None = None
@@ -118,6 +139,8 @@ class Combine(_Model):
     it is flagged when it reaches ``disagreement_threshold``.
     """
 
+    step: ClassVar[str] = "prepare"
+
     method: Literal["median", "mode", "mean"] = "median"
     disagreement_threshold: float = Field(0.3, gt=0, le=1)
     min_informants: int = Field(1, ge=1)
@@ -131,15 +154,30 @@ class Impute(_Model):
     (``none`` leaves them missing, as COINr does).
     """
 
-    method: Literal["none", "mean", "median", "group_mean", "group_median"] = "none"
+    step: ClassVar[str] = "imputed"
+
+    method: str = "none"
     group: str | None = None
-    fallback: Literal["none", "mean", "median"] = "none"
+    fallback: str = "none"
+
+    @field_validator("method", "fallback")
+    @classmethod
+    def _known(cls, v):
+        return _registry("impute.method").check(v)
 
     @model_validator(mode="after")
     def _check(self):
-        if self.method.startswith("group_") and not self.group:
+        methods = _registry("impute.method")
+        if methods[self.method].grouped and not self.group:
             raise ValueError(f"imputation '{self.method}' needs 'group' (an admin column)")
+        if methods[self.fallback].grouped:
+            raise ValueError(f"the fallback must be an imputation over all units, not '{self.fallback}'")
         return self
+
+    @property
+    def grouped(self) -> bool:
+        """True when the method imputes within groups (the ``group`` column)."""
+        return bool(_registry("impute.method")[self.method].grouped)
 
 
 class Treat(_Model):
@@ -153,6 +191,8 @@ class Treat(_Model):
     Indicators with coded answers (yes/no, shares) are bounded: they can be
     skewed but have no outliers, so they are left alone unless ``coded`` is on.
     """
+
+    step: ClassVar[str] = "treated"
 
     method: Literal["none", "winsorise"] = "winsorise"
     coded: bool = False
@@ -179,7 +219,11 @@ class Normalise(_Model):
     whose parameters are applied to every round.
     """
 
-    method: Literal["minmax", "zscore", "rank", "percentile", "goalposts", "dist2target", "none"] = "minmax"
+    step: ClassVar[str] = "normalised"
+    # imputation and outlier treatment take their statistics from the same rows
+    field_steps: ClassVar[dict[str, str]] = {"scope": "imputed", "reference_round": "treated"}
+
+    method: str = "minmax"
     l: float = 0.0
     u: float = 100.0
     m: float = 0.0
@@ -189,6 +233,11 @@ class Normalise(_Model):
     cap: bool = True
     scope: Literal["round", "pooled", "reference"] = "round"
     reference_round: Any = None
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v):
+        return _registry("normalise.method").check(v)
 
     @model_validator(mode="after")
     def _check(self):
@@ -204,12 +253,19 @@ class Normalise(_Model):
 class IndicatorNormalise(_Model):
     """Per-indicator override of the normalisation method and its parameters."""
 
-    method: Literal["minmax", "zscore", "rank", "percentile", "goalposts", "dist2target", "none"] | None = None
+    step: ClassVar[str] = "normalised"
+
+    method: str | None = None
     l: float | None = None
     u: float | None = None
     m: float | None = None
     s: float | None = None
     scale: float | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v):
+        return v if v is None else _registry("normalise.method").check(v)
 
 
 class Indicator(_Model):
@@ -245,6 +301,12 @@ class Indicator(_Model):
         Override of the normalisation method or its parameters.
     """
 
+    step: ClassVar[str] = "prepare"
+    field_steps: ClassVar[dict[str, str]] = {
+        "label": "ranked", "parent": "aggregated", "weight": "aggregated", "direction": "normalised",
+        "goalposts": "normalised", "target": "normalised", "denominator_scale": "denominated",
+        "treat": "treated", "normalise": "normalised"}
+
     id: str
     label: str = ""
     parent: str
@@ -271,6 +333,9 @@ class Indicator(_Model):
 class Aggregate(_Model):
     """A node above the indicators (pillar, sub-index, index)."""
 
+    step: ClassVar[str] = "aggregated"
+    field_steps: ClassVar[dict[str, str]] = {"label": "ranked"}
+
     id: str
     label: str = ""
     level: int = Field(ge=2)
@@ -286,15 +351,25 @@ class Level(_Model):
     share of its children with a value is below it.
     """
 
+    step: ClassVar[str] = "aggregated"
+    field_steps: ClassVar[dict[str, str]] = {"name": "ranked"}
+
     name: str
-    method: Literal["arithmetic", "geometric", "harmonic", "generalised", "copeland"] = "arithmetic"
+    method: str = "arithmetic"
     p: float | None = None
     threshold: float | None = Field(None, ge=0, le=1)
 
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v):
+        return _registry("levels.method").check(v)
+
     @model_validator(mode="after")
     def _check(self):
-        if self.method == "generalised" and self.p is None:
-            raise ValueError("the generalised mean needs 'p'")
+        method = _registry("levels.method")[self.method]
+        for option in method.requires:
+            if getattr(self, option) is None:
+                raise ValueError(f"the {self.method} mean needs '{option}'")
         return self
 
 
@@ -308,26 +383,56 @@ class Rank(_Model):
     within: str | None = None
 
 
-class Categories(_Model):
-    """Cut the index into ordered categories.
+#: Where the default categories cut the index: at these shares of its range
+#: (40 and 60 on a 0-100 index), or at these quantiles when it has no fixed range.
+DEFAULT_CATEGORY_SHARES = (0.4, 0.6)
 
-    A score ``x`` falls in ``labels[i]`` when ``cuts[i-1] <= x < cuts[i]``.
+
+class Categories(_Model):
+    """Cut the index into ordered categories (least stable first).
+
+    ``method: fixed``: ``cuts`` are values of the index, and a score ``x``
+    falls in ``labels[i]`` when ``cuts[i-1] <= x < cuts[i]``; the index must be
+    on a known scale (see :meth:`IndexSpec.index_range`) that contains them.
+    ``method: quantile``: ``cuts`` are shares in (0, 1); each round's cut-offs
+    are the quantiles of that round's index at those shares (for an index with
+    no fixed scale: z-scores, ranks, outranking counts).
+    Without ``method`` and ``cuts`` the categories follow the scale: cut-offs
+    at 40 % and 60 % of the index's range (40 and 60 on 0-100), or at the 0.4
+    and 0.6 quantiles of each round when the index has no fixed range.
     """
 
-    cuts: list[float] = Field(default_factory=lambda: [40.0, 60.0])
+    method: Literal["fixed", "quantile"] | None = None
+    cuts: list[float] | None = None
     labels: list[str] = Field(default_factory=lambda: ["low", "medium", "high"])
 
     @model_validator(mode="after")
     def _check(self):
-        if len(self.labels) != len(self.cuts) + 1:
-            raise ValueError(f"{len(self.cuts)} cut-offs need {len(self.cuts) + 1} labels, got {len(self.labels)}")
-        if any(b <= a for a, b in zip(self.cuts, self.cuts[1:])):
+        n_cuts = len(self.cuts) if self.cuts is not None else len(DEFAULT_CATEGORY_SHARES)
+        if len(self.labels) != n_cuts + 1:
+            raise ValueError(f"{n_cuts} cut-offs need {n_cuts + 1} labels, got {len(self.labels)}"
+                             + ("" if self.cuts is not None else " (give 'cuts' for another number of labels)"))
+        if self.cuts is not None and any(b <= a for a, b in zip(self.cuts, self.cuts[1:])):
             raise ValueError("category cut-offs must increase")
+        if self.method == "quantile" and self.cuts is not None and any(not 0 < c < 1 for c in self.cuts):
+            raise ValueError("quantile cut-offs are shares between 0 and 1 (e.g. [0.33, 0.67])")
         return self
+
+
+class Round(_Model):
+    """A survey round declared in the spec: its value in the data and a label for reports."""
+
+    step: ClassVar[str] = "prepare"
+    field_steps: ClassVar[dict[str, str]] = {"label": "ranked"}
+
+    id: int | float | str
+    label: str = ""
 
 
 class IndexSpec(_Model):
     """A whole index specification (see the module docstring and the README)."""
+
+    field_steps: ClassVar[dict[str, str]] = {"answers": "prepare", "rounds": "prepare"}
 
     name: str
     description: str = ""
@@ -343,6 +448,17 @@ class IndexSpec(_Model):
     normalise: Normalise = Field(default_factory=Normalise)
     rank: Rank = Field(default_factory=Rank)
     categories: Categories = Field(default_factory=Categories)
+    rounds: list[Round] | None = None
+
+    @field_validator("rounds")
+    @classmethod
+    def _rounds(cls, v):
+        if v is None:
+            return v
+        from .rounds import check_declared
+
+        check_declared([r.id for r in v])
+        return v
 
     @model_validator(mode="after")
     def _check_hierarchy(self):
@@ -390,7 +506,74 @@ class IndexSpec(_Model):
         for ind in self.indicators:
             if ind.normalise is None and self.normalise.method == "dist2target" and ind.target is None:
                 raise ValueError(f"indicator '{ind.id}': dist2target normalisation needs a 'target'")
+        for agg in self.aggregates:
+            kids = self.children(agg.id)
+            if kids and not any(k.weight > 0 for k in kids):
+                raise ValueError(f"aggregate '{agg.id}': every child has weight 0 ({', '.join(k.id for k in kids)}), "
+                                 "so its score would be missing everywhere; give at least one a positive weight")
+        self.category_rule()  # fixed cut-offs must suit the index's scale
         return self
+
+    def category_rule(self) -> tuple[str, list[float]]:
+        """How the index is cut into categories: ``("fixed", cut-offs)`` or ``("quantile", shares)``.
+
+        Raises
+        ------
+        ValueError
+            Fixed cut-offs for an index with no fixed range, or outside its range.
+        """
+        cat = self.categories
+        if cat.method == "quantile":
+            return "quantile", list(cat.cuts if cat.cuts is not None else DEFAULT_CATEGORY_SHARES)
+        rng = self.index_range(explain=True)
+        if cat.cuts is None and cat.method is None:
+            if isinstance(rng, str):
+                return "quantile", list(DEFAULT_CATEGORY_SHARES)
+            lo, hi = rng
+            return "fixed", [lo + share * (hi - lo) for share in DEFAULT_CATEGORY_SHARES]
+        cuts = cat.cuts if cat.cuts is not None else None
+        advice = "use a bounded normalisation (minmax, goalposts, percentile) or 'categories.method: quantile'"
+        if isinstance(rng, str):
+            shown = "" if cuts is None else f" ({', '.join(f'{c:g}' for c in cuts)})"
+            raise ValueError(f"fixed category cut-offs{shown} need an index on a known scale, but {rng}: {advice}")
+        lo, hi = rng
+        if cuts is None:
+            return "fixed", [lo + share * (hi - lo) for share in DEFAULT_CATEGORY_SHARES]
+        outside = [c for c in cuts if not lo < c < hi]
+        if outside:
+            raise ValueError(f"category cut-off {outside[0]:g} is outside the index's range [{lo:g}, {hi:g}] "
+                             "(from the normalisation): set cut-offs inside it or 'categories.method: quantile'")
+        return "fixed", list(cuts)
+
+    def index_range(self, explain: bool = False):
+        """Range ``(low, high)`` of the index, from the normalisation and aggregation methods.
+
+        Weighted means keep the range of their children's scores; normalisations
+        without fixed bounds (z-scores, ranks, ``none``, ``dist2target``) and
+        outranking aggregation give an index with no range fixed in advance:
+        then ``None`` (or, with ``explain``, a phrase saying why).
+        """
+        from .aggregate import AGGREGATIONS
+        from .normalise import score_bounds
+
+        bounds = {}
+        for ind in self.indicators:
+            b = score_bounds(self, ind)
+            if b is None:
+                name = (ind.normalise.method if ind.normalise and ind.normalise.method else None)
+                why = (f"indicator '{ind.id}' has normalise.method '{name}'" if name else
+                       f"normalise.method '{self.normalise.method}' gives unbounded scores")
+                return why if explain else None
+            bounds[ind.id] = b
+        for level in range(2, len(self.levels) + 1):
+            method = self.levels[level - 1].method
+            if not AGGREGATIONS[method].on_scale:
+                why = f"levels.{level}.method '{method}' gives outranking counts, not scores on a fixed scale"
+                return why if explain else None
+            for agg in self.aggregates_at(level):
+                kids = [bounds[k.id] for k in self.children(agg.id) if k.weight > 0]
+                bounds[agg.id] = (min(b[0] for b in kids), max(b[1] for b in kids))
+        return bounds[self.root.id]
 
     # ------------------------------------------------------------------ views
     @property
@@ -453,10 +636,13 @@ class IndexSpec(_Model):
         Parameters
         ----------
         changes : mapping
-            Dotted paths to new values.  List items with an ``id`` are addressed
-            by it: ``{"normalise.method": "zscore", "indicators.robbery.weight": 2,
-            "levels.2.method": "geometric"}`` (a number addresses a list position,
-            0-based).  A value of a mapping under a mapping path is merged.
+            Dotted paths to new values: ``{"normalise.method": "zscore",
+            "indicators.robbery.weight": 2, "levels.2.method": "geometric"}``.
+            Items of ``indicators``, ``aggregates`` and ``rounds`` are addressed by
+            their id; ``levels`` by level number as in ``aggregates[].level``
+            (1 = indicators, 2 = pillars, ...) or by name.  A list of plain
+            values (``categories.cuts``) is replaced whole.  A mapping given
+            for a mapping option is merged into it.
 
         Returns
         -------
@@ -474,21 +660,33 @@ class IndexSpec(_Model):
                               allow_unicode=True)
 
 
+def _list_item(node: list, key: str, parent: str | None, path: str) -> int:
+    """Position of the item ``key`` in a list of the spec (see :meth:`IndexSpec.with_changes`)."""
+    if parent == "levels":
+        if key.isdigit() and 1 <= int(key) <= len(node):
+            return int(key) - 1
+        named = [i for i, item in enumerate(node) if isinstance(item, dict) and item.get("name") == key]
+        if named:
+            return named[0]
+        raise SpecError(f"no level '{key}': levels are numbered 1 (indicators) to {len(node)}, or named "
+                        f"{', '.join(str(item.get('name')) for item in node if isinstance(item, dict))}",
+                        column=path)
+    for pos, item in enumerate(node):
+        if isinstance(item, dict) and str(item.get("id")) == key:
+            return pos
+    if node and not isinstance(node[0], dict):
+        raise SpecError("a list of values is changed whole (e.g. {'categories.cuts': [30, 70]})", column=path)
+    raise SpecError(f"no item with id '{key}'", column=path)
+
+
 def _set_path(data: dict, path: str, value: Any) -> None:
     keys = path.split(".")
     node: Any = data
+    parent: str | None = None
     for i, key in enumerate(keys):
         last = i == len(keys) - 1
         if isinstance(node, list):
-            found = None
-            for pos, item in enumerate(node):
-                if isinstance(item, dict) and item.get("id") == key:
-                    found = pos
-            if found is None:
-                if key.lstrip("-").isdigit() and -len(node) <= int(key) < len(node):
-                    found = int(key)
-                else:
-                    raise SpecError(f"no list item with id '{key}'", column=path)
+            found = _list_item(node, key, parent, path)
             if last:
                 node[found] = value
                 return
@@ -505,6 +703,47 @@ def _set_path(data: dict, path: str, value: Any) -> None:
             node = node[key]
         else:
             raise SpecError(f"cannot set '{key}' inside a {type(node).__name__}", column=path)
+        parent = key
+
+
+def iter_options(spec: "IndexSpec") -> Iterator[tuple[str, Any, str]]:
+    """Every option of a spec: ``(path, value, step)``.
+
+    ``path`` addresses the option as :meth:`IndexSpec.with_changes` does
+    (list items by id, levels by number); ``step`` is the first pipeline step
+    that reads it (:data:`STEP_ORDER`).
+    """
+
+    def walk(model: _Model, prefix: str):
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            path = f"{prefix}{name}"
+            step = model.field_steps.get(name, model.step)
+            if isinstance(value, _Model):
+                yield from walk(value, path + ".")
+            elif isinstance(value, list) and value and isinstance(value[0], _Model):
+                for pos, item in enumerate(value):
+                    key = pos + 1 if name == "levels" else getattr(item, "id", pos)
+                    yield from walk(item, f"{path}.{key}.")
+            elif isinstance(value, dict) and value and isinstance(next(iter(value.values())), _Model):
+                for key, item in value.items():
+                    yield from walk(item, f"{path}.{key}.")
+            else:
+                yield path, value, step
+
+    yield from walk(spec, "")
+
+
+def step_signatures(spec: "IndexSpec") -> dict[str, str]:
+    """Per pipeline step, a fingerprint of the options it is the first to read."""
+    parts: dict[str, list] = {s: [] for s in STEP_ORDER}
+    for path, value, step in iter_options(spec):
+        parts[step].append((path, value))
+    for name in ("indicators", "aggregates", "levels", "rounds"):  # which items exist, in which order
+        items = getattr(spec, name) or []
+        step = "prepare" if name in ("indicators", "rounds") else "aggregated"
+        parts[step].append((name, [getattr(item, "id", None) for item in items], len(items)))
+    return {s: json.dumps(p, sort_keys=True, default=str) for s, p in parts.items()}
 
 
 def _format_loc(loc: tuple, data: Any) -> str:
@@ -515,7 +754,10 @@ def _format_loc(loc: tuple, data: Any) -> str:
         if isinstance(key, int) and isinstance(node, list) and 0 <= key < len(node):
             item = node[key]
             ident = item.get("id") if isinstance(item, dict) else None
-            parts.append(f"{ident}" if ident else f"[{key}]")
+            if parts and parts[-1] == "levels":
+                parts.append(str(key + 1))  # levels are numbered as aggregates[].level: 1 = indicators
+            else:
+                parts.append(f"{ident}" if ident is not None else f"[{key}]")
             node = item
         else:
             parts.append(str(key))

@@ -94,9 +94,9 @@ def test_yaml_round_trip_keeps_the_hash(mali_spec):
 
 
 def test_with_changes_returns_a_new_validated_spec(mali_spec):
-    new = mali_spec.with_changes({"normalise.method": "zscore", "indicators.robbery.weight": 2,
-                                  "levels.2.method": "geometric", "levels.1.threshold": 0.25})
-    assert new.normalise.method == "zscore"
+    new = mali_spec.with_changes({"normalise.method": "minmax", "indicators.robbery.weight": 2,
+                                  "levels.3.method": "geometric", "levels.2.threshold": 0.25})
+    assert new.normalise.method == "minmax"
     assert new.indicator("robbery").weight == 2
     assert new.levels[2].method == "geometric" and new.levels[1].threshold == 0.25
     # the original is untouched (specs are frozen values)
@@ -106,17 +106,40 @@ def test_with_changes_returns_a_new_validated_spec(mali_spec):
         mali_spec.normalise.method = "zscore"
 
 
-def test_with_changes_merges_mappings_and_addresses_lists_by_position(mali_spec):
+def test_with_changes_merges_mappings(mali_spec):
     new = mali_spec.with_changes({"normalise": {"method": "minmax", "l": 1}})
     assert (new.normalise.method, new.normalise.l, new.normalise.u) == ("minmax", 1, 100)
     assert new.normalise.scope == "reference"     # merged, not replaced
-    new = mali_spec.with_changes({"indicators.0.weight": 3})
-    assert new.indicators[0].weight == 3 and new.indicators[0].id == "armed_groups_present"
     assert mali_spec.with_changes({}).hash == mali_spec.hash
 
 
+def test_levels_are_numbered_as_aggregate_levels_everywhere(mali_spec):
+    # level 1 = indicators, 2 = pillars (aggregates[].level == 2), 3 = the index
+    assert {a.level for a in mali_spec.aggregates if a.parent == "stability"} == {2}
+    pillar = mali_spec.with_changes({"levels.2.threshold": 0.9})
+    assert pillar.levels[1].name == "Pillar" and pillar.levels[1].threshold == 0.9
+    by_name = mali_spec.with_changes({"levels.Index.method": "geometric"})
+    assert by_name.levels[2].method == "geometric"
+    with pytest.raises(SpecError, match="numbered 1 .indicators. to 3") as err:
+        mali_spec.with_changes({"levels.0.method": "geometric"})
+    assert err.value.column == "levels.0.method"
+    with pytest.raises(SpecError) as err:  # errors name levels by the same numbers
+        mali_spec.with_changes({"levels.2.threshold": 2})
+    assert err.value.column == "levels.2.threshold"
+
+
+def test_list_items_are_addressed_by_id_not_position(mali_spec):
+    new = mali_spec.with_changes({"indicators.armed_groups_present.weight": 3})
+    assert new.indicators[0].weight == 3 and new.indicators[0].id == "armed_groups_present"
+    with pytest.raises(SpecError, match="no item with id '0'"):
+        mali_spec.with_changes({"indicators.0.weight": 3})
+    with pytest.raises(SpecError, match="changed whole"):
+        mali_spec.with_changes({"categories.cuts.0": 30})
+    assert mali_spec.with_changes({"categories.cuts": [30, 70]}).categories.cuts == [30, 70]
+
+
 def test_with_changes_rejects_unknown_ids_and_invalid_values(mali_spec):
-    with pytest.raises(SpecError, match="no list item with id 'robery'"):
+    with pytest.raises(SpecError, match="no item with id 'robery'"):
         mali_spec.with_changes({"indicators.robery.weight": 2})
     with pytest.raises(SpecError) as err:
         mali_spec.with_changes({"indicators.robbery.direction": 0})
@@ -138,7 +161,7 @@ def test_with_changes_rejects_unknown_ids_and_invalid_values(mali_spec):
     (lambda d: indicator(d, "robbery").update(weight=-1), "indicators.robbery.weight", "greater than or equal"),
     (lambda d: indicator(d, "security_incidents_3m").update(goalposts=[10, 0]),
      "indicators.security_incidents_3m.goalposts", "lower < upper"),
-    (lambda d: d["levels"][1].update(threshold=1.5), "levels.[1].threshold", "less than or equal"),
+    (lambda d: d["levels"][1].update(threshold=1.5), "levels.2.threshold", "less than or equal"),
     (lambda d: d["normalise"].update(method="minmax", l=100, u=0), "normalise", "l < u"),
     (lambda d: d["treat"].update(winmax=-1), "treat.winmax", "greater than or equal"),
 ])

@@ -573,7 +573,7 @@ def test_categories_at_cut_offs_go_up():
 
 def test_scores_equal_up_to_rounding_share_rank_and_category(make_spec):
     # (0.1 + 0.2 + 0.3)/3 and (0.3 + 0.2 + 0.1)/3 differ in the last bit; 40 - 1e-13 is 40 in any report
-    spec = make_spec(normalise={"method": "none"})
+    spec = make_spec(normalise={"method": "none"}, indicator_options={i: {"range": [0, 100]} for i in "abc"})
     agg, res = stage([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.0, 0.1, 0.2], [40 - 1e-13, 40, 40]], spec, "aggregated")
     assert agg["I"].iloc[0] != agg["I"].iloc[1]
     assert res.scores["rank_national"].tolist() == [2, 2, 4, 1]
