@@ -83,7 +83,7 @@ def cmd_validate(args) -> int:
     report = validate(data, spec)
     for problem in report.problems:
         print(problem)
-    n_err, n_warn = len(report.errors), len(report.warnings)
+    n_err, n_warn = report.n_errors, report.n_warnings
     rows = len(data.answers)
     summary = f"{rows} answer rows, {len(spec.indicators)} indicators: {n_err} error(s), {n_warn} warning(s)"
     if data.illustrative:
@@ -100,10 +100,10 @@ def cmd_score(args) -> int:
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
     if bad:
-        raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})", column="--format")
+        raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})", option="--format")
     out = args.out or reports_dir() / "scores"
     if out.exists() and not out.is_dir():
-        raise ParameterError(f"'{out}' is a file, not an output folder", column="--out")
+        raise ParameterError(f"'{out}' is a file, not an output folder", option="--out")
     progress = _Progress(args.quiet)
     data, spec = _load(args, progress)
     result = compute(data, spec, progress=progress)

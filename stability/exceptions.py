@@ -66,7 +66,7 @@ class ValidationFailed(DataError):
         self.problems = list(problems)
         errors = [p for p in self.problems if p.severity == "error"]
         first = errors[0]
-        more = len(errors) - 1
+        more = sum(1 + getattr(p, "more", 0) for p in errors) - 1
         message = first.message + (f" (and {more} more problem{'s' * (more > 1)}: "
                                    "run 'stability validate' to list them)" if more else "")
         super().__init__(message, file=first.file, column=first.column, row=first.row)
@@ -79,7 +79,26 @@ class MethodError(StabilityError):
 
 
 class ParameterError(InputError):
-    """A command or report parameter is invalid (unknown region, bad round, unsafe path)."""
+    """A command or report parameter is invalid (unknown region, bad round, unsafe path).
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one sentence.
+    option : str, optional
+        The command-line option concerned (e.g. ``--region``); the error then
+        reads ``option --region: <message>``.
+    file, column, row
+        As for :class:`InputError`.
+    """
+
+    def __init__(self, message, *, option=None, file=None, column=None, row=None):
+        self.option = option
+        super().__init__(message, file=file, column=column, row=row)
+
+    def __str__(self):
+        text = super().__str__()
+        return f"option {self.option}: {text}" if self.option else text
 
 
 class ReportError(StabilityError):

@@ -35,6 +35,14 @@ from .exceptions import SpecError
 STEP_ORDER = ("prepare", "denominated", "imputed", "treated", "normalised", "aggregated", "ranked")
 
 
+class FieldError(ValueError):
+    """A rule of the spec broken at a known option (``field``: its dotted path)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 def _registry(option: str):
     from .registry import families
 
@@ -509,8 +517,9 @@ class IndexSpec(_Model):
         for agg in self.aggregates:
             kids = self.children(agg.id)
             if kids and not any(k.weight > 0 for k in kids):
-                raise ValueError(f"aggregate '{agg.id}': every child has weight 0 ({', '.join(k.id for k in kids)}), "
-                                 "so its score would be missing everywhere; give at least one a positive weight")
+                raise FieldError(f"aggregate '{agg.id}': every child has weight 0 ({', '.join(k.id for k in kids)}), "
+                                 "so its score would be missing everywhere; give at least one a positive weight",
+                                 f"aggregates.{agg.id}")
         self.category_rule()  # fixed cut-offs must suit the index's scale
         return self
 
@@ -535,14 +544,16 @@ class IndexSpec(_Model):
         advice = "use a bounded normalisation (minmax, goalposts, percentile) or 'categories.method: quantile'"
         if isinstance(rng, str):
             shown = "" if cuts is None else f" ({', '.join(f'{c:g}' for c in cuts)})"
-            raise ValueError(f"fixed category cut-offs{shown} need an index on a known scale, but {rng}: {advice}")
+            raise FieldError(f"fixed category cut-offs{shown} need an index on a known scale, but {rng}: {advice}",
+                             "categories")
         lo, hi = rng
         if cuts is None:
             return "fixed", [lo + share * (hi - lo) for share in DEFAULT_CATEGORY_SHARES]
         outside = [c for c in cuts if not lo < c < hi]
         if outside:
-            raise ValueError(f"category cut-off {outside[0]:g} is outside the index's range [{lo:g}, {hi:g}] "
-                             "(from the normalisation): set cut-offs inside it or 'categories.method: quantile'")
+            raise FieldError(f"category cut-off {outside[0]:g} is outside the index's range [{lo:g}, {hi:g}] "
+                             "(from the normalisation): set cut-offs inside it or 'categories.method: quantile'",
+                             "categories.cuts")
         return "fixed", list(cuts)
 
     def index_range(self, explain: bool = False):
@@ -773,7 +784,8 @@ def _validate(data: Any, source: str) -> IndexSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = err["msg"].removeprefix("Value error, ")
-        field = _format_loc(err["loc"], data) or None
+        cause = (err.get("ctx") or {}).get("error")
+        field = cause.field if isinstance(cause, FieldError) else _format_loc(err["loc"], data) or None
         extra = len(exc.errors()) - 1
         if extra:
             msg += f" (and {extra} more problem{'s' * (extra > 1)} in the spec)"

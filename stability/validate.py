@@ -35,11 +35,13 @@ class Problem:
     file: str | None = None
     column: str | None = None
     row: int | None = None
+    more: int = 0  # further rows with the same problem, not listed one by one
 
     def __str__(self) -> str:
         where = [x for x in (self.file, None if self.column is None else f"column '{self.column}'",
                              None if self.row is None else f"row {self.row}") if x]
-        return f"{self.severity}: " + (", ".join(where) + ": " if where else "") + self.message
+        tail = f" (and {self.more:,} more row{'s' * (self.more > 1)} like this)" if self.more else ""
+        return f"{self.severity}: " + (", ".join(where) + ": " if where else "") + self.message + tail
 
 
 @dataclass
@@ -59,6 +61,15 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def n_errors(self) -> int:
+        """Rows or items in error, including those not listed one by one."""
+        return sum(1 + p.more for p in self.errors)
+
+    @property
+    def n_warnings(self) -> int:
+        return sum(1 + p.more for p in self.warnings)
 
     def raise_for_errors(self) -> None:
         """Raise :class:`ValidationFailed` (naming the first error) if there are errors."""
@@ -90,16 +101,22 @@ class _Checker:
         return lines[int(pos)] if lines is not None else int(pos) + first_data_row(self.data.file(role))
 
     def first(self, role, column, mask: np.ndarray, message, severity="error", values=None) -> bool:
-        """Report the first row where ``mask`` is true (and how many more); True if any."""
+        """Report the rows where ``mask`` is true, one line each (the first :data:`ROWS_LISTED`,
+        then how many more); True if any."""
         hits = np.flatnonzero(mask)
         if hits.size == 0:
             return False
-        pos = hits[0]
-        text = message(values[pos]) if callable(message) else message
-        if hits.size > 1:
-            text += f" ({hits.size - 1} more row{'s' * (hits.size > 2)} like this)"
-        self.add(severity, text, role, column, self.line(role, pos))
+        shown = hits[:ROWS_LISTED]
+        for i, pos in enumerate(shown):
+            text = message(values[pos]) if callable(message) else message
+            more = int(hits.size - shown.size) if i == shown.size - 1 else 0
+            file = self.data.file(role) if role else None
+            self.report.problems.append(Problem(severity, text, file, column, self.line(role, pos), more))
         return True
+
+
+#: Rows listed one by one per problem and column; further rows are counted on the last line.
+ROWS_LISTED = 10
 
 
 def _fmt(v) -> str:
@@ -160,6 +177,9 @@ def validate(data: Dataset, spec) -> Report:
         ck.add("error", f"duplicate {what}: same {', '.join(keys + ki)} as row {ck.line('answers', twin)}",
                "answers", keys[0], ck.line("answers", pos))
     rounds = ans[c.round] if c.round else None
+    bad_round = np.zeros(len(ans), dtype=bool)
+    if rounds is not None:
+        bad_round = _check_rounds(ck, "answers", rounds)
     # ---- answers
     present_ids = [i for i in spec.indicators if i.id in ans.columns]
     for ind in present_ids:
@@ -195,7 +215,8 @@ def validate(data: Dataset, spec) -> Report:
             ck.add("error", f"constant indicator: every answer is {ok[0]:g}, it cannot tell locations apart",
                    "answers", ind.id)
         if rounds is not None:
-            has = pd.Series(~np.isnan(codes)).groupby(rounds.to_numpy()).any()
+            ok_rows = ~bad_round & rounds.notna().to_numpy()
+            has = pd.Series(~np.isnan(codes[ok_rows])).groupby(rounds.to_numpy()[ok_rows]).any()
             for r in has.index[~has.to_numpy()]:
                 ck.add("error", f"no valid answer in round {r}", "answers", ind.id)
     # ---- location register
@@ -215,7 +236,51 @@ def validate(data: Dataset, spec) -> Report:
     _check_descriptive(ck, reg)
     _check_pcodes(ck, reg)
     _check_population(ck, keys)
+    if rounds is not None and not bad_round.any():
+        _check_round_coverage(ck, rounds)
     return ck.report
+
+
+def _check_rounds(ck: _Checker, role: str, rounds: pd.Series) -> np.ndarray:
+    """Round labels: numbers or ISO dates, one kind, declared ones if the spec lists them.
+
+    Returns the rows whose round is bad (one error line per bad label).
+    """
+    from .rounds import problems
+
+    column = ck.spec.columns.round
+    bad = np.zeros(len(rounds), dtype=bool)
+    found = problems(rounds.to_numpy(), ck.spec)
+    by_message: dict[str, list[int]] = {}
+    for pos, message in found:
+        by_message.setdefault(message, []).append(pos)
+        bad[pos] = True
+    for message, rows in by_message.items():
+        mask = np.zeros(len(rounds), dtype=bool)
+        mask[rows] = True
+        ck.first(role, column, mask, message)
+    return bad
+
+
+def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
+    """Warn about a round with far fewer locations than the round before it."""
+    from .pipeline import THIN_ROUND_SHARE
+    from .rounds import coerce, order
+
+    c = ck.spec.columns
+    ok = rounds.notna().to_numpy() & ck.data.answers[c.location].notna().to_numpy()
+    if not ok.any():
+        return
+    labels = coerce(rounds[ok], ck.spec)
+    per_round = pd.Series(ck.data.answers[c.location].to_numpy()[ok]).groupby(labels).nunique()
+    prev = None
+    for rnd in order(per_round.index, ck.spec):
+        n = int(per_round[rnd])
+        if prev and n < THIN_ROUND_SHARE * prev[1]:
+            ck.add("warning", f"round {rnd} has {n:,} location{'s' * (n != 1)} against {prev[1]:,} in round "
+                   f"{prev[0]}: a partial round (its national ranks and comparisons cover only these locations)",
+                   "answers", c.round)
+        prev = (rnd, n)
 
 
 def _table_for(ck: _Checker, col: str, reg) -> tuple[str, pd.DataFrame] | None:
@@ -259,8 +324,21 @@ def reference_pcodes(source: str | None):
 
     from .paths import geo_dir
 
+    from .exceptions import SpecError
+
     path = geo_dir() / "pcodes_mli_bfa_ner_adm1_adm2.csv" if source == "ocha" else Path(source)
-    table = pd.read_csv(path, dtype=str)
+    where = {"file": path, "column": "columns.pcodes"}
+    if not path.is_file():
+        raise SpecError("p-code list not found (give 'ocha' or the path of a CSV with 'P-Code' and "
+                        "'Parent P-Code' columns)", **where)
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SpecError(f"cannot read the p-code list: {' '.join(str(exc).split())}", **where) from None
+    missing = [col for col in ("P-Code", "Parent P-Code") if col not in table.columns]
+    if missing:
+        raise SpecError(f"the p-code list has no '{missing[0]}' column (it needs 'P-Code' and 'Parent P-Code')",
+                        **where)
     return dict(zip(table["P-Code"], table["Parent P-Code"]))
 
 
@@ -276,12 +354,12 @@ def _check_pcodes(ck: _Checker, reg) -> None:
         role, table = found
         vals = table[col]
         unknown = vals.notna().to_numpy() & ~vals.isin(set(known)).to_numpy()
-        if ck.first(role, col, unknown, lambda v: f"unknown p-code {_fmt(v)}", values=vals.to_numpy()):
-            continue
+        ck.first(role, col, unknown, lambda v: f"unknown p-code {_fmt(v)}", values=vals.to_numpy())
         if level > 0 and c.admin[level - 1] in table.columns:
             parent = table[c.admin[level - 1]]
             expected = vals.map(known)
-            wrong = vals.notna().to_numpy() & parent.notna().to_numpy() & (expected != parent).to_numpy()
+            wrong = (vals.notna().to_numpy() & ~unknown & parent.notna().to_numpy()
+                     & (expected != parent).to_numpy())
             ck.first(role, col, wrong, lambda v, up=c.admin[level - 1]: f"p-code {_fmt(v)} does not belong to "
                      f"{up} given on the same row (it belongs to {known.get(v)})",
                      values=vals.to_numpy())
@@ -296,6 +374,8 @@ def _check_population(ck: _Checker, keys: list[str]) -> None:
         ck.add("error", "column is not in the population table", "population", k)
     if missing:
         return
+    if ck.spec.columns.round:
+        _check_rounds(ck, "population", pop[ck.spec.columns.round])
     dup = pop.duplicated(keys, keep="first").to_numpy()
     ck.first("population", keys[0], dup, "duplicate location and round in the population table")
     for col in (x for x in pop.columns if x not in keys):

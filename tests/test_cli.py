@@ -88,7 +88,7 @@ def test_score_twice_gives_byte_identical_outputs(capsys, tmp_path):
 def test_unknown_format_is_refused(capsys, tmp_path):
     rc, _, err = run(capsys, "score", "-q", "--out", tmp_path / "o", "--format", "csv,pdf")
     assert rc == 2
-    assert err.strip() == "stability: error: column '--format': unknown format 'pdf' " \
+    assert err.strip() == "stability: error: option --format: unknown format 'pdf' " \
                           "(choose from csv, parquet, xlsx, gpkg)"
     assert not (tmp_path / "o").exists()
 
@@ -98,7 +98,7 @@ def test_output_folder_that_is_a_file(capsys, tmp_path):
     target.write_text("not a folder\n")
     rc, out, err = run(capsys, "score", "-q", "--out", target, "--format", "csv")
     assert rc == 2
-    assert err.strip() == f"stability: error: column '--out': '{target}' is a file, not an output folder"
+    assert err.strip() == f"stability: error: option --out: '{target}' is a file, not an output folder"
     assert target.read_text() == "not a folder\n"
 
 
@@ -329,12 +329,14 @@ def test_several_problems_are_all_listed_by_validate(capsys, dataset_copy):
     rc, out, err = run(capsys, "validate", "--data", d.data, "--spec", d.spec)
     assert rc == 2
     problems = [line for line in out.splitlines() if line.startswith("error: ")]
-    assert len(problems) == 2
-    assert "row 57" in problems[0] and "(1 more row like this)" in problems[0]
-    assert "ML0199" in problems[1]
+    assert len(problems) == 3
+    assert "row 57" in problems[0] and "'maybe'" in problems[0]
+    assert "row 60" in problems[1] and "'perhaps'" in problems[1]
+    assert "ML0199" in problems[2]
+    assert "3 error(s)" in out.splitlines()[-1]
     rc, out, err = run(capsys, "score", "-q", "--data", d.data, "--spec", d.spec, "--out", d.root / "out")
     assert rc == 2 and len(err.splitlines()) == 1
-    assert "and 1 more problem: run 'stability validate' to list them" in err
+    assert "and 2 more problems: run 'stability validate' to list them" in err
     assert not (d.root / "out").exists()
 
 
