@@ -121,8 +121,8 @@ def problems(values, spec) -> list[tuple[int, str]]:
     if dec is not None:
         allowed = set(dec)
         shown = ", ".join(map(str, dec))
-        bad = {u: f"round {_show(u)} is not one of the rounds declared in the spec ({shown})"
-               for u, k in kinds.items() if k is None or normalise(u, k) not in allowed}
+        bad = {u: f"round {_show(normalise(u, k) if k else u)} is not one of the rounds declared in the spec "
+                  f"({shown})" for u, k in kinds.items() if k is None or normalise(u, k) not in allowed}
     else:
         counts = {NUMBER: 0, DATE: 0}
         vc = vals[given].value_counts()
