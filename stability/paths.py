@@ -1,8 +1,17 @@
-"""Where the embedded data lives.
+"""Where the embedded data, the report notebooks and the default outputs live.
 
-The toolkit ships its default data beside the package, in the project's ``data/``
-folder.  ``STABILITY_DATA_DIR`` points the toolkit at another copy of that folder
-(for example when the package is installed without the repository).
+The toolkit runs either from a repository checkout (including an editable install)
+or as an installed package:
+
+* in a checkout, the embedded survey, the Mali spec and the third-party data are the
+  repository's ``data/`` folder, the report notebooks its ``notebooks/`` folder, and
+  outputs go to its ``reports/`` folder;
+* an installed wheel carries the same ``data/`` and ``notebooks/`` folders as package
+  data in ``stability/_embedded/``, and outputs go to ``./reports`` in the current
+  directory (never inside the installation).
+
+``STABILITY_DATA_DIR`` points the toolkit at another copy of the ``data/`` folder.
+The embedded survey is read, never written.
 """
 
 from __future__ import annotations
@@ -11,13 +20,30 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: The folder holding the package: the repository in a checkout, site-packages when installed.
 PROJECT_ROOT = PACKAGE_DIR.parent
+#: Package data of an installed wheel (``data/`` and ``notebooks/``); absent in a checkout.
+EMBEDDED_DIR = PACKAGE_DIR / "_embedded"
+
+
+def checkout_root() -> Path | None:
+    """The repository the package runs from, or None for an installed package."""
+    if EMBEDDED_DIR.is_dir():
+        return None
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "data").is_dir():
+        return PROJECT_ROOT
+    return None
+
+
+def _embedded(name: str) -> Path:
+    root = checkout_root()
+    return root / name if root is not None else EMBEDDED_DIR / name
 
 
 def data_dir() -> Path:
-    """Return the data folder (``$STABILITY_DATA_DIR`` or ``<project>/data``)."""
+    """The data folder: ``$STABILITY_DATA_DIR``, else the checkout's ``data/``, else the installed copy."""
     env = os.environ.get("STABILITY_DATA_DIR")
-    return Path(env) if env else PROJECT_ROOT / "data"
+    return Path(env) if env else _embedded("data")
 
 
 def geo_dir() -> Path:
@@ -42,9 +68,10 @@ def default_spec() -> Path:
 
 def notebooks_dir() -> Path:
     """Folder of the parameterised report notebooks."""
-    return PROJECT_ROOT / "notebooks"
+    return _embedded("notebooks")
 
 
 def reports_dir() -> Path:
-    """Default output folder for generated tables and reports."""
-    return PROJECT_ROOT / "reports"
+    """Default output folder: ``<checkout>/reports``, or ``./reports`` for an installed package."""
+    root = checkout_root()
+    return root / "reports" if root is not None else Path.cwd() / "reports"

@@ -1,11 +1,13 @@
 """What a reader sees: the index page and a regional report in headless Chromium.
 
 Chromium is Debian's package (``.ci/run`` installs it); screenshots are kept in
-``test-artifacts/`` for a human to look at.
+``test-artifacts/`` for a human to look at.  Without Chromium these tests are skipped
+locally, and fail under ``CI=true``: CI must not pass without looking at the pages.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +22,10 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
          "--disable-component-update", "--no-first-run", "--hide-scrollbars"]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+MISSING = "chromium is not installed (Debian package `chromium`; .ci/run installs it)"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not IN_CI, reason=MISSING)
 
 
 def chromium(*args: str, user_dir: Path) -> str:
@@ -29,8 +34,16 @@ def chromium(*args: str, user_dir: Path) -> str:
     return done.stdout
 
 
+def test_chromium_runs():
+    """Under CI=true a missing or broken Chromium is a failure, not a skip."""
+    assert CHROMIUM is not None, MISSING
+    done = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Chromium" in done.stdout, done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    assert CHROMIUM is not None, MISSING
     out = tmp_path_factory.mktemp("browser")
     batch = build_reports(region="ML08", out_root=out, progress=False)
     assert batch.ok, batch.failed

@@ -1,18 +1,25 @@
-"""Packaging: declared dependencies agree, importing is cheap, the console script is installed."""
+"""Packaging: declared dependencies agree with environment.yml and the lock file, importing is
+cheap, the console script is installed, and a wheel installed outside the repository works."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import Marker
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements" / "lock.txt"
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*?)\s*$")
 
 
@@ -63,6 +70,68 @@ def test_environment_and_pyproject_declare_the_same_dependencies():
 
 def test_every_dependency_has_a_lower_bound():
     assert [n for n, lower in pyproject_requirements().items() if lower is None] == []
+
+
+# --------------------------------------------------------------------------------------------
+# the lock file: exact pins that `make demo` / `make test` install
+# --------------------------------------------------------------------------------------------
+
+LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*(?:;\s*(.*))?$")
+
+
+def locked() -> dict[str, list[tuple[str, str | None]]]:
+    """Normalised name -> [(pinned version, environment marker or None), ...] from the lock file."""
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for line in LOCK.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = LOCK_LINE.match(line.strip())
+        assert m, f"{LOCK.name}: cannot read {line!r}"
+        name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+        out.setdefault(name, []).append((m.group(2), m.group(3)))
+    return out
+
+
+def test_lock_file_pins_every_dependency_at_or_above_its_lower_bound():
+    pins = locked()
+    missing = sorted(set(pyproject_requirements()) - set(pins))
+    assert missing == [], f"not in {LOCK.relative_to(ROOT)}: {missing} (run `make lock`)"
+    below = {name: [v for v, _ in pins[name] if Version(v) < Version(lower)]
+             for name, lower in pyproject_requirements().items()}
+    assert {n: v for n, v in below.items() if v} == {}, "pins below pyproject's lower bounds (run `make lock`)"
+
+
+def test_lock_file_covers_python_311_on_linux():
+    """Every locked package has exactly one pin for the Python and platform of the CI machine."""
+    env = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
+           "platform_system": "Linux", "platform_machine": "x86_64", "implementation_name": "cpython",
+           "platform_python_implementation": "CPython", "os_name": "posix"}
+    for name in pyproject_requirements():
+        applies = [v for v, marker in locked()[name] if marker is None or Marker(marker).evaluate(env)]
+        assert len(applies) == 1, (name, applies)
+
+
+def test_lock_file_says_how_to_update_it_and_make_installs_from_it():
+    assert "make lock" in LOCK.read_text(encoding="utf-8").split("\n", 3)[1]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^LOCK\s*:=\s*requirements/lock.txt$", makefile, re.M)
+    assert re.search(r"^\$\(STAMP\):.*\$\(LOCK\)", makefile, re.M), "the install stamp must depend on the lock"
+    assert makefile.count("-c $(LOCK) -e '.[dev]'") == 2, "uv and pip must both install from the lock"
+    assert re.search(r"^lock:", makefile, re.M)
+
+
+def test_every_subpackage_is_packaged():
+    """pyproject lists the packages (the embedded data are mapped in), so a new subpackage must be added there."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "stability").rglob("__init__.py")}
+    assert sorted(found - listed) == [], "subpackages missing from [tool.setuptools] packages in pyproject.toml"
+
+
+def test_build_backend_agrees_with_the_dev_extra():
+    """The wheel test builds without isolation, with the setuptools of the dev extra."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    backend = dict(parse(r) for r in config["build-system"]["requires"])
+    assert backend["setuptools"] == pyproject_requirements()["setuptools"]
 
 
 def test_python_version_agrees():
@@ -129,3 +198,113 @@ def test_python_dash_m_runs_the_command_line():
     p = subprocess.run([sys.executable, "-m", "stability", "--help"], capture_output=True, text=True, cwd=ROOT,
                        timeout=120)
     assert p.returncode == 0 and p.stdout.startswith("usage: stability")
+
+
+# --------------------------------------------------------------------------------------------
+# a wheel installed into a fresh virtual environment, run from an empty folder
+# --------------------------------------------------------------------------------------------
+
+#: What a wheel must carry from the repository, as package data under stability/_embedded/.
+EMBEDDED = ["data/specs/*.yaml", "data/raw/mali_illustrative/*", "data/external/geo/*", "data/external/asem/*",
+            "notebooks/*.ipynb"]
+#: Not needed to build the wheel (and large or changing while the tests run).
+NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "reports", "test-artifacts", "build", "dist", "*.egg-info",
+                                    "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".ruff_cache",
+                                    ".ipynb_checkpoints")
+
+
+def _run(cmd: list, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(map(str, cmd))} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def build_wheel(work: Path) -> Path:
+    """Build the wheel from a copy of the checkout (the build writes build/ and *.egg-info beside the sources).
+
+    No build isolation: the dev extra installs the build backend, so nothing is downloaded.
+    """
+    src, dist = work / "src", work / "dist"
+    shutil.copytree(ROOT, src, ignore=NOT_COPIED)
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv:
+        _run([uv, "build", "--quiet", "--wheel", "--no-build-isolation", "--python", sys.executable,
+              "--out-dir", dist, src], cwd=work)
+    else:
+        _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", dist,
+              src], cwd=work)
+    wheels = list(dist.glob("stability-*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+def install_wheel(wheel: Path, venv: Path) -> Path:
+    """A new virtual environment with the wheel and its dependencies at the versions of the lock file.
+
+    uv installs from its cache (filled by `make`), which takes seconds; pip is the fallback.
+    """
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv:
+        _run([uv, "venv", "--quiet", "--python", sys.executable, venv], cwd=venv.parent)
+        _run([uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", "-c", LOCK, wheel],
+             cwd=venv.parent)
+    else:
+        _run([sys.executable, "-m", "venv", venv], cwd=venv.parent)
+        _run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "-c", LOCK, wheel], cwd=venv.parent)
+    return venv / "bin"
+
+
+def tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Relative path -> (size, mtime) of every file under folder, bytecode caches excepted."""
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.mark.slow
+def test_wheel_installed_outside_the_repository_validates_scores_and_reports(tmp_path):
+    wheel = build_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = set(zf.namelist())
+    wanted = sorted(p.relative_to(ROOT).as_posix() for pattern in EMBEDDED for p in ROOT.glob(pattern)
+                    if p.is_file())
+    assert wanted and [w for w in wanted if f"stability/_embedded/{w}" not in shipped] == []
+    assert "stability/report/templates/stability_report/index.html.j2" in shipped
+
+    bin_dir = install_wheel(wheel, tmp_path / "venv")
+    here = tmp_path / "empty"
+    here.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("STABILITY_", "PYTHON", "VIRTUAL_ENV", "JUPYTER", "UV_"))}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["MPLBACKEND"] = "Agg"
+    # A throwaway environment: let Python cache the bytecode of what is imported rather than
+    # compiling every installed package up front (PYTHONDONTWRITEBYTECODE is dropped above).
+
+    probe = _run([bin_dir / "python", "-c", "import json, stability, stability.paths as p; print(json.dumps("
+                  "[stability.__file__, str(p.checkout_root()), str(p.data_dir()), str(p.notebooks_dir()), "
+                  "str(p.reports_dir())]))"], cwd=here, env=env)
+    package, checkout, data, notebooks, reports = json.loads(probe.stdout)
+    site = Path(package).parent
+    assert not Path(package).is_relative_to(ROOT) and checkout == "None"
+    assert Path(data) == site / "_embedded" / "data" and Path(notebooks) == site / "_embedded" / "notebooks"
+    assert Path(reports) == here / "reports"
+    installed = tree(site)
+
+    done = _run([bin_dir / "stability", "validate"], cwd=here, env=env)
+    assert done.stdout.startswith("OK: ") and "[illustrative data]" in done.stdout
+
+    _run([bin_dir / "stability", "score", "--out", "scores", "-q"], cwd=here, env=env)
+    for name in ("scores.csv", "scores.parquet", "scores.xlsx", "locations.gpkg", "audit_log.csv"):
+        assert (here / "scores" / name).stat().st_size > 0, name
+    assert (here / "scores" / "scores.csv").read_text(encoding="utf-8").count("\n") > 1000
+
+    _run([bin_dir / "stability", "report", "--region", "ML05", "--round", "latest", "--out", "out", "-q"],
+         cwd=here, env=env)
+    report = here / "out" / "3" / "ML05" / "report.html"
+    assert report.stat().st_size > 50_000
+    assert "Mopti" in report.read_text(encoding="utf-8")
+    assert (here / "out" / "3" / "index.html").is_file()
+
+    assert sorted(p.name for p in here.iterdir()) == ["out", "scores"], "wrote outside the output folders"
+    assert tree(site) == installed, "the commands changed the installed package"
