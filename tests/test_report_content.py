@@ -7,7 +7,6 @@ with nbformat / papermill, and both notebooks are executed once with a cache.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import subprocess
@@ -63,16 +62,25 @@ def _this_region(ctx) -> pd.DataFrame:
     return s[(s[c.round] == ctx.round) & (s[c.admin[0]] == ctx.region)]
 
 
+class _Renamed:
+    """A result whose scores are replaced (everything else is the wrapped result's, through its public API)."""
+
+    def __init__(self, result, scores: pd.DataFrame):
+        self._result = result
+        self.scores = scores
+
+    def __getattr__(self, name):
+        return getattr(self._result, name)
+
+
 def _with_name(ctx, location: str, name: str):
     """A copy of ``ctx`` whose result calls ``location`` ``name`` (and whose region is called ``name``)."""
     c = ctx.columns
-    result = copy.copy(ctx.result)
     scores = ctx.result.scores.copy()
     scores.loc[scores[c.location] == location, c.name] = name
     scores.loc[scores[c.admin[0]] == ctx.region, c.admin_names[0]] = name
-    result._scores = scores
     regions = dict(ctx.regions, **{ctx.region: name})
-    return dataclasses.replace(ctx, result=result, region_name=name, regions=regions)
+    return dataclasses.replace(ctx, result=_Renamed(ctx.result, scores), region_name=name, regions=regions)
 
 
 # --------------------------------------------------------------------------- ranked table
@@ -233,8 +241,8 @@ def test_data_quality_counts_come_from_the_audit_log(ctx):
 def test_method_note_warns_about_illustrative_data(ctx):
     note = content.method_note(ctx).set_index("Item")["Value"]
     assert ctx.illustrative and "ILLUSTRATIVE" in note["WARNING"]
-    assert ctx.spec.hash in note["Specification"]
-    assert note["Data version"] == ctx.result.prepared.source["version"]
+    assert note["Specification"] == ctx.spec.name and note["Spec hash"] == ctx.spec.hash
+    assert note["Data version"] == ctx.result.data_version
 
 
 # --------------------------------------------------------------------------- HTML safety
@@ -352,9 +360,18 @@ def test_rankings_workbook(ctx, tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name != "rankings.xlsx"]  # no temporary left
 
 
-def test_default_output_folder(ctx, overview):
-    assert content.default_output_dir(ctx).parts[-2:] == (str(ctx.round), REGION)
-    assert content.default_output_dir(overview).parts[-2:] == (str(overview.round), "overview")
+def test_default_output_folder_is_apart_from_the_published_reports(ctx, overview):
+    from stability.paths import reports_dir
+
+    assert content.default_output_dir(ctx) == reports_dir() / "interactive" / str(ctx.round) / REGION
+    assert content.default_output_dir(overview).parts[-3:] == ("interactive", str(overview.round), "overview")
+
+
+def test_workbook_says_what_it_was_built_from(ctx, tmp_path):
+    path = content.write_rankings(ctx, tmp_path)
+    assert content.workbook_provenance(path) == {"spec_hash": ctx.spec.hash, "data_version": ctx.result.data_version}
+    (tmp_path / "broken.xlsx").write_text("not a workbook")
+    assert content.workbook_provenance(tmp_path / "broken.xlsx") == {"spec_hash": "", "data_version": ""}
 
 
 # --------------------------------------------------------------------------- notebooks

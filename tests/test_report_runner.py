@@ -72,6 +72,9 @@ def test_index_summary_matches_the_scores(batch):
 
 
 def test_resume_skips_up_to_date_reports_and_rebuilds_changed_ones(batch):
+    from stability.io import write_workbook
+    from stability.report.content import workbook_provenance
+
     folder = batch.folder
     before = snapshot(folder / "ML01")
     # pretend ML02's notebook changed since it was built
@@ -79,26 +82,32 @@ def test_resume_skips_up_to_date_reports_and_rebuilds_changed_ones(batch):
     m = json.loads(manifest.read_text())
     m["inputs"]["notebook"] = "something-else"
     manifest.write_text(json.dumps(m))
+    # and that another run, from another spec, rewrote ML03's workbook (its manifest is unchanged)
+    m3 = json.loads((folder / "ML03" / "manifest.json").read_text())
+    other = pd.DataFrame({"Item": ["Spec hash", "Data version"], "Value": ["0123456789ab", m3["inputs"]["data"]]})
+    write_workbook(folder / "ML03" / "rankings.xlsx", {"Read me": other}, "another run")
     again = build_reports(all_regions=True, out_root=folder.parent, workers=2, resume=True, progress=False)
     status = {o.name: o.status for o in again.outcomes}
-    assert status["ML02"] == "ok"
-    assert all(status[n] == "skipped" for n in ["overview", *REGIONS] if n != "ML02")
+    assert status["ML02"] == "ok" and status["ML03"] == "ok"
+    assert all(status[n] == "skipped" for n in ["overview", *REGIONS] if n not in ("ML02", "ML03"))
     assert snapshot(folder / "ML01") == before
+    assert workbook_provenance(folder / "ML03" / "rankings.xlsx")["spec_hash"] == m3["inputs"]["spec_hash"]
 
 
 def test_unknown_region_is_refused_before_any_kernel_starts(tmp_path, capsys):
     code = main(["report", "--region", "ML99", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2
-    assert "unknown region 'ML99'" in err and "ML05 (Mopti)" in err
+    assert err.startswith("stability: error: option --region: unknown region 'ML99'; valid p-codes: ML01 (Kayes), ")
+    assert "ML05 (Mopti)" in err
     assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--region", "../../etc"], "unknown region"),
-    (["--region", "ML05", "--round", "9"], "round '9' is not in the data"),
-    (["--region", "ML05", "--data", "/nonexistent/survey"], "not found"),
+    (["--region", "../../etc"], "option --region: unknown region"),
+    (["--region", "ML05", "--round", "9"], "option --round: round '9' is not in the data"),
+    (["--region", "ML05", "--data", "/nonexistent/survey"], "option --data: dataset not found"),
 ])
 def test_broken_parameters_touch_nothing(batch, args, message, capsys):
     before = snapshot(batch.folder)
@@ -138,7 +147,10 @@ def test_a_failing_notebook_does_not_stop_the_others(batch, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["report", "--all", "--out", str(out), "--templates", str(templates), "--jobs", "2", "-q"])
     err = capsys.readouterr().err
-    assert code == 1 and "ML08" in err
+    assert code == 1
+    # -q still says which report failed and why, one line each, on stderr
+    assert [ln for ln in err.splitlines() if ln.startswith("FAILED")] == [
+        f"FAILED ML08: RuntimeError: boom in ML08 (cell 4) (see {out / '3' / 'ML08' / 'report.html'})"]
     folder = out / "3"
     failed = folder / "ML08"
     assert (failed / "report.ipynb").is_file()
@@ -156,13 +168,31 @@ def test_a_failing_notebook_does_not_stop_the_others(batch, tmp_path, capsys):
 def test_a_failing_region_leaves_other_reports_untouched(batch, tmp_path):
     templates = failing_templates(tmp_path, "ML08")
     before = {r: snapshot(batch.folder / r) for r in REGIONS if r != "ML08"}
+    assert (batch.folder / "ML08" / "rankings.xlsx").is_file()  # from the earlier, successful run
     again = build_reports(region="ML08", out_root=batch.folder.parent, templates=templates, progress=False)
     assert [o.status for o in again.outcomes] == ["failed"]
     for r, snap in before.items():
         assert snapshot(batch.folder / r) == snap
+    # the failed report replaced the earlier one as a whole: no earlier workbook beside the failure
+    failed = batch.folder / "ML08"
+    assert sorted(p.name for p in failed.iterdir()) == ["manifest.json", "report.html", "report.ipynb"]
+    assert json.loads((failed / "manifest.json").read_text())["files"] == ["report.ipynb", "report.html"]
+    assert not (batch.folder / ".staging").exists()
+    index = (batch.folder / "index.html").read_text()
+    assert 'href="ML08/rankings.xlsx"' not in index and 'href="ML07/rankings.xlsx"' in index
+    # the page says in words which report, what went wrong and where the notebook is; no code, no traceback
+    page = (failed / "report.html").read_text()
+    assert "Report failed: Mali stability index: Kidal (ML08), round 3" in page
+    assert "The notebook stopped at cell 4 with RuntimeError: boom in ML08." in page
+    assert str(failed / "report.ipynb") in page
+    body = page[page.index("<body"):]
+    for code in ("Traceback", "raise RuntimeError", "nb.setup", "jp-InputArea"):
+        assert code not in body, code
     # a good rebuild brings it back
     ok = build_reports(region="ML08", out_root=batch.folder.parent, progress=False)
     assert ok.ok
+    assert (failed / "rankings.xlsx").is_file()
+    assert 'href="ML08/rankings.xlsx"' in (batch.folder / "index.html").read_text()
 
 
 def test_a_cell_that_runs_too_long_is_stopped(tmp_path):
@@ -172,7 +202,8 @@ def test_a_cell_that_runs_too_long_is_stopped(tmp_path):
     (outcome,) = batch.outcomes
     assert outcome.status == "failed" and "timed out" in outcome.error.lower()
     assert outcome.seconds < 60
-    assert (batch.folder / "ML08" / "report.html").is_file()
+    page = (batch.folder / "ML08" / "report.html").read_text()
+    assert "ran longer than the 3-second limit per cell (--timeout) and was stopped" in page
 
 
 def test_kernel_start_failures_are_retried(tmp_path, monkeypatch):
@@ -212,3 +243,18 @@ def test_reports_run_on_a_dask_cluster(tmp_path):
         batch = build_reports(region="ML08", out_root=tmp_path, scheduler=cl.scheduler_address, progress=False)
     assert batch.ok, batch.failed
     assert (batch.folder / "ML08" / "report.html").is_file()
+
+
+def test_index_links_a_workbook_only_for_reports_built_without_error(mali_result, tmp_path):
+    from stability.report.context import region_names
+    from stability.report.index import render_index
+
+    for name, status in (("ML01", "ok"), ("ML02", "failed"), ("ML03", "not assessed")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status, "error": "x"}))
+        (tmp_path / name / "report.html").write_text("<p>page</p>")
+        (tmp_path / name / "rankings.xlsx").write_bytes(b"left over")
+    page = render_index(tmp_path, mali_result, 3, region_names(mali_result))
+    assert 'href="ML01/rankings.xlsx"' in page
+    assert 'href="ML02/rankings.xlsx"' not in page and 'href="ML03/rankings.xlsx"' not in page
+    assert '<tr class="not-assessed">' in page and '<span class="status-not-assessed">not assessed</span>' in page

@@ -25,29 +25,52 @@ def register(sub) -> None:
     p.add_argument("--data", type=Path, default=None, help="dataset folder or answers file (default: embedded)")
     p.add_argument("--spec", type=Path, default=None, help="index specification (default: embedded Mali spec)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/)")
-    p.add_argument("--jobs", type=int, default=None, help="reports built at once (default: number of cores)")
+    p.add_argument("--jobs", default=None, metavar="N",
+                   help="reports built at once, 1 or more (default: number of cores)")
     p.add_argument("--resume", action="store_true",
                    help="rebuild only reports that are missing, failed, or whose inputs changed")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
-    p.add_argument("--timeout", type=int, default=600, help="seconds a notebook cell may run (default 600)")
-    p.add_argument("--retries", type=int, default=2, help="retries when a kernel fails to start (default 2)")
+    p.add_argument("--timeout", default="600", metavar="SECONDS",
+                   help="seconds a notebook cell may run, 1 or more (default 600)")
+    p.add_argument("--retries", default="2", metavar="N",
+                   help="retries when a kernel fails to start, 0 or more (default 2)")
     p.add_argument("--templates", type=Path, default=None,
                    help="folder with regional_report.ipynb and country_overview.ipynb (default: notebooks/)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no summary; failures are still printed, one line each, on stderr")
     p.set_defaults(func=cmd_report)
 
 
-def cmd_report(args) -> int:
-    from .runner import build_reports, raise_for_failures
+def whole_number(value, option: str) -> int | None:
+    """An option's value as an integer (None stays None); anything else is a one-line error naming the option."""
+    from ..exceptions import ParameterError
 
+    if value is None:
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ParameterError(f"{value!r} is not a whole number", option=option) from None
+
+
+def cmd_report(args) -> int:
+    from .runner import build_reports, check_options, raise_for_failures
+
+    workers = whole_number(args.jobs, "--jobs")
+    timeout = whole_number(args.timeout, "--timeout")
+    retries = whole_number(args.retries, "--retries")
+    check_options(workers=workers, timeout=timeout, retries=retries)
     batch = build_reports(region=args.region, all_regions=args.all, survey_round=args.round,
                           data_path=args.data or "", spec_path=args.spec or "", out_root=args.out,
-                          workers=args.jobs, resume=args.resume, scheduler=args.scheduler, timeout=args.timeout,
-                          retries=args.retries, templates=args.templates, progress=not args.quiet)
+                          workers=workers, resume=args.resume, scheduler=args.scheduler, timeout=timeout,
+                          retries=retries, templates=args.templates, progress=not args.quiet)
     if not args.quiet:
         for o in batch.outcomes:
             extra = f" – {o.error}" if o.error else ""
-            print(f"{o.status:>7}  {o.name:<9} {o.seconds:5.1f}s  {o.title}{extra}", file=sys.stderr)
+            print(f"{o.status:>12}  {o.name:<9} {o.seconds:5.1f}s  {o.title}{extra}", file=sys.stderr)
         print(f"index: {batch.index}")
+    else:
+        for o in batch.failed:
+            print(f"FAILED {o.name}: {o.error} (see {batch.folder / o.name / 'report.html'})", file=sys.stderr)
     raise_for_failures(batch)
     return 0

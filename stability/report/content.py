@@ -13,6 +13,9 @@ and coordinates come from ``ctx.columns`` (the spec), population counts from
 Sections of a report and their functions:
 
 ==========================  ==================================================
+shared with the figures     :func:`number`, :func:`admin_columns`, :func:`region_medians`,
+                            :func:`categories_of`, :func:`category_labels`
+caveats                     :func:`thin_round_note`
 headline figures            :func:`headline_text`, :func:`population_by_category`,
                             :func:`change_text`, :func:`category_transitions`
 ranked locations            :func:`ranked_table`
@@ -21,7 +24,7 @@ most / least stable         :func:`drivers`, :func:`drivers_table`
 data quality                :func:`data_quality`, :func:`indicator_quality`
 method                      :func:`method_note`
 country overview            :func:`league_table`, :func:`population_by_region`
-workbook                    :func:`write_rankings`
+workbook                    :func:`write_rankings`, :func:`workbook_provenance`
 ==========================  ==================================================
 """
 
@@ -47,6 +50,11 @@ N_DRIVER_LOCATIONS = 5
 N_DRIVER_INDICATORS = 3
 ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey): do not use for programming decisions"
 WORKBOOK_NAME = "rankings.xlsx"
+#: Folder (under ``reports/``) of the workbooks of notebooks run by hand, apart from the published reports.
+INTERACTIVE = "interactive"
+#: Items of the workbook's read-me sheet that say what it was built from (see :func:`workbook_provenance`).
+SPEC_HASH_ITEM = "Spec hash"
+DATA_VERSION_ITEM = "Data version"
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -115,8 +123,12 @@ def _name_col(ctx) -> str:
     return c.name if c.name and c.name in ctx.scores.columns else c.location
 
 
-def _admin_cols(ctx, level: int) -> tuple[str | None, str | None]:
-    """(p-code column, name column) of admin level ``level`` (1-based), None if absent."""
+def admin_columns(ctx, level: int) -> tuple[str | None, str | None]:
+    """(p-code column, name column) of admin level ``level`` (1 = region) in the scores.
+
+    Either is None when the data have no such column; without a name column the
+    p-code column stands in for it.
+    """
     c, cols = ctx.columns, ctx.scores.columns
     code = c.admin[level - 1] if len(c.admin) >= level and c.admin[level - 1] in cols else None
     name = (c.admin_names[level - 1] if len(c.admin_names) >= level and c.admin_names[level - 1] in cols
@@ -162,8 +174,18 @@ def _share(part, whole) -> float:
     return float(part) / float(whole) * 100.0 if whole else float("nan")
 
 
-def _num(x: float, digits: int = 1, sign: bool = False) -> str:
-    """A number for a sentence: thousands separators, fixed decimals, no ``-0.0``."""
+def number(x: float, digits: int = 1, sign: bool = False) -> str:
+    """A number for a sentence or a figure label: thousands separators, fixed decimals, no ``-0.0``.
+
+    Parameters
+    ----------
+    x : float
+        The number; ``"n/a"`` when missing.
+    digits : int
+        Decimals.
+    sign : bool
+        Show ``+`` before positive numbers.
+    """
     if x is None or pd.isna(x):
         return "n/a"
     x = float(x) + 0.0
@@ -194,11 +216,40 @@ def _where(ctx) -> str:
     return ctx.region_name if ctx.region is not None else "all regions"
 
 
-def _region_medians(ctx, column: str | None = None) -> pd.Series:
-    """Median of ``column`` (default: the index) per region in this round, highest first."""
+def region_medians(ctx, column: str | None = None) -> pd.Series:
+    """Median of ``column`` (default: the index) per region in this round, highest first.
+
+    Returns
+    -------
+    Series
+        Indexed by region p-code; ties keep p-code order.
+    """
     col = column or ctx.index_id
     region = ctx.columns.admin[0]
     return ctx.national.groupby(region, sort=True)[col].median().sort_values(ascending=False, kind="mergesort")
+
+
+def thin_round_note(result, survey_round) -> str | None:
+    """A warning when ``survey_round`` assessed far fewer locations than the round before it (else None).
+
+    Takes the :class:`~stability.pipeline.Result` (not a report context) so that
+    the round's index page can say the same as its reports.  Thin rounds are
+    those flagged by ``result.round_coverage()``.
+    """
+    cov = result.round_coverage()
+    if cov is None or not len(cov):
+        return None
+    rounds = list(cov["round"])
+    here = [i for i, r in enumerate(rounds) if str(r) == str(survey_round)]
+    if not here or here[0] == 0:
+        return None
+    row = cov.iloc[here[0]]
+    if not bool(row["thin"]):
+        return None
+    before = rounds[here[0] - 1]
+    n, prev = int(row["locations"]), int(row["previous_locations"])
+    return (f"Round {survey_round} assessed {_count(n, 'location')} against {_int(prev)} in round {before}: "
+            f"national ranks and comparisons cover only these locations.")
 
 
 # --------------------------------------------------------------------------- headline figures
@@ -233,32 +284,34 @@ def headline_text(ctx) -> list[str]:
     """Key sentences of the headline section (locations, median index, people)."""
     cur = ctx.current
     idx = cur[ctx.index_id]
-    admin2, _ = _admin_cols(ctx, 2)
+    admin2, _ = admin_columns(ctx, 2)
     lines = []
-    where = f"in {ctx.region_name}" if ctx.region is not None else f"in {len(ctx.regions)} regions"
-    areas = f" ({cur[admin2].nunique()} {admin_term(2)}s)" if admin2 else ""
+    admin1, _ = admin_columns(ctx, 1)
+    n_regions = cur[admin1].nunique() if admin1 else len(ctx.regions)
+    where = f"in {ctx.region_name}" if ctx.region is not None else f"in {_count(n_regions, 'region')}"
+    areas = f" ({_count(cur[admin2].nunique(), admin_term(2))})" if admin2 else ""
     lines.append(f"{_count(len(cur), 'location')} {'was' if len(cur) == 1 else 'were'} assessed {where}{areas} "
                  f"in round {ctx.round}.")
     med = idx.median()
     if ctx.region is not None:
         nat = ctx.national[ctx.index_id].median()
-        medians = _region_medians(ctx)
+        medians = region_medians(ctx)
         rank = int((medians > med).sum()) + 1 if pd.notna(med) else None
-        tail = (f"; {ctx.region_name} ranks {_ordinal(rank)} of {len(medians)} regions by median (1st = most "
+        tail = (f"; {ctx.region_name} ranks {_ordinal(rank)} of {_count(len(medians), 'region')} by median (1st = most "
                 f"stable)." if rank else ".")
-        lines.append(f"Median {index_label(ctx).lower()}: {_num(med)} (national median {_num(nat)}){tail}")
+        lines.append(f"Median {index_label(ctx).lower()}: {number(med)} (national median {number(nat)}){tail}")
     else:
-        lines.append(f"Median {index_label(ctx).lower()}: {_num(med)} (mean {_num(idx.mean())}).")
+        lines.append(f"Median {index_label(ctx).lower()}: {number(med)} (mean {number(idx.mean())}).")
     cats = categories_of(ctx, cur)
     low = category_labels(ctx)[0]
     n_low = int((cats == low).sum())
-    lines.append(f"{_int(n_low)} of {_int(len(cur))} locations ({_num(_share(n_low, len(cur)), 0)}%) are in the "
+    lines.append(f"{_int(n_low)} of {_int(len(cur))} locations ({number(_share(n_low, len(cur)), 0)}%) are in the "
                  f"'{low}' stability category.")
     for col in population_columns(ctx):
         total = cur[col].sum()
         in_low = cur.loc[cats == low, col].sum()
         lines.append(f"{_int(total)} {_in_sentence(population_label(col))} live in the assessed locations; "
-                     f"{_int(in_low)} ({_num(_share(in_low, total), 0)}%) of them in '{low}' stability locations.")
+                     f"{_int(in_low)} ({number(_share(in_low, total), 0)}%) of them in '{low}' stability locations.")
     missing = int(idx.isna().sum())
     if missing:
         lines.append(f"{_count(missing, 'location')} without an index: too few answers to compute it.")
@@ -312,8 +365,8 @@ def change_text(ctx) -> list[str]:
     t = f"{CHANGE_THRESHOLD:g}"
     lines = [
         f"Compared with round {p}: the median change of the {index_label(ctx).lower()} of the "
-        f"{_int(s['n_compared'])} locations assessed in both rounds is {_num(s['median_change'], sign=True)} points "
-        f"(median {_num(s['median_before'])} in round {p}, {_num(s['median_now'])} now).",
+        f"{_int(s['n_compared'])} locations assessed in both rounds is {number(s['median_change'], sign=True)} points "
+        f"(median {number(s['median_before'])} in round {p}, {number(s['median_now'])} now).",
         f"{_count(s['improved'], 'location')} improved by more than {t} points, {_int(s['worsened'])} worsened by "
         f"more than {t} points and {_int(s['unchanged'])} changed by {t} points or less.",
     ]
@@ -375,10 +428,10 @@ def ranked_table(ctx) -> pd.DataFrame:
     out["Rank in region" if rank == "rank_region" else "Rank"] = order[rank].astype("Int64")
     out["Location"] = order[_name_col(ctx)].astype(object)
     if ctx.region is None:
-        _, region_name = _admin_cols(ctx, 1)
+        _, region_name = admin_columns(ctx, 1)
         if region_name:
             out[admin_term(1).capitalize()] = order[region_name].astype(object)
-    _, admin2_name = _admin_cols(ctx, 2)
+    _, admin2_name = admin_columns(ctx, 2)
     if admin2_name:
         out[admin_term(2).capitalize()] = order[admin2_name].astype(object)
     out["P-code"] = order[c.location].astype(object)
@@ -407,7 +460,7 @@ def pillar_summary(ctx) -> pd.DataFrame:
     cols = [ctx.index_id, *ctx.pillars]
     rows = []
     for col in cols:
-        medians = _region_medians(ctx, col)
+        medians = region_medians(ctx, col)
         nat = ctx.national[col].median()
         row = {"Score": ctx.spec.label(col)}
         if ctx.region is not None:
@@ -549,7 +602,7 @@ def drivers_table(ctx, which: str = "most", tidy: pd.DataFrame | None = None) ->
             rows.append({
                 "Location": first["Location"] if k == 0 else "",
                 rank_label: f"{int(first['rank'])}" if k == 0 and pd.notna(first["rank"]) else "",
-                index_label(ctx): _num(first["index"]) if k == 0 else "",
+                index_label(ctx): number(first["index"]) if k == 0 else "",
                 "Pulls up": up["Indicator"].iloc[k] if k < len(up) else ("none above the national median"
                                                                           if k == 0 else ""),
                 "Score (national median) ↑": up["_cell"].iloc[k] if k < len(up) else "",
@@ -597,10 +650,10 @@ def _stage_rows(ctx, name: str) -> pd.DataFrame:
 
 
 def _flags_in_scope(ctx) -> pd.DataFrame | None:
-    combined = ctx.result.prepared.combined
-    if combined is None:
+    flags = ctx.result.disagreement_flags
+    if flags is None:
         return None
-    return _rows_of_current(ctx, combined.flagged).fillna(False).astype(bool)
+    return _rows_of_current(ctx, flags).fillna(False).astype(bool)
 
 
 def data_quality(ctx) -> pd.DataFrame:
@@ -629,7 +682,7 @@ def data_quality(ctx) -> pd.DataFrame:
     if "n_informants" in cur.columns:
         ki = cur["n_informants"]
         add("Key informants interviewed", int(ki.sum()), np.nan,
-            f"{_num(ki.median(), 0)} per location (median), {_int(ki.min())} to {_int(ki.max())}")
+            f"{number(ki.median(), 0)} per location (median), {_int(ki.min())} to {_int(ki.max())}")
         few = cur[ki < FEW_INFORMANTS]
         names = ", ".join(map(str, few[_name_col(ctx)].head(5)))
         add(f"Locations with fewer than {FEW_INFORMANTS} key informants", len(few), _share(len(few), n_loc),
@@ -708,7 +761,7 @@ def method_note(ctx) -> pd.DataFrame:
     from .. import __version__
     from ..pipeline import method_summary
 
-    src = ctx.result.prepared.source
+    src = ctx.result.source
     rows = {}
     if ctx.illustrative:
         rows["WARNING"] = ILLUSTRATIVE_NOTE
@@ -716,9 +769,10 @@ def method_note(ctx) -> pd.DataFrame:
     rows["Survey round"] = str(ctx.round)
     rows["Previous round"] = "none (first round)" if ctx.previous_round is None else str(ctx.previous_round)
     rows["Dataset"] = str(src.get("name", ""))
-    rows["Data version"] = str(src.get("version", ""))
+    rows[DATA_VERSION_ITEM] = ctx.result.data_version
     summary = method_summary(ctx.spec)
-    rows["Specification"] = f"{summary.pop('spec')} (hash {summary.pop('spec hash')})"
+    rows["Specification"] = summary.pop("spec")
+    rows[SPEC_HASH_ITEM] = summary.pop("spec hash")
     rows["Toolkit version"] = summary.pop("toolkit version", __version__)
     rows.update({k[:1].upper() + k[1:]: v for k, v in summary.items()})
     rows["Scale"] = (f"0-{scale(ctx):g}, {scale(ctx):g} = most stable; rank 1 = most stable "
@@ -786,10 +840,16 @@ def population_by_region(ctx, column: str) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- workbook
 def default_output_dir(ctx) -> Path:
-    """``reports/<round>/<region p-code>`` (``reports/<round>/overview`` for the overview)."""
+    """Where a notebook run by hand writes its workbook: ``reports/interactive/<round>/<region>``.
+
+    ``<region>`` is the p-code, or ``overview`` for the country overview.  The
+    published reports (``reports/<round>/<region>``) are written only by
+    ``stability report``, which passes its own folder, so exploring a notebook
+    in JupyterLab never replaces a workbook that programme teams use.
+    """
     from ..paths import reports_dir
 
-    return reports_dir() / str(ctx.round) / (ctx.region or "overview")
+    return reports_dir() / INTERACTIVE / str(ctx.round) / (ctx.region or "overview")
 
 
 def _with_note(ctx, table: pd.DataFrame) -> pd.DataFrame:
@@ -832,3 +892,39 @@ def write_rankings(ctx, output_dir: str | Path = "") -> Path:
     folder = Path(output_dir) if str(output_dir).strip() else default_output_dir(ctx)
     sheets = workbook_sheets(ctx)
     return write_atomic(folder / WORKBOOK_NAME, lambda p: write_workbook(p, sheets, ctx.title))
+
+
+def workbook_provenance(path: str | Path) -> dict[str, str]:
+    """What a rankings workbook says it was built from, read cheaply from its read-me sheet.
+
+    Parameters
+    ----------
+    path : str or Path
+        A workbook written by :func:`write_rankings`.
+
+    Returns
+    -------
+    dict
+        ``spec_hash`` and ``data_version`` (empty when the workbook cannot be
+        read or does not say).
+    """
+    import zipfile
+
+    import openpyxl
+
+    wanted = {SPEC_HASH_ITEM: "spec_hash", DATA_VERSION_ITEM: "data_version"}
+    found = {v: "" for v in wanted.values()}
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return found
+    try:
+        sheet = book[book.sheetnames[0]]
+        for row in sheet.iter_rows(min_row=2, max_col=2, values_only=True):
+            if row and row[0] in wanted:
+                found[wanted[row[0]]] = "" if row[1] is None else str(row[1])
+            if all(found.values()):
+                break
+    finally:
+        book.close()
+    return found

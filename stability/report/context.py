@@ -2,12 +2,15 @@
 
 :func:`load_context` is the first call of every report notebook.  It computes
 the index (or loads the result that ``stability report`` computed once for the
-whole batch, after checking that it was made from the same data, spec and
-toolkit version) and selects the round and region to report on.
+whole batch, after checking, in a JSON sidecar and before unpickling anything,
+that it was made from the same data, spec and toolkit version) and selects the
+round and region to report on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +73,7 @@ class ReportContext:
 
     @property
     def illustrative(self) -> bool:
-        return bool(self.result.prepared.source.get("illustrative"))
+        return bool(self.result.illustrative)
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -105,32 +108,53 @@ def cache_key(data_path: str | Path, spec) -> dict:
     return {"data": files_version(dataset_files(data_path)), "spec": spec.hash, "version": __version__}
 
 
-def save_cache(path: str | Path, result, geo: dict) -> Path:
-    """Store a computed result and the map layers for the report notebooks (atomically)."""
-    from ..io import write_atomic
+def key_path(path: str | Path) -> Path:
+    """The sidecar of a cache file: ``result.pkl`` -> ``result.key.json``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".key.json")
 
-    import copy
+
+def save_cache(path: str | Path, result, geo: dict) -> Path:
+    """Store a computed result and the map layers for the report notebooks (atomically).
+
+    Two files are written: the pickle at ``path`` and, beside it, a JSON sidecar
+    (:func:`key_path`) with what the result was computed from (data checksum,
+    spec hash, toolkit version) and the SHA-256 of the pickle.  :func:`load_cache`
+    reads the sidecar first and unpickles only a file that matches it.
+    """
+    from ..io import write_atomic, write_text_atomic
 
     _ = result.scores  # build the scores table once, here, rather than in every notebook
-    slim = copy.copy(result)
-    slim._data = None  # the raw answers are only needed to recompute from scratch
-    payload = {"key": {"data": result.prepared.source.get("version"), "spec": result.spec_hash,
-                       "version": __version__}, "result": slim, "geo": geo}
-
-    def write(p: Path) -> None:
-        with open(p, "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-
-    return write_atomic(path, write)
+    payload = pickle.dumps({"result": result.without_answers(), "geo": geo}, protocol=pickle.HIGHEST_PROTOCOL)
+    key = {"data": result.data_version, "spec": result.spec_hash, "version": __version__,
+           "sha256": hashlib.sha256(payload).hexdigest()}
+    write_atomic(path, lambda p: p.write_bytes(payload))
+    write_text_atomic(key_path(path), json.dumps(key, indent=2, sort_keys=True) + "\n")
+    return Path(path)
 
 
-def _load_cache(path: Path, key: dict):
+def load_cache(path: str | Path, key: dict) -> dict | None:
+    """The cached ``{"result", "geo"}`` at ``path`` if it was made for ``key``, else None.
+
+    The sidecar is checked before anything is unpickled: a cache without a
+    sidecar, with a sidecar for other data, spec or toolkit version, or whose
+    pickle is not byte for byte the one the sidecar describes, is never loaded.
+    """
+    path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            payload = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        stored = json.loads(key_path(path).read_text(encoding="utf-8"))
+        payload = path.read_bytes()
+    except (OSError, ValueError):
         return None
-    return payload if payload.get("key") == key else None
+    if not isinstance(stored, dict) or {k: stored.get(k) for k in key} != key:
+        return None
+    if stored.get("sha256") != hashlib.sha256(payload).hexdigest():
+        return None
+    try:
+        loaded = pickle.loads(payload)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError):
+        return None
+    return loaded if isinstance(loaded, dict) and {"result", "geo"} <= set(loaded) else None
 
 
 def map_layers(result) -> dict:
@@ -172,8 +196,13 @@ def region_names(result) -> dict[str, str]:
             for p, n in zip(pairs[col], pairs[names] if names else pairs[col])}
 
 
-def resolve_round(rounds: list, value) -> Any:
-    """The round label for ``value`` (``"latest"``, a number or a label)."""
+def resolve_round(rounds: list, value, option: str | None = None) -> Any:
+    """The round label for ``value`` (``"latest"``, a number or a label).
+
+    Rounds are taken in the order of ``rounds`` (the result's order: the last one
+    is the latest); labels are compared as text, so ``3`` and ``"3"`` or an ISO
+    date both work.  ``option`` names the command-line option in the error.
+    """
     if not rounds:
         return None
     if value is None or str(value).strip().lower() == LATEST or str(value).strip() == "":
@@ -181,19 +210,30 @@ def resolve_round(rounds: list, value) -> Any:
     for r in rounds:
         if str(r) == str(value).strip():
             return r
-    raise ParameterError(f"round {value!r} is not in the data; rounds: {', '.join(map(str, rounds))} "
-                         f"(or '{LATEST}')", column="round")
+    raise ParameterError(f"round {str(value).strip()!r} is not in the data; rounds: {', '.join(map(str, rounds))} "
+                         f"(or '{LATEST}')", option=option)
 
 
-def check_region(regions: dict[str, str], region: str | None) -> str | None:
+def check_region(regions: dict[str, str], region: str | None, option: str | None = None) -> str | None:
     """Validate a region p-code against the data; the error lists the valid ones."""
     if region is None or str(region).strip() == "":
         return None
     region = str(region).strip()
     if region not in regions:
         valid = ", ".join(f"{p} ({n})" for p, n in regions.items())
-        raise ParameterError(f"unknown region '{region}'; valid p-codes: {valid}", column="region")
+        raise ParameterError(f"unknown region '{region}'; valid p-codes: {valid}", option=option)
     return region
+
+
+def region_rounds(result, region: str) -> dict:
+    """Locations assessed in ``region`` per round (round -> count), every round of the result, in its order."""
+    c = result.spec.columns
+    s = result.scores
+    part = s[s[c.admin[0]] == region] if c.admin else s.iloc[0:0]
+    if not c.round:
+        return {None: len(part)}
+    counts = part[c.round].value_counts()
+    return {r: int(counts.get(r, 0)) for r in result.rounds}
 
 
 def compute_result(data_path: str | Path = "", spec_path: str | Path = ""):
@@ -223,8 +263,15 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
     region : str, optional
         Admin-1 p-code; None or "" for the country overview.
     cache_path : str or Path
-        A result saved by :func:`save_cache`; used only if it was computed from
-        the same data, spec and toolkit version, else the index is recomputed.
+        A result saved by :func:`save_cache`; used only if its sidecar says it
+        was computed from the same data, spec and toolkit version (checked
+        before anything is unpickled, see :func:`load_cache`), else the index
+        is recomputed.
+
+    Raises
+    ------
+    ParameterError
+        Unknown round or region, or a region with no location assessed in the round.
     """
     from ..paths import default_dataset, default_spec
     from ..spec import load_spec
@@ -232,7 +279,7 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
     payload = None
     if cache_path and Path(cache_path).is_file():
         spec = load_spec(spec_path or default_spec())
-        payload = _load_cache(Path(cache_path), cache_key(data_path or default_dataset(), spec))
+        payload = load_cache(cache_path, cache_key(data_path or default_dataset(), spec))
     if payload is None:
         result, _, _ = compute_result(data_path, spec_path)
         geo = map_layers(result)
@@ -244,5 +291,9 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
     previous = rounds[pos - 1] if pos > 0 else None
     regions = region_names(result)
     region = check_region(regions, region)
+    if region is not None and rnd is not None and not region_rounds(result, region).get(rnd):
+        assessed = [str(r) for r, n in region_rounds(result, region).items() if n]
+        raise ParameterError(f"{regions[region]} ({region}) was not assessed in round {rnd}: no location of the "
+                             f"region in that round (rounds with data for it: {', '.join(assessed) or 'none'})")
     return ReportContext(result=result, round=rnd, previous_round=previous, region=region,
                          region_name=regions.get(region, "") if region else "", regions=regions, geo=geo)

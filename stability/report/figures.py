@@ -356,7 +356,7 @@ def region_map(ctx):
     if ctx.region is None:
         raise ValueError("region_map needs a region; use country_map for the overview")
     cur = ctx.current
-    admin2, _ = content._admin_cols(ctx, 2)
+    admin2, _ = content.admin_columns(ctx, 2)
     geo = ctx.geo or {}
     region_geom = geo.get("admin1", {}).get(ctx.region)
     if region_geom is not None:
@@ -389,7 +389,7 @@ def region_map(ctx):
                         linewidths=0.6, hatch="///")
             names = geo.get("admin2_names", {})
             for p, g in cercles.items():
-                label = f"{names.get(p, p)}\n{content._num(values[p])}" if pd.notna(values[p]) else names.get(p, p)
+                label = f"{names.get(p, p)}\n{content.number(values[p])}" if pd.notna(values[p]) else names.get(p, p)
                 _label_area(ax, g, label, 9.5, extent)
             _add_shapes(ax, [region_geom], ["none"], 3, edgecolors="#222222", linewidths=1.8)
             _colourbar(fig, cax, "Median stability index of the cercle (0-100)")
@@ -424,7 +424,7 @@ def country_map(ctx):
             _add_shapes(ax, regions.values(), faces, 2, edgecolors="white", linewidths=1.2)
             small = 0.002 * (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
             for p, g in regions.items():
-                label = f"{ctx.regions.get(p, p)}\n{content._num(medians.get(p, np.nan))}"
+                label = f"{ctx.regions.get(p, p)}\n{content.number(medians.get(p, np.nan))}"
                 if g.area < small:  # too small to write in: label beside it, with a leader line
                     q = g.representative_point()
                     ax.annotate(label, (q.x, q.y), xytext=(-55, -38), textcoords="offset points", fontsize=9.5,
@@ -534,7 +534,7 @@ def pillar_profile(ctx):
                                linewidths=0, zorder=3)
                 if len(values):
                     med = float(np.median(values))
-                    ax.text(x, 101.5, content._num(med), ha="center", va="bottom", fontsize=9, fontweight="bold",
+                    ax.text(x, 101.5, content.number(med), ha="center", va="bottom", fontsize=9, fontweight="bold",
                             color=colour if colour != NATIONAL else "#444444")
         ax.set_xlim(-0.6, len(cols) - 0.4)
         ax.set_xticks(np.arange(len(cols)), ticks)
@@ -567,7 +567,7 @@ def region_comparison(ctx):
 
     nat = ctx.national
     region = ctx.columns.admin[0]
-    medians = content._region_medians(ctx)
+    medians = content.region_medians(ctx)
     order = list(medians.index)[::-1]  # lowest median at the bottom, highest at the top
     top_scale = content.scale(ctx)
     data, colours, labels = [], [], []
@@ -594,7 +594,7 @@ def region_comparison(ctx):
             if len(values):
                 ax.scatter(values, y + _spread(len(values), 0.42), s=6,
                            color=HIGHLIGHT if colour == HIGHLIGHT else "#777777", alpha=0.45, linewidths=0, zorder=3)
-                ax.text(top_scale + 1.5, y, content._num(float(np.median(values))), va="center",
+                ax.text(top_scale + 1.5, y, content.number(float(np.median(values))), va="center",
                         fontsize=9, fontweight="bold" if colour == HIGHLIGHT else "normal")
         ax.set_yticks(pos, labels)
         ax.set_ylim(-0.6, len(order) - 0.4)

@@ -2,8 +2,11 @@
 
 A summary table per region (locations, median index, shares of low and high
 stability, people living in low-stability locations) computed from the result
-itself, and each report's status from its manifest.  Self-contained: inline
-CSS, no scripts; every value from the data is HTML-escaped.
+itself, and each report's status from its manifest (``ok``, ``failed``, ``not
+assessed``).  A rankings workbook is linked only for a report built without
+error.  A round with far fewer locations than the one before says so at the
+top.  Self-contained: inline CSS, no scripts; every value from the data is
+HTML-escaped.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.45em 0.6em; text-align: left; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #fdecea; } .status-ok { color: #1a7f37; } .status-failed { color: #b2182b; font-weight: 600; }
+tr.not-assessed td { color: #666; } .status-not-assessed { color: #666; font-style: italic; }
 .footer { color: #777; font-size: 0.85em; margin-top: 2em; }
 """
 
@@ -54,7 +58,8 @@ def summary_table(result, survey_round, regions: dict[str, str]) -> pd.DataFrame
                "high": (part["category"] == high).mean() * 100}
         for col in ("idps", "returnees"):
             if col in part:
-                row[f"{col}_low"] = pd.to_numeric(part.loc[part["category"] == low, col], errors="coerce").sum()
+                low_part = pd.to_numeric(part.loc[part["category"] == low, col], errors="coerce")
+                row[f"{col}_low"] = low_part.sum() if len(part) else float("nan")  # "–" when not assessed
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -71,8 +76,11 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
     """The HTML of the round's index page."""
     e = html.escape
     spec = result.spec
+    from .content import thin_round_note
+    from .jobs import FAILED, OK
+
     table = summary_table(result, survey_round, regions)
-    src = result.prepared.source
+    src = result.source
     has_idps = "idps_low" in table
     has_ret = "returnees_low" in table
     head = ["Region", "P-code", "Locations", "Median index", "% low", "% high"]
@@ -85,6 +93,7 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
     for r in table.itertuples(index=False):
         m = _manifest(folder / r.pcode)
         status = m.get("status", "not built")
+        slug = e(status.replace(" ", "-"))
         link = (f'<a href="{e(r.pcode)}/report.html">{e(r.region)}</a>' if (folder / r.pcode / "report.html").exists()
                 else e(r.region))
         cells = [(link, ""), (e(r.pcode), ""), (f"{r.locations:,}", "num"), (_fmt(float(r.median)), "num"),
@@ -93,18 +102,22 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
             cells.append((_fmt(float(r.idps_low), 0), "num"))
         if has_ret:
             cells.append((_fmt(float(r.returnees_low), 0), "num"))
-        err = f" – {e(m.get('error', ''))}" if status == "failed" else ""
-        cells.append((f'<span class="status-{e(status)}">{e(status)}</span>{err}', ""))
+        err = f" – {e(m.get('error', ''))}" if status == FAILED else ""
+        cells.append((f'<span class="status-{slug}">{e(status)}</span>{err}', ""))
         wb = folder / r.pcode / "rankings.xlsx"
-        cells.append((f'<a href="{e(r.pcode)}/rankings.xlsx">rankings.xlsx</a>' if wb.exists() else "–", ""))
+        cells.append((f'<a href="{e(r.pcode)}/rankings.xlsx">rankings.xlsx</a>' if status == OK and wb.exists()
+                      else "–", ""))
         tds = "".join(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>" for text, cls in cells)
-        rows.append(f'<tr class="{e(status)}">{tds}</tr>')
+        rows.append(f'<tr class="{slug}">{tds}</tr>')
     overview = _manifest(folder / "overview")
+    ov_ok = overview.get("status") == OK
     ov_link = ('<p><a href="overview/report.html">Country overview</a>'
                + (' · <a href="overview/rankings.xlsx">all locations (Excel)</a>'
-                  if (folder / "overview" / "rankings.xlsx").exists() else "")
+                  if ov_ok and (folder / "overview" / "rankings.xlsx").exists() else "")
                + (f' <span class="status-failed">(failed: {e(overview.get("error", ""))})</span>'
-                  if overview.get("status") == "failed" else "") + "</p>") if overview else ""
+                  if overview.get("status") == FAILED else "") + "</p>") if overview else ""
+    thin = thin_round_note(result, survey_round)
+    caveat = f'<div class="warning"><strong>Partial round.</strong> {e(thin)}</div>' if thin else ""
     warning = ('<div class="warning"><strong>Illustrative data.</strong> These reports are built from generated '
                'survey answers laid over real boundaries; they show how the toolkit works and must not guide '
                'programming decisions.</div>') if src.get("illustrative") else ""
@@ -117,13 +130,14 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
 <p class="lead">Stability index 0–100 (100 = most stable) per location; categories {e(', '.join(spec.categories.labels))}
 at cut-offs {e(', '.join(f'{c:g}' for c in spec.categories.cuts))}.</p>
 {warning}
+{caveat}
 {ov_link}
 <table>
 <thead><tr>{''.join(f'<th>{e(h)}</th>' for h in head)}</tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody></table>
-<p class="footer">Spec {e(spec.name)} ({e(result.spec_hash)}) · data {e(str(src.get('version', '')))}
+<p class="footer">Spec {e(spec.name)} ({e(result.spec_hash)}) · data {e(result.data_version)}
  · dataset {e(str(src.get('name', '')))}</p>
 </body></html>
 """

@@ -14,6 +14,12 @@ HTML = "report.html"
 MANIFEST = "manifest.json"
 WORKBOOK = "rankings.xlsx"
 
+OK = "ok"
+FAILED = "failed"
+SKIPPED = "skipped"
+#: A region with no location assessed in the round: a short page, no notebook, not a failure.
+NOT_ASSESSED = "not assessed"
+
 
 @dataclass(frozen=True)
 class Job:
@@ -41,6 +47,13 @@ class Job:
     prefork : bool
         Fork the kernel from a pre-warmed server (:mod:`stability.report.kernels`);
         worth it when a process builds several reports.
+    assessed : bool
+        False for a region with no location in the round: the job writes a
+        short "not assessed" page instead of running the notebook.
+    facts : dict
+        What the report's stand-in pages say (:mod:`stability.report.pages`):
+        region, round, provenance, rounds in which the region was assessed, and
+        the command that rebuilds the report.
     """
 
     name: str
@@ -52,6 +65,8 @@ class Job:
     timeout: int = 600
     retries: int = 2
     prefork: bool = True
+    assessed: bool = True
+    facts: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -60,12 +75,13 @@ class Outcome:
 
     name: str
     title: str
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | not assessed
     seconds: float = 0.0
     attempts: int = 0
     error: str = ""
     files: list[str] = field(default_factory=list)
-
+    #: Things the run should say once (e.g. pre-warmed kernels were turned off), not failures.
+    notes: list[str] = field(default_factory=list)
 
 
 def warm_up() -> int:

@@ -12,10 +12,18 @@ Use :class:`ForkingKernelManager` as the kernel manager of papermill/nbclient
 (``kernel_manager_class``).  When the server cannot be used (another Python,
 a non-ipykernel kernel, a platform without ``fork``), kernels start the usual
 way.  The server is used on Linux only; ``STABILITY_PREFORK=0`` turns it off.
+
+The manager plugs in through a private hook of jupyter_client
+(``AsyncKernelManager._async_pre_start_kernel``) and follows forked kernels
+through ``/proc``.  :func:`problem` checks both before any kernel starts; when
+the hook is missing, has another signature, or raises, pre-warmed kernels are
+turned off for the process (:func:`turn_off`) and kernels start the ordinary
+way: slower, but the reports are the same.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -186,11 +194,92 @@ def _max_fd() -> int:
 _SERVER: ForkServer | None = None
 _SERVER_PID = -1
 _LOCK = threading.Lock()
+#: The private jupyter_client hook that :class:`ForkingKernelManager` overrides.
+HOOK = "_async_pre_start_kernel"
+#: Why pre-warmed kernels are off in this process (None: not turned off), and warnings not yet given.
+_OFF: str | None = None
+_OFF_PID = -1
+_CHECKED_PID = -1
+_WARNINGS: list[str] = []
+
+
+def problem() -> str | None:
+    """Why :class:`ForkingKernelManager` cannot work with this jupyter_client or system (None if it can).
+
+    The hook must exist on ``AsyncKernelManager``, be a coroutine function and
+    accept the keyword arguments jupyter_client passes (``**kw``, no other
+    required argument); ``/proc`` must show this process.
+    """
+    hook = getattr(AsyncKernelManager, HOOK, None)
+    if hook is None:
+        return f"jupyter_client's AsyncKernelManager has no {HOOK}()"
+    if not inspect.iscoroutinefunction(hook):
+        return f"jupyter_client's AsyncKernelManager.{HOOK}() is no longer a coroutine"
+    try:
+        params = list(inspect.signature(hook).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return f"the signature of jupyter_client's AsyncKernelManager.{HOOK}() cannot be read"
+    var_kw = [p for p in params if p.kind is p.VAR_KEYWORD]
+    required = [p for p in params if p.kind is not p.VAR_KEYWORD and p.default is p.empty]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    if not var_kw or required or positional:
+        return (f"jupyter_client's AsyncKernelManager.{HOOK}() has another signature "
+                f"{inspect.signature(hook)}")
+    if not os.path.exists(f"/proc/{os.getpid()}/stat"):
+        return "/proc is not available to follow forked kernels"
+    return None
+
+
+def turn_off(reason: str) -> None:
+    """Turn pre-warmed kernels off in this process, with one warning (see :func:`take_warnings`)."""
+    global _OFF, _OFF_PID
+    if _OFF is not None and _OFF_PID == os.getpid():
+        return
+    _OFF, _OFF_PID = reason, os.getpid()
+    _WARNINGS.append(f"pre-warmed kernels are off ({reason}); reports use ordinary kernels, which start "
+                     "more slowly")
+
+
+def off_reason() -> str | None:
+    """Why pre-warmed kernels were turned off in this process (None when they are not)."""
+    return _OFF if _OFF_PID == os.getpid() else None
+
+
+def take_warnings() -> list[str]:
+    """The warnings of this process not given yet (each is returned once)."""
+    out = list(_WARNINGS)
+    _WARNINGS.clear()
+    return out
+
+
+def check() -> bool:
+    """Check, once per process, that pre-warmed kernels can work; turn them off when not.
+
+    Returns
+    -------
+    bool
+        Whether pre-warmed kernels are on (see :func:`enabled`).
+    """
+    global _CHECKED_PID
+    if _wanted() and _CHECKED_PID != os.getpid():
+        _CHECKED_PID = os.getpid()
+        reason = problem()
+        if reason:
+            turn_off(reason)
+    return enabled()
+
+
+def _wanted() -> bool:
+    return sys.platform.startswith("linux") and os.environ.get("STABILITY_PREFORK", "1") != "0"
 
 
 def enabled() -> bool:
-    """Fork kernels only on Linux (forking after these imports is not safe on macOS) unless turned off."""
-    return sys.platform.startswith("linux") and os.environ.get("STABILITY_PREFORK", "1") != "0"
+    """Fork kernels only on Linux (forking after these imports is not safe on macOS), unless turned off.
+
+    Turned off by ``STABILITY_PREFORK=0`` or, for the process, by :func:`turn_off`
+    (a jupyter_client whose private hook changed, see :func:`problem`).
+    """
+    return _wanted() and off_reason() is None
 
 
 def fork_server(fork_here: bool = False) -> ForkServer | None:
@@ -204,7 +293,7 @@ def fork_server(fork_here: bool = False) -> ForkServer | None:
         process is started.
     """
     global _SERVER, _SERVER_PID
-    if not enabled():
+    if not check():
         return None
     with _LOCK:
         if _SERVER is None or _SERVER_PID != os.getpid() or not _SERVER.alive():
@@ -285,14 +374,27 @@ class ForkingProvisioner(LocalProvisioner):
 
 
 class ForkingKernelManager(AsyncKernelManager):
-    """An async kernel manager whose kernels come from the fork server."""
+    """An async kernel manager whose kernels come from the fork server.
+
+    Use it only when :func:`check` found nothing wrong.  If the hook raises,
+    pre-warmed kernels are turned off for the process (:func:`turn_off`) and
+    :class:`HookFailed` is raised; the caller then starts an ordinary kernel.
+    """
 
     async def _async_pre_start_kernel(self, **kw):
-        if self.provisioner is None:
-            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
-            self.provisioner = ForkingProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
-                                                  parent=self)
-        return await super()._async_pre_start_kernel(**kw)
+        try:
+            if self.provisioner is None:
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                self.provisioner = ForkingProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
+                                                      parent=self)
+            return await super()._async_pre_start_kernel(**kw)
+        except Exception as exc:
+            turn_off(f"{HOOK}() raised {type(exc).__name__}: {exc}")
+            raise HookFailed(str(exc)) from exc
+
+
+class HookFailed(RuntimeError):
+    """The private hook of jupyter_client failed: start an ordinary kernel instead."""
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ CSS = """<style>
 
 BANNER_STYLE = ("border: 3px solid #b2182b; background: #fdecea; color: #67000d; padding: 0.7em 1em; "
                 "margin: 0.6em 0 1em 0; border-radius: 4px; font-size: 1.05em;")
+CAVEAT_STYLE = ("border-left: 6px solid #e0a800; background: #fff4ce; color: #3d2e00; padding: 0.6em 1em; "
+                "margin: 0.6em 0 1em 0;")
 
 
 # --------------------------------------------------------------------------- set-up
@@ -104,18 +106,29 @@ def setup(region: str | None = None, survey_round="latest", spec_path: str = "",
 
 
 def intro_html(ctx) -> str:
-    """Style sheet, title, banner, provenance line and what the index measures (HTML)."""
+    """Style sheet, title, banner, provenance line, thin-round note and what the index measures (HTML)."""
     from . import content
 
-    src = ctx.result.prepared.source
     prev = (f"compared with round {ctx.previous_round}" if ctx.previous_round is not None
             else "first round (no comparison)")
     where = f"region {ctx.region}" if ctx.region is not None else "all regions"
     meta = (f"Survey round {ctx.round}, {prev} · {where} · specification {ctx.spec.name} "
-            f"(hash {ctx.spec.hash}) · data version {src.get('version', '') or 'n/a'}")
+            f"(hash {ctx.spec.hash}) · data version {ctx.result.data_version or 'n/a'}")
     return (CSS + heading_html(ctx.title, 1) + banner_html(ctx)
             + f'<p class="stability-note">{html.escape(meta)}</p>'
+            + caveat_html(content.thin_round_note(ctx.result, ctx.round), "Partial round.")
             + f"<p>{html.escape(content.what_it_measures(ctx))}</p>")
+
+
+def caveat_html(text: str | None, label: str = "") -> str:
+    """A caveat the reader must see before the figures (escaped, in an amber box, after a bold ``label``).
+
+    Returns "" when ``text`` is None or empty.
+    """
+    if not text:
+        return ""
+    lead = f"<strong>{html.escape(label)}</strong> " if label else ""
+    return f'<div class="stability-caveat" role="note" style="{CAVEAT_STYLE}">{lead}{html.escape(text)}</div>'
 
 
 # --------------------------------------------------------------------------- text
@@ -134,7 +147,12 @@ def banner_html(ctx) -> str:
     """The illustrative-data warning box ("" when the data are real)."""
     if not ctx.illustrative:
         return ""
-    name = html.escape(str(ctx.result.prepared.source.get("name", "") or "this dataset"))
+    return illustrative_banner_html(ctx.result.source.get("name", ""))
+
+
+def illustrative_banner_html(dataset: str = "") -> str:
+    """The illustrative-data warning box naming ``dataset`` (escaped)."""
+    name = html.escape(str(dataset or "this dataset"))
     return (f'<div class="stability-banner" role="alert" style="{BANNER_STYLE}">'
             f"<strong>&#9888; ILLUSTRATIVE DATA: generated, not a real survey.</strong> "
             f"Every figure in this report is computed from <em>{name}</em>, which a computer program "
@@ -166,10 +184,20 @@ def note(text: str) -> None:
 
 
 def written(path: str | Path, what: str = "Rankings workbook") -> None:
-    """Display one line saying where a file was written (relative to the project, else its folder)."""
+    """Display one line saying where a file was written.
+
+    A file written into a staging folder of ``stability report`` is published
+    beside the report's page, so the line links it by name; any other file is
+    shown relative to the project (else the current folder, else its folder).
+    """
     from ..paths import PROJECT_ROOT
+    from .staging import is_staging
 
     path = Path(path)
+    if is_staging(path.parent):
+        name = html.escape(path.name)
+        _display_html(f'<p>{html.escape(what)}: <a href="{name}">{name}</a> (beside this page)</p>')
+        return
     shown = f"{path.parent.name}/{path.name}"
     for base in (PROJECT_ROOT, Path.cwd()):
         try:
@@ -271,7 +299,7 @@ def close(fig) -> None:
 
 
 def _figure_alt(fig) -> str:
-    titles = [t.get_text() for t in [getattr(fig, "_suptitle", None)] if t is not None]
+    titles = [fig.get_suptitle()] if hasattr(fig, "get_suptitle") and fig.get_suptitle() else []
     titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
     return "; ".join(titles) or "figure"
 

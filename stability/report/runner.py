@@ -12,17 +12,27 @@
    executed notebook and an HTML page of the failure, and does not stop the others;
 4. write ``reports/<round>/index.html`` linking every report with a summary table.
 
+Each report is built in a staging folder and its folder replaced as a whole
+when it is done (:mod:`stability.report.staging`): a failed report never sits
+beside an earlier run's outputs.  A region with no location assessed in the
+round gets a short "not assessed" page (no kernel) and does not count as a
+failure.
+
 With ``resume`` a report is rebuilt only when it is missing, failed last time,
-or its inputs (data checksum, spec hash, toolkit version, notebook, parameters)
-changed.
+its inputs (data checksum, spec hash, toolkit version, notebook, parameters)
+changed, or its rankings workbook says it was built from another spec or data
+(e.g. another run rewrote it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-from dataclasses import dataclass, replace
+import shlex
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +40,9 @@ from .. import __version__
 from ..exceptions import ParameterError, ReportError
 from ..io import dataset_files, file_checksum, files_version
 from ..paths import default_dataset, default_spec, reports_dir
-from .context import check_region, region_names, resolve_round
+from .context import check_region, region_names, region_rounds, resolve_round
+
+log = logging.getLogger("stability.report")
 
 OVERVIEW = "overview"
 REGIONAL_NOTEBOOK = "regional_report.ipynb"
@@ -52,25 +64,65 @@ class Batch:
     folder: Path
     outcomes: list
     index: Path | None = None
+    #: Warnings of the run, each once (e.g. pre-warmed kernels turned off).
+    notes: list = field(default_factory=list)
 
     @property
     def failed(self) -> list:
         return [o for o in self.outcomes if o.status == "failed"]
 
     @property
+    def not_assessed(self) -> list:
+        """Regions with no location assessed in the round (a short page each; not failures)."""
+        from .jobs import NOT_ASSESSED
+
+        return [o for o in self.outcomes if o.status == NOT_ASSESSED]
+
+    @property
     def ok(self) -> bool:
         return not self.failed
 
 
-def safe_folder(root: Path, name: str) -> Path:
+def safe_folder(root: Path, name: str, option: str | None = None) -> Path:
     """``root / name`` for a name that cannot leave ``root`` (no separators, no ``..``)."""
     name = str(name)
     if not _SAFE.match(name) or name in (".", ".."):
-        raise ParameterError(f"'{name}' cannot be used as a folder name (letters, digits, '.', '_', '-' only)")
+        raise ParameterError(f"'{name}' cannot be used as a folder name (letters, digits, '.', '_', '-' only)",
+                             option=option)
     path = (root / name).resolve()
     if path.parent != root.resolve():
-        raise ParameterError(f"'{name}' would leave the output folder {root}")
+        raise ParameterError(f"'{name}' would leave the output folder {root}", option=option)
     return path
+
+
+def check_options(*, workers: int | None = None, timeout: int = 600, retries: int = 2) -> None:
+    """Refuse numbers of workers, seconds and retries that cannot work (before anything is written).
+
+    Raises
+    ------
+    ParameterError
+        Naming the option: ``--jobs`` (at least 1), ``--timeout`` (at least 1
+        second), ``--retries`` (0 or more).
+    """
+    for value, option, low, what in ((workers, "--jobs", 1, "reports at once"),
+                                     (timeout, "--timeout", 1, "seconds a cell may run"),
+                                     (retries, "--retries", 0, "retries")):
+        if value is None and option == "--jobs":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ParameterError(f"{what} must be a whole number of at least {low}, not {value!r}", option=option)
+
+
+def check_out(root: Path) -> Path:
+    """The output folder, resolved; refused when it is a file or cannot be written to."""
+    root = Path(root).resolve()
+    if root.exists() and not root.is_dir():
+        raise ParameterError(f"'{root}' is a file, not an output folder", option="--out")
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ParameterError(f"cannot write to '{root}' (no permission to create or change {existing})",
+                             option="--out")
+    return root
 
 
 def _sha(path: Path) -> str:
@@ -83,15 +135,37 @@ def _inputs(job_params: dict, template: Path, data_version: str, spec, spec_file
 
 
 def _up_to_date(job) -> bool:
-    from .jobs import HTML, MANIFEST, NOTEBOOK
+    """Is the published report of ``job`` current (same inputs, every file there, the workbook its own)?"""
+    from .content import workbook_provenance
+    from .jobs import HTML, MANIFEST, NOT_ASSESSED, NOTEBOOK, OK, WORKBOOK
 
     out = Path(job.out_dir)
     try:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return (manifest.get("status") == "ok" and manifest.get("inputs") == json.loads(json.dumps(job.inputs))
-            and (out / NOTEBOOK).exists() and (out / HTML).exists())
+    if manifest.get("inputs") != json.loads(json.dumps(job.inputs)) or not (out / HTML).exists():
+        return False
+    status = manifest.get("status")
+    if status == NOT_ASSESSED:
+        return not job.assessed
+    if status != OK or not job.assessed or not (out / NOTEBOOK).exists():
+        return False
+    if WORKBOOK in manifest.get("files", []):
+        stamp = workbook_provenance(out / WORKBOOK)
+        if stamp["spec_hash"] != job.inputs["spec_hash"] or stamp["data_version"] != job.inputs["data"]:
+            return False  # rewritten by another run, or from other inputs
+    return True
+
+
+def _rebuild_command(name: str, rnd: Any, data_path, spec_path, out_root) -> str:
+    """The command that rebuilds one report (shown on its failure page)."""
+    words = ["stability", "report"] + (["--all", "--resume"] if name == OVERVIEW else ["--region", name])
+    words += ["--round", str(rnd if rnd is not None else "latest")]
+    for option, value in (("--data", data_path), ("--spec", spec_path), ("--out", out_root)):
+        if value:
+            words += [option, str(value)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "latest", data_path: str | Path = "",
@@ -116,46 +190,64 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
 
     if bool(region) == bool(all_regions):
         raise ParameterError("give either --region P-CODE or --all")
+    check_options(timeout=timeout, retries=retries)
     spec_file = Path(spec_path or default_spec()).resolve()
     data_in = Path(data_path or default_dataset()).resolve()
+    if not spec_file.is_file():
+        raise ParameterError(f"spec file not found: {spec_file}", option="--spec")
+    if not data_in.exists():
+        raise ParameterError(f"dataset not found: {data_in}", option="--data")
     load_spec(spec_file)  # a malformed spec fails here, before the data are read
     files = dataset_files(data_in)
     for role, path in files.items():
         if not Path(path).exists():
-            raise ParameterError(f"{role} file not found: {path}", column="--data")
+            raise ParameterError(f"{role} file not found: {path}", option="--data")
     templates = Path(templates).resolve() if templates else notebooks_dir()
     for nb in (REGIONAL_NOTEBOOK, OVERVIEW_NOTEBOOK):
         if not (templates / nb).exists():
-            raise ParameterError(f"notebook not found: {templates / nb}")
-    root = Path(out_root or reports_dir()).resolve()
+            raise ParameterError(f"notebook not found: {templates / nb}", option="--templates")
+    root = check_out(out_root or reports_dir())
     result, data, spec = compute_result(data_in, spec_file)
     regions = region_names(result)
-    rnd = resolve_round(result.rounds, survey_round)
+    rnd = resolve_round(result.rounds, survey_round, option="--round")
     if region:
-        check_region(regions, region)
-    folder = safe_folder(root, str(rnd if rnd is not None else "all"))
+        region = check_region(regions, region, option="--region")
+    folder = safe_folder(root, str(rnd if rnd is not None else "all"), option="--round")
+    version = files_version(files)
+    names = list(regions) if all_regions else [region]
+    outs = {name: safe_folder(folder, name, option="--region") for name in names}
     cache = folder / ".cache" / "result.pkl"
     save_cache(cache, result, map_layers(result))
-    version = files_version(files)
     base = {"survey_round": rnd if rnd is not None else "latest", "spec_path": str(spec_file),
             "data_path": str(data_in), "cache_path": str(cache)}
-    names = list(regions) if all_regions else [region]
+    provenance = {"round": rnd, "dataset": result.source.get("name", ""), "illustrative": result.illustrative,
+                  "spec_name": spec.name, "spec_hash": spec.hash, "data_version": result.data_version}
+
+    def facts(name: str, **extra) -> dict:
+        return {**provenance, "name": name, "rebuild": _rebuild_command(name, rnd, data_path, spec_path, out_root),
+                **extra}
+
     jobs = []
     for name in names:
-        out = safe_folder(folder, name)
+        out = outs[name]
         params = {"region": name, **base, "output_dir": str(out)}
         template = templates / REGIONAL_NOTEBOOK
         title = f"{spec.name}: {regions[name]} ({name}), round {rnd}"
+        assessed = region_rounds(result, name)
         jobs.append(Job(name, title, str(template), str(out), params,
-                        _inputs(params, template, version, spec, spec_file), timeout, retries))
+                        _inputs(params, template, version, spec, spec_file), timeout, retries,
+                        assessed=bool(assessed.get(rnd)),
+                        facts=facts(name, region=name, region_name=regions[name],
+                                    assessed={str(k): v for k, v in assessed.items()})))
     if all_regions:
         out = safe_folder(folder, OVERVIEW)
         params = {**base, "output_dir": str(out)}
         template = templates / OVERVIEW_NOTEBOOK
         jobs.insert(0, Job(OVERVIEW, f"{spec.name}: country overview, round {rnd}", str(template), str(out),
-                           params, _inputs(params, template, version, spec, spec_file), timeout, retries))
-    if len(jobs) == 1:  # a pre-warmed kernel server only pays off over several reports
-        jobs = [replace(jobs[0], prefork=False)]
+                           params, _inputs(params, template, version, spec, spec_file), timeout, retries,
+                           facts=facts(OVERVIEW)))
+    if sum(j.assessed for j in jobs) <= 1:  # a pre-warmed kernel server only pays off over several reports
+        jobs = [replace(j, prefork=False) for j in jobs]
     return jobs, {"result": result, "round": rnd, "folder": folder, "regions": regions}
 
 
@@ -261,6 +353,7 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     from .index import write_index
     from .jobs import Outcome
 
+    check_options(workers=workers, timeout=timeout, retries=retries)
     n = workers or os.cpu_count() or 1
     pool = Pool(n) if (all_regions and not scheduler and n > 1) else None
     try:
@@ -274,8 +367,8 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
 
         def done(outcome):
             bar.update(1)
-            if outcome.status == "failed":
-                bar.write(f"FAILED {outcome.name}: {outcome.error}")
+            if outcome.status == "failed" and progress:
+                bar.write(f"FAILED {outcome.name}: {outcome.error}", file=sys.stderr)
             return outcome
 
         try:
@@ -294,7 +387,10 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
             pool.close()
     order = {j.name: i for i, j in enumerate(jobs)}
     outcomes = sorted(outcomes + skipped, key=lambda o: order[o.name])
-    batch = Batch(info["round"], info["folder"], outcomes)
+    notes = list(dict.fromkeys(note for o in outcomes for note in o.notes))
+    for note in notes:
+        log.warning("stability: warning: %s", note)
+    batch = Batch(info["round"], info["folder"], outcomes, notes=notes)
     batch.index = write_index(info["folder"], info["result"], info["round"], info["regions"])
     return batch
 

@@ -1,4 +1,9 @@
-"""Build one report: execute its notebook in a kernel of its own, export HTML.
+"""Build one report: execute its notebook in a kernel of its own, export HTML, publish.
+
+Each report is built in a staging folder and published as a whole
+(:mod:`stability.report.staging`); a failed report gets a page that says what
+went wrong in words (:mod:`stability.report.pages`), and a region not assessed
+in the round a short page, without starting a kernel.
 
 This module runs in worker processes (a local process pool or Dask workers).
 It imports papermill and nbconvert at import time so that a pool can preload
@@ -7,8 +12,10 @@ them once; the coordinating process never needs to import it.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import shutil
 import time
 import traceback
 from dataclasses import asdict
@@ -19,12 +26,17 @@ import papermill as pm
 from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 
-from ..io import publish, write_atomic, write_text_atomic
-from .jobs import HTML, MANIFEST, NOTEBOOK, WORKBOOK, Job, Outcome
-from . import kernels
+from ..io import write_text_atomic
+from . import kernels, pages
+from .jobs import FAILED, HTML, MANIFEST, NOT_ASSESSED, NOTEBOOK, OK, WORKBOOK, Job, Outcome
 from .kernels import ForkingKernelManager
+from .staging import discard, new_staging, publish_folder
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Cells with this tag speak to someone running the notebook by hand; they are left out of the published page.
+EXPLORING_ONLY = "exploring-only"
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, PapermillExecutionError):
         text = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
@@ -43,90 +55,155 @@ def _started(path: Path) -> bool:
     return any(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
 
 
-def export_html(nb, title: str, *, failed: bool = False, error: str = "") -> str:
-    """A self-contained HTML page of an executed notebook.
+def _read(path: Path):
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception:
+        return None
 
-    A successful report shows outputs only (no code).  A failed one starts with
-    a banner naming the error and keeps the code cells, for triage.
-    """
-    import html
 
+def _timed_out(exc: BaseException) -> bool:
+    return type(exc).__name__ == "CellTimeoutError" or "timed out" in str(exc).lower()
+
+
+def export_html(nb, title: str) -> str:
+    """A self-contained HTML page of an executed notebook: outputs only, no code."""
     nb = nbformat.from_dict(nb)
-    if failed:
-        banner = nbformat.v4.new_markdown_cell(
-            f'<div class="stability-failure"><h1>Report failed: {html.escape(title)}</h1>'
-            f"<p>{html.escape(error)}</p><p>The executed notebook is kept beside this page "
-            f"({NOTEBOOK}); the code and the traceback follow.</p></div>")
-        nb.cells.insert(0, banner)
-    body, _ = _exporter(failed).from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body
 
 
-_EXPORTERS: dict[bool, HTMLExporter] = {}
+def export_page(fragment: str, title: str) -> str:
+    """A self-contained HTML page, in the look of the reports, showing an HTML ``fragment``.
 
-
-def _exporter(with_code: bool) -> HTMLExporter:
-    """One exporter per worker process (building one loads the templates)."""
-    if with_code not in _EXPORTERS:
-        _EXPORTERS[with_code] = HTMLExporter(
-            template_name="stability_report", extra_template_basedirs=[str(TEMPLATES)], exclude_input=not with_code,
-            exclude_input_prompt=True, exclude_output_prompt=True)
-    return _EXPORTERS[with_code]
-
-
-def _stub_notebook(job: Job, error: str):
+    Used for the pages that stand in for a report (:mod:`stability.report.pages`).
+    """
     nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_markdown_cell(f"The kernel did not run: {error}"))
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": fragment})]
+    nb.cells.append(cell)
+    return export_html(nb, title)
+
+
+_EXPORTER: list[HTMLExporter] = []
+
+
+def _exporter() -> HTMLExporter:
+    """One exporter per worker process (building one loads the templates)."""
+    if not _EXPORTER:
+        from nbconvert.preprocessors import TagRemovePreprocessor
+
+        exporter = HTMLExporter(template_name="stability_report", extra_template_basedirs=[str(TEMPLATES)],
+                                exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={EXPLORING_ONLY}), enabled=True)
+        _EXPORTER.append(exporter)
+    return _EXPORTER[0]
+
+
+def _stub_notebook(job: Job, sentence: str):
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {job.title}\n\nThe notebook did not run: {sentence}"))
     return nb
 
 
-def run_job(job: Job) -> Outcome:
-    """Execute ``job``'s notebook and export it; never raises for a failing notebook.
-
-    The executed notebook, its HTML page and a manifest are written to
-    ``job.out_dir`` (atomically); a failing notebook's page shows the error.
-    """
-    out = Path(job.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".report.{os.getpid()}.tmp.ipynb"
-    t0 = time.perf_counter()
-    attempts, status, error = 0, "ok", ""
-    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")  # the toolkit's own kernel, not a user-level one
-    manager = {"kernel_manager_class": ForkingKernelManager} if job.prefork and kernels.enabled() else {}
+def _execute(job: Job, stage: Path) -> tuple[str, str, str, int]:
+    """Run the job's notebook into ``stage``; (status, error, sentence, attempts)."""
+    path = stage / NOTEBOOK
+    parameters = {**job.parameters, "output_dir": str(stage)}  # the workbook is staged with the rest
+    attempts = 0
     while True:
+        forking = job.prefork and kernels.check()
+        manager = {"kernel_manager_class": ForkingKernelManager} if forking else {}
         attempts += 1
         try:
-            pm.execute_notebook(job.template, str(tmp), parameters=job.parameters, kernel_name="python3",
+            pm.execute_notebook(job.template, str(path), parameters=parameters, kernel_name="python3",
                                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                                 execution_timeout=job.timeout, start_timeout=60,
                                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **manager)
-            break
+            return OK, "", "", attempts
         except PapermillExecutionError as exc:
-            status, error = "failed", _one_line(exc)
-            break
+            sentence = pages.failure_sentence("error", nb=_read(path), ename=exc.ename, evalue=exc.evalue)
+            return FAILED, _one_line(exc), sentence, attempts
         except Exception as exc:  # kernel start failure, dead kernel, cell timeout
-            if not _started(tmp) and attempts <= job.retries:
+            started = _started(path)
+            if forking and not kernels.enabled() and not started:
+                attempts -= 1  # the pre-warmed kernel's hook failed: start an ordinary kernel instead
                 continue
-            status, error = "failed", _one_line(exc)
-            break
+            if not started and attempts <= job.retries:
+                continue
+            if _timed_out(exc):
+                sentence = pages.failure_sentence("timeout", nb=_read(path), timeout=job.timeout)
+            else:
+                sentence = pages.failure_sentence("kernel", attempts=attempts, detail=_one_line(exc))
+            return FAILED, _one_line(exc), sentence, attempts
+
+
+def _failure_page(job: Job, stage: Path, sentence: str) -> None:
+    """Leave in ``stage`` only the executed notebook and a page saying what went wrong."""
+    for p in stage.iterdir():
+        if p.name != NOTEBOOK:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink()
+    if not (stage / NOTEBOOK).exists():
+        nbformat.write(_stub_notebook(job, sentence), str(stage / NOTEBOOK))
+    facts = {**job.facts, "title": job.title, "sentence": sentence,
+             "notebook": str(Path(job.out_dir) / NOTEBOOK)}
+    fragment = pages.failure_html(facts)
     try:
-        nb = nbformat.read(tmp, as_version=4) if tmp.exists() else _stub_notebook(job, error)
-        page = export_html(nb, job.title, failed=status != "ok", error=error)
-        write_text_atomic(out / HTML, page)
-        if tmp.exists():
-            publish(tmp, out / NOTEBOOK)
-        else:
-            write_atomic(out / NOTEBOOK, lambda p: nbformat.write(nb, str(p)))
-    except Exception as exc:  # the export itself failed: keep the reason
-        status, error = "failed", f"export failed: {_one_line(exc)}"
+        page = export_page(fragment, job.title)
+    except Exception:  # the page template itself failed: the same words, without the template
         traceback.print_exc()
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    outcome = Outcome(job.name, job.title, status, round(time.perf_counter() - t0, 2), attempts, error,
-                      [p.name for p in (out / NOTEBOOK, out / HTML, out / WORKBOOK) if p.exists()])
-    manifest = {"inputs": job.inputs, **{k: v for k, v in asdict(outcome).items() if k != "seconds"}}
-    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(job.title)}'
+                f"</title></head><body>{fragment}</body></html>\n")
+    (stage / HTML).write_text(page, encoding="utf-8")
+
+
+def _build(job: Job, stage: Path) -> tuple[str, str, int]:
+    """Build the job's files in ``stage``; (status, error, attempts)."""
+    if not job.assessed:
+        (stage / HTML).write_text(export_page(pages.not_assessed_html({**job.facts, "title": job.title}),
+                                              job.title), encoding="utf-8")
+        return NOT_ASSESSED, "", 0
+    status, error, sentence, attempts = _execute(job, stage)
+    if status == OK:
+        try:
+            page = export_html(nbformat.read(stage / NOTEBOOK, as_version=4), job.title)
+            (stage / HTML).write_text(page, encoding="utf-8")
+        except Exception as exc:  # the export itself failed: keep the reason
+            traceback.print_exc()
+            status, error = FAILED, f"export failed: {_one_line(exc)}"
+            sentence = pages.failure_sentence("export", detail=_one_line(exc))
+    if status != OK:
+        _failure_page(job, stage, sentence)
+    return status, error, attempts
+
+
+def run_job(job: Job) -> Outcome:
+    """Build one report in a staging folder and publish its folder as a whole; never raises for a failing notebook.
+
+    The notebook runs in a staging folder (:mod:`stability.report.staging`); its
+    workbook, executed notebook, HTML page and manifest are written there, and
+    the folder then replaces ``job.out_dir`` whole.  A failed report's folder
+    holds only a page saying what went wrong, the executed notebook (for
+    triage) and the manifest, never an earlier run's outputs.  A region that was
+    not assessed in the round gets a short page and no kernel.
+    """
+    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")  # the toolkit's own kernel, not a user-level one
+    out = Path(job.out_dir)
+    t0 = time.perf_counter()
+    stage = new_staging(out)
+    try:
+        status, error, attempts = _build(job, stage)
+        files = [p.name for p in (stage / NOTEBOOK, stage / HTML, stage / WORKBOOK) if p.exists()]
+        outcome = Outcome(job.name, job.title, status, round(time.perf_counter() - t0, 2), attempts, error, files,
+                          kernels.take_warnings())
+        manifest = {"inputs": job.inputs,
+                    **{k: v for k, v in asdict(outcome).items() if k not in ("seconds", "notes")}}
+        write_text_atomic(stage / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        publish_folder(stage, out)
+    except BaseException:
+        discard(stage)
+        raise
     return outcome
-
-
