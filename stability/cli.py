@@ -114,7 +114,7 @@ def cmd_score(args) -> int:
     if not args.quiet:
         root = spec.root.id
         print(f"{len(scores)} location-rounds scored; index median {scores[root].median():.1f}; "
-              f"spec {result.spec_hash}; data {result.prepared.source.get('version', '')}"
+              f"spec {result.spec_hash}; data {result.data_version}"
               + (" [ILLUSTRATIVE data]" if data.illustrative else ""))
         for f in files:
             print(f"  {f}")

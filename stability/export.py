@@ -29,7 +29,7 @@ ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey)"
 def scores_table(result) -> pd.DataFrame:
     """The scores with a ``data_note`` column when the data are illustrative."""
     table = result.scores.copy()
-    if result.prepared.source.get("illustrative"):
+    if result.illustrative:
         table.insert(0, "data_note", ILLUSTRATIVE_NOTE)
     return table
 
@@ -43,7 +43,7 @@ def about(result) -> pd.DataFrame:
     """Provenance and method, one row per item (the workbook's read-me sheet)."""
     from .pipeline import method_summary
 
-    src = result.prepared.source
+    src = result.source
     rows = {"title": result.spec.name}
     if src.get("illustrative"):
         rows["WARNING"] = ILLUSTRATIVE_NOTE + ": do not use for programming decisions"
@@ -51,7 +51,9 @@ def about(result) -> pd.DataFrame:
     for role, path in sorted(src.get("files", {}).items()):
         rows[f"{role} file"] = Path(path).name
     rows.update(method_summary(result.spec))
-    rows["scale"] = "0-100, 100 = most stable; rank 1 = most stable (ties share the lowest rank)"
+    rng = result.spec.index_range()
+    rows["scale"] = ((f"{rng[0]:g}-{rng[1]:g}" if rng else "no fixed range") + ", higher = more stable; "
+                     "rank 1 = most stable (ties share the lowest rank)")
     return pd.DataFrame({"item": list(rows), "value": list(rows.values())})
 
 
@@ -128,5 +130,5 @@ def _parquet(table: pd.DataFrame, path: Path, result) -> None:
                              preserve_index=False)
     meta = dict(t.schema.metadata or {})
     meta[b"stability.spec_hash"] = result.spec_hash.encode()
-    meta[b"stability.illustrative"] = str(bool(result.prepared.source.get("illustrative"))).encode()
+    meta[b"stability.illustrative"] = str(result.illustrative).encode()
     pq.write_table(t.replace_schema_metadata(meta), path)

@@ -78,10 +78,23 @@ def category_labels(ctx) -> list[str]:
     return list(ctx.spec.categories.labels)
 
 
+def category_cuts(ctx) -> list[float] | None:
+    """The fixed cut-offs of the categories on the index, or None when each round is cut at quantiles."""
+    rule, cuts = ctx.spec.category_rule()
+    return cuts if rule == "fixed" else None
+
+
 def category_ranges(ctx) -> dict[str, str]:
     """Category label -> its range of the index in words (``"40 to under 60"``)."""
-    cuts, labels = ctx.spec.categories.cuts, category_labels(ctx)
+    rule, cuts = ctx.spec.category_rule()
+    labels = category_labels(ctx)
     out = {}
+    if rule == "quantile":
+        bounds = [0.0, *cuts, 1.0]
+        for i, lab in enumerate(labels):
+            out[lab] = (f"the {_pct(bounds[i])} to {_pct(bounds[i + 1])} of the round's locations, "
+                        "from least to most stable")
+        return out
     for i, lab in enumerate(labels):
         if i == 0:
             out[lab] = f"below {cuts[0]:g}"
@@ -103,9 +116,25 @@ def index_label(ctx) -> str:
     return ctx.spec.label(ctx.index_id)
 
 
+def index_range(ctx) -> tuple[float, float] | None:
+    """Range of the index from the spec's methods (``(0, 100)`` for the Mali spec), or None."""
+    return ctx.spec.index_range()
+
+
 def scale(ctx) -> float:
-    """Top of the score scale (100 unless the spec says otherwise)."""
-    return float(getattr(ctx.spec.normalise, "scale", 100.0) or 100.0)
+    """Top of the index's scale (100 for the Mali spec; 100 when the index has no fixed range)."""
+    rng = index_range(ctx)
+    return float(rng[1]) if rng else 100.0
+
+
+def scale_text(ctx) -> str:
+    """The index's range for axis labels and sentences: ``"0-100"``, or ``"no fixed range"``."""
+    rng = index_range(ctx)
+    return f"{rng[0]:g}-{rng[1]:g}" if rng else "no fixed range"
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:g} %"
 
 
 def what_it_measures(ctx) -> str:
@@ -113,8 +142,10 @@ def what_it_measures(ctx) -> str:
     pillars = [ctx.spec.label(p) for p in ctx.pillars]
     listed = pillars[0] if len(pillars) == 1 else ", ".join(pillars[:-1]) + " and " + pillars[-1]
     source = "key-informant indicators" if ctx.columns.key_informant else "survey indicators"
-    return (f"The {index_label(ctx).lower()} scores how stable each assessed location is, from 0 (least stable) "
-            f"to {scale(ctx):g} (most stable), by combining {len(ctx.spec.indicators)} {source} in "
+    rng = index_range(ctx)
+    span = (f"from {rng[0]:g} (least stable) to {rng[1]:g} (most stable)" if rng else
+            "on a scale with no fixed range (higher = more stable)")
+    return (f"The {index_label(ctx).lower()} scores how stable each assessed location is, {span}, by combining {len(ctx.spec.indicators)} {source} in "
             f"{len(pillars)} pillars: {listed}.")
 
 

@@ -292,8 +292,9 @@ def _plot_points(ctx, ax, frame: pd.DataFrame, size: float) -> pd.Series:
     return cats
 
 
-def _area_colours():
-    """(normaliser, colour map) of median index values on the fixed 0-100 scale.
+def _area_colours(ctx):
+    """(normaliser, colour map) of median index values on the index's fixed scale (0-100 for the Mali spec;
+    the round's range of the index when it has no fixed range).
 
     The colour map stops short of its darkest shades so that the category colours
     of the points stay visible on the most stable areas.
@@ -302,7 +303,11 @@ def _area_colours():
     from matplotlib.colors import ListedColormap, Normalize
 
     base = matplotlib.colormaps[AREA_CMAP]
-    return Normalize(0, 100), ListedColormap(base(np.linspace(0.04, 0.78, 256)), name=f"{AREA_CMAP}_reports")
+    rng = content.index_range(ctx)
+    if rng is None:
+        values = ctx.national[ctx.index_id].dropna()
+        rng = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    return Normalize(*rng), ListedColormap(base(np.linspace(0.04, 0.78, 256)), name=f"{AREA_CMAP}_reports")
 
 
 def _label_area(ax, geom, text: str, fontsize: float, extent, clip: bool = False, **kw) -> None:
@@ -324,10 +329,10 @@ def _label_area(ax, geom, text: str, fontsize: float, extent, clip: bool = False
                 linespacing=1.1, **opts)
 
 
-def _colourbar(fig, cax, label: str) -> None:
+def _colourbar(ctx, fig, cax, label: str) -> None:
     from matplotlib.cm import ScalarMappable
 
-    norm, cmap = _area_colours()
+    norm, cmap = _area_colours(ctx)
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
     bar.set_label(label)
     bar.ax.tick_params(labelsize=8)
@@ -381,7 +386,7 @@ def region_map(ctx):
             for p, g in others.items():
                 _label_area(ax, g, ctx.regions.get(p, p), 8.5, extent, clip=True, color="#777777",
                             style="italic")
-            norm, cmap = _area_colours()
+            norm, cmap = _area_colours(ctx)
             scored = [p for p in cercles if pd.notna(values[p])]
             _add_shapes(ax, [cercles[p] for p in scored], [cmap(norm(values[p])) for p in scored], 2,
                         edgecolors="white", linewidths=1.0)
@@ -392,7 +397,7 @@ def region_map(ctx):
                 label = f"{names.get(p, p)}\n{content.number(values[p])}" if pd.notna(values[p]) else names.get(p, p)
                 _label_area(ax, g, label, 9.5, extent)
             _add_shapes(ax, [region_geom], ["none"], 3, edgecolors="#222222", linewidths=1.8)
-            _colourbar(fig, cax, "Median stability index of the cercle (0-100)")
+            _colourbar(ctx, fig, cax, f"Median stability index of the cercle ({content.scale_text(ctx)})")
         cats = _plot_points(ctx, ax, cur, size=34)
         where = "median index by cercle, " if region_geom is not None else ""
         ax.set_title(f"{_short(ctx.region_name, 30)}: {where}locations by category (round {ctx.round})")
@@ -418,7 +423,7 @@ def country_map(ctx):
                                  width=9.5)
         if regions:
             medians = nat.groupby(region)[ctx.index_id].median() if region else pd.Series(dtype=float)
-            norm, cmap = _area_colours()
+            norm, cmap = _area_colours(ctx)
             faces = [NO_DATA_FILL if pd.isna(medians.get(p, np.nan)) else cmap(norm(medians.get(p)))
                      for p in regions]
             _add_shapes(ax, regions.values(), faces, 2, edgecolors="white", linewidths=1.2)
@@ -432,7 +437,7 @@ def country_map(ctx):
                                 arrowprops={"arrowstyle": "-", "color": "#333333", "linewidth": 0.8})
                 else:
                     _label_area(ax, g, label, 10, extent)
-            _colourbar(fig, cax, "Median stability index of the region (0-100)")
+            _colourbar(ctx, fig, cax, f"Median stability index of the region ({content.scale_text(ctx)})")
         cats = _plot_points(ctx, ax, nat, size=9)
         shaded = "median index by region, " if regions else ""
         ax.set_title(f"{shaded}locations by category (round {ctx.round})".capitalize())
@@ -449,7 +454,10 @@ def _spread(n: int, width: float) -> np.ndarray:
 
 def _category_bands(ctx, ax) -> None:
     """Faint vertical background bands of the category ranges of the index."""
-    cuts = [0.0, *ctx.spec.categories.cuts, content.scale(ctx)]
+    fixed, rng = content.category_cuts(ctx), content.index_range(ctx)
+    if fixed is None or rng is None:  # categories at quantiles of each round: no fixed bands
+        return
+    cuts = [rng[0], *fixed, rng[1]]
     colours = list(category_colours(ctx).values())
     for (lo, hi), colour in zip(zip(cuts, cuts[1:]), colours):
         ax.axvspan(lo, hi, color=colour, alpha=0.09, zorder=0, linewidth=0)
@@ -540,7 +548,7 @@ def pillar_profile(ctx):
         ax.set_xticks(np.arange(len(cols)), ticks)
         ax.set_ylim(0, 109)
         ax.set_yticks(np.arange(0, 101, 20))
-        ax.set_ylabel("Score (0-100, 100 = most stable)")
+        ax.set_ylabel(f"Score ({content.scale_text(ctx)}, higher = more stable)")
         ax.axvline(0.5, color="#dddddd", linewidth=1)
         ax.grid(axis="y", color="#eeeeee", linewidth=0.8)
         ax.set_axisbelow(True)
@@ -604,7 +612,8 @@ def region_comparison(ctx):
                 tick.set_color(HIGHLIGHT)
         ax.set_xlim(0, top_scale + 9)
         ax.set_xticks(np.arange(0, top_scale + 1, 20))
-        ax.set_xlabel(f"{content.index_label(ctx)} (0-100, 100 = most stable); median written on the right")
+        ax.set_xlabel(f"{content.index_label(ctx)} ({content.scale_text(ctx)}, higher = more stable); median "
+                      "written on the right")
         ax.set_title(f"{content.index_label(ctx)} by region, round {ctx.round} (number of locations)")
         _bottom_legend(fig, handles, 4)
         _footnote(ctx, fig)

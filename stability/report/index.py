@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import write_text_atomic
+from ..pipeline import category_summary
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -70,6 +71,11 @@ def _fmt(v, digits=1) -> str:
     if isinstance(v, float) and digits == 0:
         return f"{v:,.0f}"
     return f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else html.escape(str(v))
+
+
+def _scale_words(spec) -> str:
+    rng = spec.index_range()
+    return f"{rng[0]:g} to {rng[1]:g}" if rng else "no fixed range"
 
 
 def render_index(folder: Path, result, survey_round, regions: dict[str, str]) -> str:
@@ -127,8 +133,8 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
 <title>{e(title)}</title><style>{STYLE}</style></head>
 <body>
 <h1>{e(title)}</h1>
-<p class="lead">Stability index 0–100 (100 = most stable) per location; categories {e(', '.join(spec.categories.labels))}
-at cut-offs {e(', '.join(f'{c:g}' for c in spec.categories.cuts))}.</p>
+<p class="lead">Stability index per location ({e(_scale_words(spec))}, higher = more stable); categories:
+{e(category_summary(spec))}.</p>
 {warning}
 {caveat}
 {ov_link}
