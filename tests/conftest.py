@@ -271,3 +271,9 @@ class COINrReference:
 @pytest.fixture(scope="session")
 def coinr_ref():
     return COINrReference
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the slow tests (wheel install, README commands, report batches) first, so that the two
+    workers finish together instead of one waiting on a long test picked up last."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

@@ -30,7 +30,9 @@ def small():
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="recompute-")
-    st.generate(n_locations=120, n_rounds=2, seed=7).write(folder)
+    from stability.generate import generate  # the function (``stability.generate`` is also its module)
+
+    generate(n_locations=120, n_rounds=2, seed=7).write(folder)
     data = st.load_dataset(folder)
     spec = st.load_spec(default_spec()).with_changes({"rounds": [{"id": 1, "label": "first"}, {"id": 2, "label": "second"}],
                               "levels.2.threshold": 0.5})
