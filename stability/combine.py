@@ -77,11 +77,12 @@ def encode_column(values: pd.Series, answer_type) -> tuple[np.ndarray, np.ndarra
 
 def encode(answers: pd.DataFrame, spec) -> pd.DataFrame:
     """Numeric codes of every indicator column (invalid answers become NaN)."""
-    out = {}
-    for ind in spec.indicators:
+    # written column by column into one block, which the table then uses as it is
+    out = np.empty((len(answers), len(spec.indicators)), order="F")
+    for j, ind in enumerate(spec.indicators):
         atype = spec.answers.get(ind.answers) if ind.answers else None
-        out[ind.id] = encode_column(answers[ind.id], atype)[0]
-    return pd.DataFrame(out, index=answers.index)
+        out[:, j] = encode_column(answers[ind.id], atype)[0]
+    return pd.DataFrame(out, index=answers.index, columns=[ind.id for ind in spec.indicators], copy=False)
 
 
 @dataclass

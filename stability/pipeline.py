@@ -85,9 +85,9 @@ def _as_round(values: pd.Series, spec: IndexSpec) -> np.ndarray:
 def _numeric_or_text(col: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(col.dtype):
         return col
-    head = col.iloc[:256]
-    head = head[head.notna().to_numpy()]
-    if len(head) and pd.to_numeric(head, errors="coerce").isna().any():
+    head = col.array[:256]
+    head = head[~pd.isna(head)]
+    if len(head) and pd.isna(pd.to_numeric(head, errors="coerce")).any():
         # a value that is not a number among the first ones: text (converting
         # every value of a long text column would only fail slowly)
         return col.astype(object).where(col.notna(), None)
@@ -116,33 +116,48 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
         data = Dataset(answers=data, files={"answers": "answers"}, name="in-memory table")
     elif not isinstance(data, Dataset):
         data = load_dataset(data)
+    version = ""
     if check:
+        from concurrent.futures import ThreadPoolExecutor
+        from dataclasses import replace
+
         from .validate import validate
 
-        validate(data, spec).raise_for_errors()
+        # the data checksum is taken while the data are validated (hashing mostly releases the GIL), on
+        # shallow copies of the tables so that neither thread sees the other reorganise a table's blocks
+        tables = {r: getattr(data, r).copy(deep=False) for r in ("answers", "locations", "population")
+                  if getattr(data, r) is not None}
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checksum = pool.submit(lambda: replace(data, **tables).version)
+            validate(data, spec).raise_for_errors()
+            version = checksum.result()
     c = spec.columns
     keys = _keys(spec)
     answers = data.answers
     coded = encode(answers, spec)
     for k in keys:
-        coded[k] = answers[k].to_numpy()
+        coded[k] = answers[k].array  # as stored: text in pandas' string type is indexed faster than as objects
     if c.round:
         coded[c.round] = _as_round(coded[c.round], spec)
     combined = None
+    rows = None
     if c.key_informant:
         combined = combine(coded, spec)
         values = combined.values
         n_ki = combined.n_informants
     else:
-        values = coded.set_index(keys)[spec.indicator_ids].sort_index()
+        keyed = coded.set_index(keys)
+        values = keyed[spec.indicator_ids].sort_index()
+        # the answer row of each unit, in the order of ``values``
+        rows = pd.Series(np.arange(len(keyed)), index=keyed.index).sort_index().to_numpy()
         n_ki = None
     values = values.astype(float)
-    units = _units(data, spec, values.index, keys, n_ki)
+    units = _units(data, spec, values.index, keys, n_ki, rows)
     if n_ki is not None and spec.combine.min_informants > 1:
         keep = (n_ki >= spec.combine.min_informants).reindex(values.index).to_numpy()
         values, units = values[keep], units[keep]
     source = {"name": data.name, "illustrative": data.illustrative, "files": dict(data.files),
-              "version": data.version if check else ""}
+              "version": version}
     order = []
     if c.round:
         from .rounds import order as round_order
@@ -151,8 +166,13 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
     return Prepared(values=values, units=units, combined=combined, source=source, round_order=order)
 
 
-def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.DataFrame:
-    """Per-unit descriptive columns, aligned on ``index``."""
+def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki,
+           rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Per-unit descriptive columns, aligned on ``index``.
+
+    ``rows`` (answers with one row per unit) gives the answer row of each entry
+    of ``index``.
+    """
     c = spec.columns
     loc = c.location
     wanted = [x for x in [c.name, *c.admin, *c.admin_names, c.longitude, c.latitude,
@@ -163,7 +183,15 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki) -> pd.
     rest = [col for col in answers.columns if col not in skip]
     if data.locations is not None:
         rest = [col for col in rest if col not in data.locations.columns]
-    if rest:
+    if rest and rows is not None and index.is_unique:
+        # a unit's only row is its first one: take it rather than group
+        own = answers[rest].take(rows)
+        for col in rest:
+            if own[col].dtype == object:
+                own[col] = own[col].where(own[col].notna(), None)
+        own.index = index
+        units = units.join(own)
+    elif rest:
         frame = answers[rest].copy()
         for k in keys:
             frame[k] = answers[k].to_numpy()
@@ -302,19 +330,38 @@ def step_treat(X, columns, ctx):
               for c in columns}
     win = [j for j, c in enumerate(columns) if STATUS_WINSORISED in status[c] and STATUS_LOG not in status[c]
            and out[j] is not X[j]]
+
+    def cells_log(action, names, masks, before, after, detail):
+        # pass only the rows with a logged cell: the log looks up their locations, not every unit's
+        from dataclasses import replace
+
+        rows = np.flatnonzero(np.logical_or.reduce(masks))
+        sub = replace(ctx, index=ctx.index[rows], rounds=None if ctx.rounds is None else ctx.rounds[rows])
+        return _cells_log("treat", action, sub, names, [m[rows] for m in masks], [b[rows] for b in before],
+                          [a[rows] for a in after], detail)
+
     if win:
         masks = [(out[j] != X[j]) & ~np.isnan(X[j]) for j in win]
-        logs.append(_cells_log("treat", "winsorised", ctx, [columns[j] for j in win], masks,
-                               [X[j] for j in win], [out[j] for j in win], "COINr winsorisation"))
+        logs.append(cells_log("winsorised", [columns[j] for j in win], masks,
+                              [X[j] for j in win], [out[j] for j in win], "COINr winsorisation"))
     for label, step in fitted.items():
-        for c, t in step.columns_.items():
-            if t.status == STATUS_LOG:
-                logs.append(pd.DataFrame([{
-                    "step": "treat", "location": None, "round": label, "column": c, "action": "log_transformed",
-                    "before": np.nan, "after": np.nan,
-                    "detail": f"winsorising {s.winmax} points was not enough: log(x - min + 0.01(max - min)); "
-                              f"skew {t.skew:.3g} -> {t.skew_after:.3g}, kurtosis {t.kurt:.3g} -> {t.kurt_after:.3g}"
-                }]))
+        clamped = [(columns.index(c), t) for c, t in step.columns_.items() if t.status == STATUS_LOG]
+        if clamped and len(fitted) == 1 and label is not None and ctx.rounds is not None:
+            # a reference round's log transform applied to other rounds: values below its minimum are clamped
+            masks = [~np.isnan(X[j]) & (X[j] < t.log_min) for j, t in clamped]
+            logs.append(cells_log("clamped", [columns[j] for j, _ in clamped], masks,
+                                  [X[j] for j, _ in clamped],
+                                  [np.full(len(X[j]), t.log_min) for j, t in clamped],
+                                  f"below the minimum of reference round {label} before the log transform: "
+                                  "raised to that minimum"))
+        logged = [{
+            "step": "treat", "location": None, "round": label, "column": c, "action": "log_transformed",
+            "before": np.nan, "after": np.nan,
+            "detail": f"winsorising {s.winmax} points was not enough: log(x - min + 0.01(max - min)); "
+                      f"skew {t.skew:.3g} -> {t.skew_after:.3g}, kurtosis {t.kurt:.3g} -> {t.kurt_after:.3g}"
+        } for c, t in step.columns_.items() if t.status == STATUS_LOG]
+        if logged:
+            logs.append(pd.DataFrame(logged))  # one table per round rather than one per indicator
     return out, logs, fitted
 
 

@@ -44,6 +44,73 @@ def _central_sums(x: np.ndarray) -> tuple[int, float, float, float, float, float
     return n, c, float(d.sum()), float(d2.sum()), float(d2 @ d), float(d2 @ d2)
 
 
+#: Columns of at most this many values are summed whole, about their mean.
+SHORT = 8192
+#: Values per block when summing a longer column: the block's temporaries stay
+#: in the CPU cache, and each numpy call is long enough for threads summing
+#: other columns to run meanwhile (numpy releases the GIL in its loops; the
+#: sums avoid BLAS, whose dot product keeps the GIL and starts threads of its own).
+BLOCK = 65536
+#: Values sampled from a long column to estimate its mean.
+PILOT = 1024
+
+
+def _block_sums(x: np.ndarray, centre: float) -> tuple[int, float, float, float, float]:
+    """n and power sums S1..S4 of ``x - centre`` over the non-missing values, block by block."""
+    size = min(x.size, BLOCK)
+    d, d2 = np.empty(size), np.empty(size)
+    gap = np.empty(size, dtype=bool)
+    missing = 0
+    s1 = s2 = s3 = s4 = 0.0
+    for start in range(0, x.size, BLOCK):
+        b = x[start:start + BLOCK]
+        w = b.size
+        if w < size:
+            d, d2, gap = d[:w], d2[:w], gap[:w]
+        np.isnan(b, out=gap)
+        np.subtract(b, centre, out=d)
+        k = int(np.count_nonzero(gap))
+        if k:
+            missing += k
+            np.copyto(d, 0.0, where=gap)
+        np.multiply(d, d, out=d2)
+        s1 += float(d.sum())
+        s2 += float(d2.sum())
+        s3 += float(np.einsum("i,i", d2, d))
+        s4 += float(np.einsum("i,i", d2, d2))
+    return x.size - missing, s1, s2, s3, s4
+
+
+def _power_sums(x: np.ndarray) -> tuple[int, float, float, float, float, float]:
+    """n, centre and power sums S1..S4 of ``x - centre`` over the non-missing values of ``x``.
+
+    A column of at most :data:`SHORT` values is summed about its mean
+    (:func:`_central_sums`).  A longer one is summed in one pass, block by
+    block, about the mean of a sample of its values; if that centre turns out
+    to be more than half a standard deviation from the mean, a second pass
+    sums about the mean.  Either way the sums are about a centre close to the
+    mean, so the moments derived from them keep full precision.
+    """
+    if x.size <= SHORT:
+        return _central_sums(x[~np.isnan(x)])
+    sample = x[::max(1, x.size // PILOT)]
+    sample = sample[~np.isnan(sample)]
+    centre = float(sample.mean()) if sample.size else 0.0
+    for _ in range(2):
+        if not np.isfinite(centre):
+            break
+        n, s1, s2, s3, s4 = _block_sums(x, centre)
+        if n == 0:
+            return 0, 0.0, 0.0, 0.0, 0.0, 0.0
+        if not np.isfinite([s1, s2, s3, s4]).all():
+            break
+        shift = s1 / n
+        if n * shift * shift <= 0.25 * max(s2 - s1 * shift, 0.0):
+            return n, centre, s1, s2, s3, s4
+        centre += shift
+    return _central_sums(x[~np.isnan(x)])  # infinite values or overflow: as for a short column
+
+
 def _skew_kurt(n: int, s1: float, s2: float, s3: float, s4: float) -> tuple[float, float]:
     """Type-2 sample skewness and excess kurtosis from power sums about any centre."""
     if n < 3:
@@ -67,9 +134,7 @@ def skew_kurt(x) -> tuple[float, float]:
 
     Equal to pandas ``Series.skew()`` and ``Series.kurt()`` (and Excel's SKEW/KURT).
     """
-    x = np.asarray(x, dtype=float)
-    x = x[~np.isnan(x)]
-    n, _, s1, s2, s3, s4 = _central_sums(x)
+    n, _, s1, s2, s3, s4 = _power_sums(np.asarray(x, dtype=float))
     return _skew_kurt(n, s1, s2, s3, s4)
 
 
@@ -99,17 +164,20 @@ def treat_column(x: np.ndarray, winmax: int = 5, skew_thresh: float = 2.0, kurt_
     """Learn the COINr treatment of one column (see the module docstring).
 
     Power sums are updated as points are replaced, so each winsorisation step
-    costs two passes over the column rather than a full recomputation.
+    costs no pass over the column: the next value to clip at comes from the
+    few most extreme values of each side, set aside once.
     """
-    v = np.asarray(x, dtype=float)
-    v = v[~np.isnan(v)]
-    n, c, s1, s2, s3, s4 = _central_sums(v)
+    x = np.asarray(x, dtype=float)
+    n, c, s1, s2, s3, s4 = _power_sums(x)
     skew, kurt = _skew_kurt(n, s1, s2, s3, s4)
     lower, upper = -np.inf, np.inf
     if not fails(skew, kurt, skew_thresh, kurt_thresh):
         return ColumnTreatment(STATUS_PASS, lower, upper, 0, skew, kurt, skew, kurt)
+    v = x[~np.isnan(x)]
     cur_skew, cur_kurt = skew, kurt
-    hi, lo = float(v.max()), float(v.min())
+    vmax, vmin = float(v.max()), float(v.min())
+    hi, lo = vmax, vmin
+    high, low = _Side(v, winmax, True), _Side(v, winmax, False)
     # COINr counts the points of the last high-side step plus those of the last
     # low-side step; with ties this can jump past winmax.
     last_high = last_low = 0
@@ -117,19 +185,17 @@ def treat_column(x: np.ndarray, winmax: int = 5, skew_thresh: float = 2.0, kurt_
     while failing and last_high + last_low < winmax:
         if cur_skew >= 0:
             old = hi
-            m = int(np.count_nonzero(v >= old))
-            rest = v[v < old]
-            if rest.size == 0:
+            m, nxt = high.step(old)
+            if nxt is None:
                 break
-            hi = upper = float(rest.max())
+            hi = upper = nxt
             new, last_high = hi, m
         else:
             old = lo
-            m = int(np.count_nonzero(v <= old))
-            rest = v[v > old]
-            if rest.size == 0:
+            m, nxt = low.step(old)
+            if nxt is None:
                 break
-            lo = lower = float(rest.min())
+            lo = lower = nxt
             new, last_low = lo, m
         a, b = old - c, new - c
         s1 += m * (b - a)
@@ -143,15 +209,53 @@ def treat_column(x: np.ndarray, winmax: int = 5, skew_thresh: float = 2.0, kurt_
         return ColumnTreatment(STATUS_WINSORISED, lower, upper, n_win, skew, kurt, cur_skew, cur_kurt)
     if not log_fallback:
         return ColumnTreatment(STATUS_WINSORISED, lower, upper, n_win, skew, kurt, cur_skew, cur_kurt)
-    vmin, vmax = float(v.min()), float(v.max())
-    logged = _log_ct(v, vmin, vmax)
-    ls, lk = skew_kurt(logged)
+    ls, lk = skew_kurt(_log_ct(v, vmin, vmax))
     return ColumnTreatment(STATUS_LOG, -np.inf, np.inf, 0, skew, kurt, ls, lk, vmin, vmax)
 
 
-def _log_ct(x: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+class _Side:
+    """One side (high or low) of a column's values, for the winsorisation steps.
+
+    :meth:`step` answers, for the value ``old`` being replaced, how many values
+    are at or beyond it and which value comes next.  The answers come from the
+    most extreme values of that side, set aside on first use, as long as they
+    reach past ``old``; otherwise (many ties) from the whole column.
+    """
+
+    def __init__(self, v: np.ndarray, winmax: int, high: bool):
+        self.v, self.high = v, high
+        self.k = min(v.size, 2 * winmax + 16)
+        self.tail: np.ndarray | None = None
+
+    def step(self, old: float) -> tuple[int, float | None]:
+        v = self.v
+        if self.tail is None:
+            part = np.partition(v, v.size - self.k)[v.size - self.k:] if self.high else np.partition(v, self.k - 1)[:self.k]
+            self.tail = np.sort(part) if self.high else np.sort(part)[::-1]
+        t = self.tail
+        # every value beyond the tail's innermost one is in the tail
+        if (old > t[0]) if self.high else (old < t[0]):
+            if self.high:
+                return int(np.count_nonzero(t >= old)), float(t[t < old].max())
+            return int(np.count_nonzero(t <= old)), float(t[t > old].min())
+        if self.high:
+            m, rest = int(np.count_nonzero(v >= old)), v[v < old]
+            return m, (float(rest.max()) if rest.size else None)
+        m, rest = int(np.count_nonzero(v <= old)), v[v > old]
+        return m, (float(rest.min()) if rest.size else None)
+
+
+def _log_ct(x: np.ndarray, vmin: float, vmax: float, clamp: bool = False) -> np.ndarray:
+    """``log(x - vmin + 0.01 * (vmax - vmin))`` in a single new array (``x`` raised to ``vmin`` first
+    when ``clamp``)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log(x - vmin + 0.01 * (vmax - vmin))
+        if clamp:
+            out = np.maximum(x, vmin)
+            out -= vmin
+        else:
+            out = np.subtract(x, vmin)
+        out += 0.01 * (vmax - vmin)
+        return np.log(out, out=out)
 
 
 class OutlierTreatment:
@@ -199,18 +303,24 @@ class OutlierTreatment:
         Returns ``X`` itself when nothing changes; otherwise the same form as
         ``X`` with only the treated columns replaced (others shared).
         """
-        from .columns import as_columns, like
+        from .columns import as_columns, like, n_rows
+        from .parallel import map_ordered
 
         changing = [(j, self.columns_[c]) for j, c in enumerate(columns)
                     if c in self.columns_ and self.columns_[c].status in (STATUS_WINSORISED, STATUS_LOG)]
         if not changing:
             return X
         out = as_columns(X)
-        for j, ct in changing:
-            col = np.array(out[j], dtype=float, copy=True)
+
+        def apply(item):
+            j, ct = item
+            col = np.asarray(out[j], dtype=float)
             if ct.status == STATUS_LOG:
-                col = _log_ct(col, ct.log_min, ct.log_max)
-            else:
-                np.clip(col, ct.lower, ct.upper, out=col)
+                # rows the treatment was not fitted on (other rounds than the reference) can lie below the
+                # fitted minimum, where the log is undefined: they are clamped to it (the pipeline logs each)
+                return _log_ct(col, ct.log_min, ct.log_max, clamp=True)
+            return np.clip(col, ct.lower, ct.upper)
+
+        for (j, _), col in zip(changing, map_ordered(apply, changing, n_rows(X) * len(changing))):
             out[j] = col
         return like(X, out)

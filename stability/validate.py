@@ -180,6 +180,10 @@ def validate(data: Dataset, spec) -> Report:
     bad_round = np.zeros(len(ans), dtype=bool)
     if rounds is not None:
         bad_round = _check_rounds(ck, "answers", rounds)
+        # rounds of the rows with a valid round, numbered once for every indicator's check
+        ok_rows = ~bad_round & rounds.notna().to_numpy()
+        round_codes, round_labels = pd.factorize(rounds.to_numpy()[ok_rows], sort=True)
+        round_labels = pd.Index(round_labels)
     # ---- answers
     present_ids = [i for i in spec.indicators if i.id in ans.columns]
     for ind in present_ids:
@@ -215,9 +219,9 @@ def validate(data: Dataset, spec) -> Report:
             ck.add("error", f"constant indicator: every answer is {ok[0]:g}, it cannot tell locations apart",
                    "answers", ind.id)
         if rounds is not None:
-            ok_rows = ~bad_round & rounds.notna().to_numpy()
-            has = pd.Series(~np.isnan(codes[ok_rows])).groupby(rounds.to_numpy()[ok_rows]).any()
-            for r in has.index[~has.to_numpy()]:
+            has = np.zeros(len(round_labels), dtype=bool)
+            has[round_codes[~np.isnan(codes[ok_rows])]] = True
+            for r in round_labels[~has]:
                 ck.add("error", f"no valid answer in round {r}", "answers", ind.id)
     # ---- location register
     if reg is not None:

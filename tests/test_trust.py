@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from pathlib import Path
 import pytest
 
 import stability as st
@@ -241,3 +243,45 @@ def test_every_pcode_error_is_listed(capsys, dataset_copy):
     assert "does not belong" in errors[1] and "row 20" in errors[1]
     assert "2 error(s)" in out.splitlines()[-1]
 
+
+
+# ----------------------------------------------------------------------------- log transform with a reference round
+def test_values_below_the_reference_domain_of_a_log_transform_are_clamped_and_logged(make_spec):
+    rng = np.random.default_rng(3)
+    n = 60
+    skewed = np.concatenate([rng.exponential(1.0, n - 6) + 10, [60, 70, 80, 90, 100, 200]])  # fails the test
+    later = skewed.copy()
+    later[:3] = [0.0, 1.0, 2.0]  # far below round 1's minimum (about 10)
+    X = pd.DataFrame({"loc": [f"L{i:03d}" for i in range(n)] * 2, "r": [1] * n + [2] * n,
+                      "a": np.concatenate([skewed, later]), "b": rng.normal(size=2 * n),
+                      "c": rng.normal(size=2 * n)})
+    spec = make_spec(round="r", treat={"method": "winsorise", "winmax": 1, "log_fallback": True},
+                     normalise={"method": "minmax", "scope": "reference", "reference_round": 1})
+    res = st.compute(X, spec)
+    treated = res.stage("treated")["a"]
+    assert treated.notna().all()  # nothing vanishes
+    assert (res.scores["n_missing"] == 0).all()
+    clamps = res.log[res.log["action"] == "clamped"]
+    assert len(clamps) == 3 and set(clamps["before"]) == {0.0, 1.0, 2.0}
+    assert (clamps["round"] == 2).all() and (clamps["column"] == "a").all()
+    low = treated.xs(2, level="r").iloc[:3]
+    assert np.allclose(low, treated.xs(1, level="r").min())  # the lowest logged value of the reference
+
+
+def test_reports_state_the_index_scale_and_quantile_categories(mali_result):
+    from stability.report import content
+    from stability.report.context import ReportContext, region_names
+    from stability.report.index import render_index
+
+    res = mali_result.recompute({"normalise.method": "zscore", "categories.cuts": None})
+    ctx = ReportContext(result=res, round=3, previous_round=2, region="ML05", region_name="Mopti",
+                        regions=region_names(res))
+    assert content.category_cuts(ctx) is None and content.scale_text(ctx) == "no fixed range"
+    assert "no fixed range" in content.what_it_measures(ctx)
+    assert content.category_ranges(ctx)["low"].startswith("the 0 % to 40 % of the round's locations")
+    page = render_index(Path("/nonexistent"), res, 3, region_names(res))
+    assert "0–100" not in page and "no fixed range" in page and "quantile" in page
+    ctx = ReportContext(result=mali_result, round=3, previous_round=2, region="ML05", region_name="Mopti",
+                        regions=region_names(mali_result))
+    assert content.category_ranges(ctx) == {"low": "below 40", "medium": "40 to under 60", "high": "60 and above"}
+    assert "from 0 (least stable) to 100 (most stable)" in content.what_it_measures(ctx)
