@@ -25,11 +25,9 @@ WALKED_INDICATORS = ("armed_groups_present", "security_incidents_3m", "freedom_o
 
 
 @pytest.fixture(scope="module")
-def small():
+def small(tmp_path_factory):
     """A small illustrative survey (fast to compute) and the Mali spec with declared rounds."""
-    import tempfile
-
-    folder = tempfile.mkdtemp(prefix="recompute-")
+    folder = tmp_path_factory.mktemp("recompute")
     from stability.generate import generate  # the function (``stability.generate`` is also its module)
 
     generate(n_locations=120, n_rounds=2, seed=7).write(folder)
