@@ -162,7 +162,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
     if c.round:
         from .rounds import order as round_order
 
-        order = round_order(values.index.get_level_values(c.round), spec)
+        order = round_order(values.index.get_level_values(c.round).unique(), spec)  # distinct rounds
     return Prepared(values=values, units=units, combined=combined, source=source, round_order=order)
 
 

@@ -22,6 +22,8 @@ round) with :meth:`OutlierTreatment.transform`.
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,8 +122,8 @@ def _skew_kurt(n: int, s1: float, s2: float, s3: float, s4: float) -> tuple[floa
     m4 = s4 - 4 * s1 * s3 / n + 6 * s1 * s1 * s2 / n ** 2 - 3 * s1 ** 4 / n ** 3
     if m2 <= 1e-14 * max(abs(s2), 1e-300):
         return 0.0, 0.0 if n > 3 else float("nan")
-    g = np.sqrt(n) * m3 / m2 ** 1.5
-    skew = g * np.sqrt(n * (n - 1)) / (n - 2)
+    g = math.sqrt(n) * m3 / m2 ** 1.5
+    skew = g * math.sqrt(n * (n - 1)) / (n - 2)
     if n < 4:
         return float(skew), float("nan")
     r = n * m4 / (m2 * m2)
@@ -225,19 +227,23 @@ class _Side:
     def __init__(self, v: np.ndarray, winmax: int, high: bool):
         self.v, self.high = v, high
         self.k = min(v.size, 2 * winmax + 16)
-        self.tail: np.ndarray | None = None
+        self.tail: list[float] | None = None
 
     def step(self, old: float) -> tuple[int, float | None]:
         v = self.v
-        if self.tail is None:
-            part = np.partition(v, v.size - self.k)[v.size - self.k:] if self.high else np.partition(v, self.k - 1)[:self.k]
-            self.tail = np.sort(part) if self.high else np.sort(part)[::-1]
+        if self.tail is None:  # ascending
+            if self.high:
+                self.tail = np.sort(np.partition(v, v.size - self.k)[v.size - self.k:]).tolist()
+            else:
+                self.tail = np.sort(np.partition(v, self.k - 1)[:self.k]).tolist()
         t = self.tail
         # every value beyond the tail's innermost one is in the tail
-        if (old > t[0]) if self.high else (old < t[0]):
-            if self.high:
-                return int(np.count_nonzero(t >= old)), float(t[t < old].max())
-            return int(np.count_nonzero(t <= old)), float(t[t > old].min())
+        if self.high and old > t[0]:
+            i = bisect.bisect_left(t, old)
+            return len(t) - i, t[i - 1]
+        if not self.high and old < t[-1]:
+            i = bisect.bisect_right(t, old)
+            return i, t[i]
         if self.high:
             m, rest = int(np.count_nonzero(v >= old)), v[v < old]
             return m, (float(rest.max()) if rest.size else None)

@@ -211,7 +211,8 @@ def validate(data: Dataset, spec) -> Report:
         if atype is not None and atype.integer:
             frac = ~np.isnan(codes) & (codes != np.round(codes))
             ck.first("answers", ind.id, frac, lambda v: f"{_fmt(v)} is not a whole number", values=codes)
-        ok = codes[~np.isnan(codes)]
+        valid = ~np.isnan(codes)
+        ok = codes[valid]
         if ok.size == 0:
             ck.add("error", "no valid answer at all: the indicator cannot be scored", "answers", ind.id)
             continue
@@ -220,7 +221,7 @@ def validate(data: Dataset, spec) -> Report:
                    "answers", ind.id)
         if rounds is not None:
             has = np.zeros(len(round_labels), dtype=bool)
-            has[round_codes[~np.isnan(codes[ok_rows])]] = True
+            has[round_codes[valid[ok_rows]]] = True
             for r in round_labels[~has]:
                 ck.add("error", f"no valid answer in round {r}", "answers", ind.id)
     # ---- location register
