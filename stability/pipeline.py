@@ -346,7 +346,7 @@ def step_treat(X, columns, ctx):
                               [X[j] for j in win], [out[j] for j in win], "COINr winsorisation"))
     for label, step in fitted.items():
         clamped = [(columns.index(c), t) for c, t in step.columns_.items() if t.status == STATUS_LOG]
-        if clamped and len(fitted) == 1 and label is not None and ctx.rounds is not None:
+        if clamped and ctx.spec.normalise.scope == "reference" and ctx.rounds is not None:
             # a reference round's log transform applied to other rounds: values below its minimum are clamped
             masks = [~np.isnan(X[j]) & (X[j] < t.log_min) for j, t in clamped]
             logs.append(cells_log("clamped", [columns[j] for j, _ in clamped], masks,

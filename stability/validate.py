@@ -276,8 +276,11 @@ def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
     ok = rounds.notna().to_numpy() & ck.data.answers[c.location].notna().to_numpy()
     if not ok.any():
         return
-    labels = coerce(rounds[ok], ck.spec)
-    per_round = pd.Series(ck.data.answers[c.location].to_numpy()[ok]).groupby(labels).nunique()
+    # distinct (round, location) pairs, counted per round: the labels are coerced once per distinct round
+    pairs = pd.DataFrame({"r": rounds.to_numpy()[ok], "l": ck.data.answers[c.location].to_numpy()[ok]})
+    counts = pairs.drop_duplicates()["r"].value_counts()
+    per_round = pd.Series(counts.to_numpy(), index=coerce(pd.Series(counts.index), ck.spec))
+    per_round = per_round.groupby(level=0).sum()
     prev = None
     for rnd in order(per_round.index, ck.spec):
         n = int(per_round[rnd])

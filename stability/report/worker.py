@@ -16,10 +16,16 @@ import html
 import json
 import os
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
+
+if "jsonschema" not in sys.modules:
+    # jsonschema (imported by nbformat) imports rfc3987_syntax when it is installed, which builds a grammar
+    # for about two seconds; nbformat's schemas check no IRI format, so the workers do without it.
+    sys.modules.setdefault("rfc3987_syntax", None)
 
 import nbformat
 import papermill as pm
