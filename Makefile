@@ -63,6 +63,8 @@ lock:
 
 bench: compile
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_pipeline.py --treat-all
+	$(BIN)/python benchmarks/bench_compute.py
 	$(BIN)/python benchmarks/bench_reports.py
 
 clean:

@@ -27,12 +27,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
-import time
 
 import numpy as np
 import pandas as pd
 
+from timing import best_of  # benchmarks/ is on sys.path when a benchmark runs as a script
 from stability.coinr import read_coinr
 from stability.io import Dataset
 from stability.paths import asem_dir
@@ -56,21 +55,6 @@ def make_data(copies: int, seed: int = 0):
     X = X * (1.0 + 0.01 * rng.standard_normal(X.shape))
     big[ids] = X
     return spec, big
-
-
-def best_of(fns: dict, repeat: int) -> dict:
-    """Best wall time and its result per function; the functions take turns, so all see the same load."""
-    best = {name: (np.inf, None) for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            gc.collect()
-            t0 = time.perf_counter()
-            out = fn()
-            t = time.perf_counter() - t0
-            if t < best[name][0]:
-                best[name] = (t, out)
-            del out
-    return best
 
 
 def main() -> None:

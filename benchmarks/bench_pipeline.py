@@ -27,6 +27,7 @@ import tracemalloc
 
 import numpy as np
 
+from timing import best_of  # benchmarks/ is on sys.path when a benchmark runs as a script
 from stability.generate import generate, indicator_catalogue
 from stability.io import Dataset
 from stability.pipeline import prepare, run
@@ -63,21 +64,6 @@ def kernel(X: np.ndarray, groups: list[np.ndarray], w: list[np.ndarray]) -> np.n
         ok = ~np.isnan(sub)
         pillars.append(np.where(ok, sub, 0.0) @ wp / (ok @ wp))
     return np.mean(np.column_stack(pillars), axis=1)
-
-
-def timed(fns: dict, repeat: int) -> dict:
-    """Best wall time and its result per function, the functions taking turns (same load for all)."""
-    best = {name: (np.inf, None) for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            gc.collect()
-            t0 = time.perf_counter()
-            out = fn()
-            t = time.perf_counter() - t0
-            if t < best[name][0]:
-                best[name] = (t, out)
-            del out
-    return best
 
 
 def peak_memory(fn) -> int:
@@ -122,7 +108,7 @@ def main() -> None:
     signs = np.array([i.direction for i in spec.indicators], dtype=float)
     Xd = X * signs  # the kernel gets direction-adjusted data for free
 
-    best = timed({"kernel": lambda: kernel(Xd, groups, w), "pipeline": lambda: run(prepared, spec)}, args.repeat)
+    best = best_of({"kernel": lambda: kernel(Xd, groups, w), "pipeline": lambda: run(prepared, spec)}, args.repeat)
     (t_kernel, k_index), (t_pipe, result) = best["kernel"], best["pipeline"]
     steps = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     mem_kernel = peak_memory(lambda: kernel(Xd, groups, w))
