@@ -75,11 +75,19 @@ def encode_column(values: pd.Series, answer_type) -> tuple[np.ndarray, np.ndarra
     return codes, present & np.isnan(codes)
 
 
-def encode(answers: pd.DataFrame, spec) -> pd.DataFrame:
-    """Numeric codes of every indicator column (invalid answers become NaN)."""
+def encode(answers: pd.DataFrame, spec, known: dict | None = None) -> pd.DataFrame:
+    """Numeric codes of every indicator column (invalid answers become NaN).
+
+    ``known`` maps indicator ids to codes already computed from these answers
+    (by :func:`stability.validate.validate`), which are used as they are.
+    """
     # written column by column into one block, which the table then uses as it is
     out = np.empty((len(answers), len(spec.indicators)), order="F")
+    known = known or {}
     for j, ind in enumerate(spec.indicators):
+        if ind.id in known and len(known[ind.id]) == len(answers):
+            out[:, j] = known[ind.id]
+            continue
         atype = spec.answers.get(ind.answers) if ind.answers else None
         out[:, j] = encode_column(answers[ind.id], atype)[0]
     return pd.DataFrame(out, index=answers.index, columns=[ind.id for ind in spec.indicators], copy=False)

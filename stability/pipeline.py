@@ -117,6 +117,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
     elif not isinstance(data, Dataset):
         data = load_dataset(data)
     version = ""
+    known: dict = {}
     if check:
         from concurrent.futures import ThreadPoolExecutor
         from dataclasses import replace
@@ -129,12 +130,14 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
                   if getattr(data, r) is not None}
         with ThreadPoolExecutor(max_workers=1) as pool:
             checksum = pool.submit(lambda: replace(data, **tables).version)
-            validate(data, spec).raise_for_errors()
+            report = validate(data, spec)
+            report.raise_for_errors()
+            known = report.codes
             version = checksum.result()
     c = spec.columns
     keys = _keys(spec)
     answers = data.answers
-    coded = encode(answers, spec)
+    coded = encode(answers, spec, known)
     for k in keys:
         coded[k] = answers[k].array  # as stored: text in pandas' string type is indexed faster than as objects
     if c.round:

@@ -49,6 +49,8 @@ class Report:
     """All problems of a validation run."""
 
     problems: list[Problem] = field(default_factory=list)
+    #: Numeric codes of each indicator column, as read while checking (reused by the pipeline).
+    codes: dict = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -190,6 +192,7 @@ def validate(data: Dataset, spec) -> Report:
         atype = spec.answers.get(ind.answers) if ind.answers else None
         raw = ans[ind.id]
         codes, invalid = encode_column(raw, atype)
+        ck.report.codes[ind.id] = codes
         if invalid.any():
             if atype is not None and atype.codes is not None:
                 allowed = ", ".join(str(k) for k in atype.codes)
