@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--spec", type=Path, default=None, help="index specification (default: embedded Mali spec)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/)")
     p.add_argument("--jobs", default=None, metavar="N",
-                   help="reports built at once, 1 or more (default: number of cores)")
+                   help="reports built at once, 1 or more (default: number of cores + 1)")
     p.add_argument("--resume", action="store_true",
                    help="rebuild only reports that are missing, failed, or whose inputs changed")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")

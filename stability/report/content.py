@@ -545,7 +545,20 @@ def extremes(ctx, n: int = N_DRIVER_LOCATIONS) -> dict[str, pd.DataFrame]:
     return {"most": most, "least": least}
 
 
+def _once(ctx, name, make):
+    """``make()``, computed once per report context when the context keeps tables (:meth:`ReportContext.once`)."""
+    once = getattr(ctx, "once", None)
+    return once(name, make) if callable(once) else make()
+
+
 def drivers(ctx, n_locations: int = N_DRIVER_LOCATIONS, n_indicators: int = N_DRIVER_INDICATORS) -> pd.DataFrame:
+    """Indicators that pull the most and least stable locations up or down (see :func:`compute_drivers`);
+    computed once per report and reused by the workbook."""
+    return _once(ctx, ("drivers", n_locations, n_indicators), lambda: compute_drivers(ctx, n_locations, n_indicators))
+
+
+def compute_drivers(ctx, n_locations: int = N_DRIVER_LOCATIONS,
+                    n_indicators: int = N_DRIVER_INDICATORS) -> pd.DataFrame:
     """Indicators that pull the most and least stable locations up or down.
 
     For each of the ``n_locations`` most and least stable locations, the
@@ -688,6 +701,12 @@ def _flags_in_scope(ctx) -> pd.DataFrame | None:
 
 
 def data_quality(ctx) -> pd.DataFrame:
+    """Data-quality notes of this round and region (see :func:`compute_data_quality`); computed once per report
+    and reused by the workbook."""
+    return _once(ctx, "data_quality", lambda: compute_data_quality(ctx))
+
+
+def compute_data_quality(ctx) -> pd.DataFrame:
     """Data-quality notes of this round and region: one row per check.
 
     Missing answers, imputed and winsorised values (from the audit log),

@@ -54,6 +54,22 @@ class ReportContext:
     region_name: str
     regions: dict[str, str]
     geo: dict = field(default_factory=dict)
+    #: Tables computed once per result, round and region (see :meth:`once`).
+    _computed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def once(self, name, make) -> pd.DataFrame:
+        """The table ``make()``, computed once for the current result, round and region.
+
+        Several cells (and the workbook) start from the same rows and tables; a
+        shallow copy is returned, so that changing it (copy-on-write) never
+        changes what the next caller gets.
+        """
+        key = (id(self.result.scores), self.round, self.region)
+        hit = self._computed.get(name)
+        if hit is None or hit[0] != key:
+            hit = (key, make())
+            self._computed[name] = hit
+        return hit[1].copy(deep=False)
 
     @property
     def spec(self):
@@ -83,17 +99,23 @@ class ReportContext:
     @property
     def national(self) -> pd.DataFrame:
         """Scores of every location in the reported round."""
-        s = self.result.scores
-        rnd = self.columns.round
-        return s[s[rnd] == self.round] if rnd else s
+        def select():
+            s = self.result.scores
+            rnd = self.columns.round
+            return s[s[rnd] == self.round] if rnd else s
+
+        return self.once("national", select)
 
     @property
     def current(self) -> pd.DataFrame:
         """Scores of the reported round, restricted to the region (if any)."""
-        s = self.national
-        if self.region is None:
-            return s
-        return s[s[self.columns.admin[0]] == self.region]
+        def select():
+            s = self.national
+            if self.region is None:
+                return s
+            return s[s[self.columns.admin[0]] == self.region]
+
+        return self.once("current", select)
 
     @property
     def title(self) -> str:

@@ -85,10 +85,16 @@ class Outcome:
 
 
 def warm_up() -> int:
-    """Run first in each new pool worker: fork its kernel server while the worker is still fresh."""
+    """Run first in each new pool worker: fork its kernel server while the worker is still fresh, then load the
+    HTML exporter."""
     from . import kernels
+    from .worker import page_exporter
 
-    kernels.fork_server(fork_here=True)
+    try:
+        kernels.fork_server(fork_here=True)
+        page_exporter()  # load the page templates now, while the index is computed, not after the first notebook
+    except Exception:  # only an optimisation: a report starts its kernel server or exporter when it needs one
+        pass
     return os.getpid()
 
 

@@ -43,61 +43,14 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "pandas", "pyar
            "stability.report.figures")
 
 
-#: Imported by the server only: what every kernel imports while it starts (its debugger, shell history, pdb).
+#: Imported by the server only: what every kernel imports while it starts (its debugger, shell history, pdb)
+#: and while the first cell sets up the report (pyplot, to resolve the inline backend; the spec parser; what
+#: unpickling the cached result needs) and while it saves its first figure (PIL image plugins) and workbook.
 KERNEL_PRELOAD = ("ipykernel.zmqshell", "ipykernel.debugger", "IPython.core.history", "sqlite3", "psutil", "pdb",
-                  "faulthandler", "matplotlib.collections", "matplotlib.patheffects", "matplotlib.colorbar",
-                  "IPython.display")
-
-
-def warm_libraries() -> None:
-    """Do once, in the server, what the first figure and table of every kernel would do again.
-
-    Draws a small figure with the artists the reports use (text with a halo,
-    points, polygons, lines, a legend, a colour bar) and saves it as PNG, so that
-    fonts, glyph caches and PNG encoding are ready in every forked kernel; also
-    formats a small table as HTML.  Nothing here is shown or written anywhere.
-    """
-    import io
-
-    import numpy as np
-    import pandas as pd
-    from matplotlib import patheffects
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.collections import LineCollection, PathCollection
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.path import Path
-    from matplotlib.patches import Patch, Rectangle
-
-    from .figures import style
-
-    with style():
-        fig = Figure(figsize=(3, 2), dpi=100)
-        fig.suptitle("warm-up")
-        ax = fig.add_axes([0.2, 0.25, 0.6, 0.6])
-        square = Path([(0, 0), (1, 0), (1, 1), (0, 0)], [Path.MOVETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY])
-        ax.add_collection(PathCollection([square], facecolors=["#cccccc"], edgecolors="white", hatch="///"),
-                          autolim=False)
-        ax.add_collection(LineCollection([((0, 0), (1, 1))], colors="black"), autolim=False)
-        ax.add_patch(Rectangle((0.1, 0.1), 0.2, 0.2, alpha=0.5))
-        ax.scatter([0.2, 0.5], [0.3, 0.6], s=6, c="#1a9850", edgecolors="#222222", linewidths=0.4)
-        ax.text(0.5, 0.5, "Label 12.3\n–…°", fontsize=9.5, fontweight="bold",
-                path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])
-        ax.annotate("x", (0.1, 0.1), xytext=(-5, -5), textcoords="offset points", arrowprops={"arrowstyle": "-"})
-        ax.barh([0, 1], [1, 2], color="#d7301f")
-        ax.axvspan(0, 0.5, alpha=0.1)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_aspect(1.2, adjustable="box")
-        ax.set_xlabel("Longitude (°)")
-        ax.set_title("Title")
-        fig.colorbar(ScalarMappable(cmap="Blues"), cax=fig.add_axes([0.85, 0.25, 0.03, 0.6]))
-        fig.legend(handles=[Patch(facecolor="red", label="a"), Line2D([], [], marker="o", label="b")],
-                   loc="lower center", ncols=2, title="legend")
-        fig.savefig(io.BytesIO(), format="png", dpi=100, facecolor="white", pil_kwargs={"compress_level": 1})
-    frame = pd.DataFrame({"a": ["x", "y"], "b": [1.5, np.nan], "c": [1, 2]})
-    frame.groupby("a")["b"].median()
-    frame.to_html(escape=True, index=False)
+                  "faulthandler", "IPython.display", "IPython.core.pylabtools", "matplotlib.pyplot", "yaml",
+                  "shapely", "shapely.geometry", "pyarrow.pandas_compat", "stability.io", "stability.paths",
+                  "stability.report.context", "matplotlib.patheffects", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
+                  "PIL.JpegImagePlugin", "PIL.PpmImagePlugin", "PIL.PngImagePlugin", "encodings.utf_16_le")
 
 
 # ----------------------------------------------------------------- server side
@@ -109,10 +62,6 @@ def serve() -> None:
             __import__(name)
         except Exception:  # a missing optional library only costs time in the kernel
             pass
-    try:
-        warm_libraries()
-    except Exception:  # only an optimisation
-        pass
 
     def reap(*_):
         while True:

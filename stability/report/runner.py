@@ -272,7 +272,8 @@ class Pool:
             ctx.set_forkserver_preload(["stability.report.worker", *PRELOAD])
         else:  # Windows: workers import what they need themselves
             ctx = mp.get_context("spawn")
-        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        # every worker warms itself up when it starts (a warm-up task could be picked up twice by one worker)
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=warm_up)
         self._starting = threading.Thread(
             target=lambda: [self.executor.submit(warm_up) for _ in range(workers)], daemon=True)
         self._starting.start()
@@ -329,7 +330,7 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     out_root : str or Path, optional
         Output folder (default ``reports/``); reports go to ``<out_root>/<round>/<region>/``.
     workers : int, optional
-        Reports built at once (default: the number of cores).
+        Reports built at once (default: the number of cores + 1).
     resume : bool
         Skip reports that are up to date.
     scheduler : str, optional
@@ -354,7 +355,8 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     from .jobs import Outcome
 
     check_options(workers=workers, timeout=timeout, retries=retries)
-    n = workers or os.cpu_count() or 1
+    # one worker more than cores: a worker waiting for its kernel to start or exporting leaves a core idle otherwise
+    n = workers or (os.cpu_count() or 1) + 1
     pool = Pool(n) if (all_regions and not scheduler and n > 1) else None
     try:
         jobs, info = plan_jobs(region=region, all_regions=all_regions, survey_round=survey_round,

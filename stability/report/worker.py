@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -39,6 +40,8 @@ from .kernels import ForkingKernelManager
 from .staging import discard, new_staging, publish_folder
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The kernels keep no input history (an SQLite database every kernel would open and write to).
+KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 #: Cells with this tag speak to someone running the notebook by hand; they are left out of the published page.
 EXPLORING_ONLY = "exploring-only"
 
@@ -75,7 +78,7 @@ def _timed_out(exc: BaseException) -> bool:
 def export_html(nb, title: str) -> str:
     """A self-contained HTML page of an executed notebook: outputs only, no code."""
     nb = nbformat.from_dict(nb)
-    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = page_exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body
 
 
@@ -91,15 +94,48 @@ def export_page(fragment: str, title: str) -> str:
     return export_html(nb, title)
 
 
+_IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\salt=)", re.IGNORECASE)
+_FOCUSABLE = re.compile(r'<div\b(?=[^>]*\sclass="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b)'
+                        r'(?![^>]*\stabindex=)([^>]*)>')
+
+
+class PageExporter(HTMLExporter):
+    """nbconvert's HTML exporter without its final pass through BeautifulSoup.
+
+    That pass (parse the whole page, add ``alt`` to images without one and
+    ``tabindex="0"`` to input and output areas, write the page out again) costs
+    more than the rest of the export; the same two attributes are added here
+    to the page as the template wrote it.
+    """
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        try:
+            from nbconvert.exporters.templateexporter import TemplateExporter
+            from nbconvert.filters.highlight import Highlight2HTML
+            from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+        except ImportError:  # another nbconvert: its own export, BeautifulSoup included
+            return super().from_notebook_node(nb, resources, **kw)
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        self.register_filter("highlight_code",
+                             self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        resources = self._init_resources(resources)
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata,
+                                                                       parent=self, resources=resources))
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        page = _IMG_WITHOUT_ALT.sub('<img alt="No description has been provided for this image"', page)
+        return _FOCUSABLE.sub(r'<div\1 tabindex="0">', page), resources
+
+
 _EXPORTER: list[HTMLExporter] = []
 
 
-def _exporter() -> HTMLExporter:
+def page_exporter() -> HTMLExporter:
     """One exporter per worker process (building one loads the templates)."""
     if not _EXPORTER:
         from nbconvert.preprocessors import TagRemovePreprocessor
 
-        exporter = HTMLExporter(template_name="stability_report", extra_template_basedirs=[str(TEMPLATES)],
+        exporter = PageExporter(template_name="stability_report", extra_template_basedirs=[str(TEMPLATES)],
                                 exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
         exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={EXPLORING_ONLY}), enabled=True)
         _EXPORTER.append(exporter)
@@ -122,10 +158,11 @@ def _execute(job: Job, stage: Path) -> tuple[str, str, str, int]:
         manager = {"kernel_manager_class": ForkingKernelManager} if forking else {}
         attempts += 1
         try:
+            # the kernel keeps no history, so it is stopped at once when the last cell is done
             pm.execute_notebook(job.template, str(path), parameters=parameters, kernel_name="python3",
                                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-                                execution_timeout=job.timeout, start_timeout=60,
-                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **manager)
+                                execution_timeout=job.timeout, start_timeout=60, shutdown_kernel="immediate",
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL", *KERNEL_OPTIONS], **manager)
             return OK, "", "", attempts
         except PapermillExecutionError as exc:
             sentence = pages.failure_sentence("error", nb=_read(path), ename=exc.ename, evalue=exc.evalue)
