@@ -244,7 +244,8 @@ def load_dataset(path: str | Path, *, locations: str | Path | None = None,
 
 
 # --------------------------------------------------------------------- writing
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's file-creation mask (os.umask can only be read by setting it: it is set back at once)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -252,7 +253,7 @@ def _umask() -> int:
 
 def publish(tmp: Path, dest: Path) -> None:
     """Give a finished temporary file the usual permissions and move it over ``dest``."""
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates files readable by their owner only
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates files readable by their owner only
     os.replace(tmp, dest)
 
 

@@ -114,8 +114,7 @@ def _goalposts(x, d, p, s, out, name):
 def _target_of(spec, ind, params):
     if ind.target is None:
         raise MethodError(f"indicator '{ind.id}': dist2target needs a 'target'")
-    g = spec.normalise
-    return {**params, "target": ind.target, "basis": g.target_basis, "cap": g.cap}
+    return {**params, "target": ind.target}
 
 
 @NORMALISERS.register("dist2target", summary="`min(1, 1 - (target - x) / (max - min)) * scale` with the "
@@ -125,7 +124,7 @@ def _target_of(spec, ind, params):
 def _dist2target(x, d, p, s, out, name):
     np.multiply(x, d, out=out)
     target = p["target"] * d
-    if p["basis"] == "target":  # COINr n_dist2targ: (x - min)/(target - min)
+    if p["target_basis"] == "target":  # COINr n_dist2targ: (x - min)/(target - min)
         if target == s["min"]:
             raise MethodError(f"indicator '{name}': the target equals the minimum, "
                               "distance to target is undefined")
@@ -147,37 +146,33 @@ def _none(x, d, p, s, out, name):
 
 
 # --------------------------------------------------------------------------- per indicator
+def _options(spec, indicator) -> tuple[str, dict]:
+    """An indicator's normalisation method and the options it reads (its override, else the spec's)."""
+    g, o = spec.normalise, indicator.normalise
+    name = (o.method if o and o.method else None) or g.method
+    params = {}
+    for opt in NORMALISERS[name].params:
+        value = getattr(o, opt, None) if o is not None else None
+        params[opt] = getattr(g, opt) if value is None else value
+    return name, params
+
+
 def resolve_methods(spec) -> dict[str, Method]:
     """Per-indicator normalisation from the spec's global options and overrides."""
-    g = spec.normalise
     out = {}
     for ind in spec.indicators:
-        o = ind.normalise
-        name = (o.method if o and o.method else None) or g.method
-        method = NORMALISERS[name]
-        params = {}
-        for opt in method.params:
-            value = getattr(o, opt, None) if o is not None else None
-            params[opt] = getattr(g, opt) if value is None else value
-        if "target_basis" in params:
-            params["basis"] = params.pop("target_basis")
-        if method.resolve is not None:
-            params = method.resolve(spec, ind, params)
-        out[ind.id] = Method(name, ind.direction, params)
+        name, params = _options(spec, ind)
+        resolve = NORMALISERS[name].resolve
+        out[ind.id] = Method(name, ind.direction, params if resolve is None else resolve(spec, ind, params))
     return out
 
 
 def score_bounds(spec, indicator) -> tuple[float, float] | None:
     """Range of an indicator's normalised scores, or None when it is not fixed in advance."""
-    g, o = spec.normalise, indicator.normalise
-    name = (o.method if o and o.method else None) or g.method
+    name, params = _options(spec, indicator)
     method = NORMALISERS[name]
     if method.bounds is None:
         return None
-    params = {}
-    for opt in method.params:
-        value = getattr(o, opt, None) if o is not None else None
-        params[opt] = getattr(g, opt) if value is None else value
     lo, hi = spec.valid_range(indicator)
     if lo is not None and hi is not None and indicator.denominator is None:
         params["range"] = (lo, hi) if indicator.direction > 0 else (-hi, -lo)

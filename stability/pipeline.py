@@ -37,8 +37,6 @@ from .spec import IndexSpec
 from .treat import STATUS_LOG, STATUS_WINSORISED, OutlierTreatment
 
 STAGES = ("raw", "denominated", "imputed", "treated", "normalised", "aggregated")
-#: A round with fewer than this share of the previous round's locations is flagged as thin.
-THIN_ROUND_SHARE = 0.5
 LOG_COLUMNS = ["step", "location", "round", "column", "action", "before", "after", "detail"]
 
 Progress = Callable[[str], None]
@@ -75,11 +73,11 @@ def _keys(spec: IndexSpec) -> list[str]:
     return [c.location] + ([c.round] if c.round else [])
 
 
-def _as_round(values: pd.Series, spec: IndexSpec) -> np.ndarray:
+def _as_round(values: pd.Series) -> np.ndarray:
     """Round labels in canonical form (see :mod:`stability.rounds`)."""
     from .rounds import coerce
 
-    return coerce(values, spec)
+    return coerce(values)
 
 
 def _numeric_or_text(col: pd.Series) -> pd.Series:
@@ -141,7 +139,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
     for k in keys:
         coded[k] = answers[k].array  # as stored: text in pandas' string type is indexed faster than as objects
     if c.round:
-        coded[c.round] = _as_round(coded[c.round], spec)
+        coded[c.round] = _as_round(coded[c.round])
     combined = None
     rows = None
     if c.key_informant:
@@ -199,7 +197,7 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki,
         for k in keys:
             frame[k] = answers[k].to_numpy()
         if c.round:
-            frame[c.round] = _as_round(frame[c.round], spec)
+            frame[c.round] = _as_round(frame[c.round])
         g = frame.groupby(keys, sort=True, dropna=False)
         if c.key_informant:
             constant = [col for col in rest if col in wanted or (g[col].nunique(dropna=False) <= 1).all()]
@@ -214,7 +212,7 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki,
     if data.population is not None and c.round:
         pop = data.population.copy()
         pop = pop[pop[c.round].notna()]
-        pop[c.round] = _as_round(pop[c.round], spec)
+        pop[c.round] = _as_round(pop[c.round])
         pop = pop.drop_duplicates(keys).set_index(keys)
         units = units.join(pop[[x for x in pop.columns if x not in units.columns]])
     if n_ki is not None:
@@ -480,21 +478,16 @@ class Result:
         DataFrame
             ``round``, ``locations``, ``previous_locations``, ``share_of_previous``
             and ``thin`` (True when a round has fewer than
-            :data:`THIN_ROUND_SHARE` of the previous round's locations: a partial
+            :data:`stability.rounds.THIN_ROUND_SHARE` of the previous round's locations: a partial
             round whose comparisons and national ranks should be read with care).
         """
         r = self.spec.columns.round
         if not r:
             return pd.DataFrame(columns=["round", "locations", "previous_locations", "share_of_previous", "thin"])
+        from .rounds import coverage
+
         counts = self.units.index.get_level_values(r).value_counts()
-        rows, prev = [], None
-        for rnd in self.rounds:
-            n = int(counts.get(rnd, 0))
-            share = n / prev if prev else float("nan")
-            rows.append({"round": rnd, "locations": n, "previous_locations": prev, "share_of_previous": share,
-                         "thin": bool(prev) and share < THIN_ROUND_SHARE})
-            prev = n
-        return pd.DataFrame(rows)
+        return pd.DataFrame(coverage(counts, self.rounds))
 
     def stage(self, name: str) -> pd.DataFrame:
         """The table of one stage (see :data:`STAGES`)."""
@@ -771,9 +764,7 @@ def method_summary(spec: IndexSpec) -> dict[str, str]:
 def category_summary(spec: IndexSpec) -> str:
     """The category rule in words (``low < 40, medium < 60, high``, or the quantiles of each round)."""
     rule, cuts = spec.category_rule()
-    labels = spec.categories.labels
-    if rule == "quantile":
-        return ", ".join(f"{lab}" + (f" below the {c:g} quantile" if i < len(cuts) else "")
-                         for i, (lab, c) in enumerate(zip(labels, [*cuts, None]))) + " of each round's index"
-    return ", ".join(f"{lab}" + (f" < {c:g}" if i < len(cuts) else "")
-                     for i, (lab, c) in enumerate(zip(labels, [*cuts, None])))
+    bound = "below the {:g} quantile" if rule == "quantile" else "< {:g}"
+    text = ", ".join([f"{lab} {bound.format(c)}" for lab, c in zip(spec.categories.labels, cuts)]
+                     + [spec.categories.labels[-1]])
+    return text + (" of each round's index" if rule == "quantile" else "")

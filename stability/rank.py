@@ -117,10 +117,7 @@ def categorise_quantiles(values, shares: list[float], labels: list[str],
     for g in np.unique(keys):
         rows = np.flatnonzero(keys == g)
         v = x[rows]
-        ok = ~np.isnan(v)
-        if not ok.any():
+        if np.isnan(v).all():
             continue
-        cuts = np.quantile(v[ok], shares)
-        c = np.searchsorted(cuts, v, side="right")
-        codes[rows] = np.where(ok, c, -1)
+        codes[rows] = categorise(v, list(np.quantile(v[~np.isnan(v)], shares)), labels).codes
     return pd.Categorical.from_codes(codes, categories=list(labels), ordered=True)

@@ -11,11 +11,14 @@ order (numeric or chronological); ``latest`` is the last round in that order.
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from typing import Any, Iterable
 
 NUMBER = "number"
 DATE = "date"
+#: A round with fewer than this share of the previous round's locations is flagged as thin.
+THIN_ROUND_SHARE = 0.5
 _ISO = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 
@@ -26,7 +29,7 @@ def kind_of(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return NUMBER if value == value and abs(value) != float("inf") else None
+        return NUMBER if math.isfinite(value) else None
     text = str(value).strip()
     m = _ISO.match(text)
     if m:
@@ -39,7 +42,7 @@ def kind_of(value: Any) -> str | None:
         x = float(text)
     except ValueError:
         return None
-    return NUMBER if x == x and abs(x) != float("inf") and text.lower() not in ("nan", "inf", "-inf") else None
+    return NUMBER if math.isfinite(x) else None
 
 
 def normalise(value: Any, kind: str | None = None):
@@ -96,6 +99,23 @@ def order(values: Iterable[Any], spec) -> list:
     return sorted(present, key=sort_key)
 
 
+def coverage(counts, ordered: list) -> list[dict]:
+    """Locations per round against the round before: one dict per round of ``ordered``.
+
+    ``counts`` maps a round to its number of locations (missing = 0).  Each dict has
+    ``round``, ``locations``, ``previous_locations``, ``share_of_previous`` and ``thin``
+    (fewer than :data:`THIN_ROUND_SHARE` of the previous round's locations).
+    """
+    rows, prev = [], None
+    for rnd in ordered:
+        n = int(counts.get(rnd, 0))
+        share = n / prev if prev else float("nan")
+        rows.append({"round": rnd, "locations": n, "previous_locations": prev, "share_of_previous": share,
+                     "thin": bool(prev) and share < THIN_ROUND_SHARE})
+        prev = n
+    return rows
+
+
 def label(spec, value) -> str:
     """How a report names a round: the declared label, else ``round <value>``."""
     for r in spec.rounds or []:
@@ -146,9 +166,9 @@ def problems(values, spec) -> list[tuple[int, str]]:
     return out
 
 
-def coerce(values, spec):
-    """Round labels in canonical form: int64 when every round is a whole number, else objects."""
-    import numpy as np
+def coerce(values):
+    """Round labels in canonical form: int64 when every round is a whole number, floats for other
+    numbers, else objects (ISO date text)."""
     import pandas as pd
 
     vals = pd.Series(values).reset_index(drop=True)
@@ -159,7 +179,7 @@ def coerce(values, spec):
         return out.astype("int64").to_numpy()
     if all(isinstance(v, (int, float)) for v in mapping.values()):
         return out.astype(float).to_numpy()
-    return out.astype(object).to_numpy(dtype=object) if len(out) else np.array([], dtype=object)
+    return out.to_numpy(dtype=object)
 
 
 def _show(v) -> str:

@@ -535,26 +535,22 @@ class IndexSpec(_Model):
         if cat.method == "quantile":
             return "quantile", list(cat.cuts if cat.cuts is not None else DEFAULT_CATEGORY_SHARES)
         rng = self.index_range(explain=True)
-        if cat.cuts is None and cat.method is None:
-            if isinstance(rng, str):
+        if isinstance(rng, str):  # no fixed range
+            if cat.cuts is None and cat.method is None:
                 return "quantile", list(DEFAULT_CATEGORY_SHARES)
-            lo, hi = rng
-            return "fixed", [lo + share * (hi - lo) for share in DEFAULT_CATEGORY_SHARES]
-        cuts = cat.cuts if cat.cuts is not None else None
-        advice = "use a bounded normalisation (minmax, goalposts, percentile) or 'categories.method: quantile'"
-        if isinstance(rng, str):
-            shown = "" if cuts is None else f" ({', '.join(f'{c:g}' for c in cuts)})"
-            raise FieldError(f"fixed category cut-offs{shown} need an index on a known scale, but {rng}: {advice}",
-                             "categories")
+            shown = "" if cat.cuts is None else f" ({', '.join(f'{c:g}' for c in cat.cuts)})"
+            raise FieldError(f"fixed category cut-offs{shown} need an index on a known scale, but {rng}: use a "
+                             "bounded normalisation (minmax, goalposts, percentile) or 'categories.method: "
+                             "quantile'", "categories")
         lo, hi = rng
-        if cuts is None:
+        if cat.cuts is None:
             return "fixed", [lo + share * (hi - lo) for share in DEFAULT_CATEGORY_SHARES]
-        outside = [c for c in cuts if not lo < c < hi]
+        outside = [c for c in cat.cuts if not lo < c < hi]
         if outside:
             raise FieldError(f"category cut-off {outside[0]:g} is outside the index's range [{lo:g}, {hi:g}] "
                              "(from the normalisation): set cut-offs inside it or 'categories.method: quantile'",
                              "categories.cuts")
-        return "fixed", list(cuts)
+        return "fixed", list(cat.cuts)
 
     def index_range(self, explain: bool = False):
         """Range ``(low, high)`` of the index, from the normalisation and aggregation methods.

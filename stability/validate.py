@@ -272,8 +272,7 @@ def _check_rounds(ck: _Checker, role: str, rounds: pd.Series) -> np.ndarray:
 
 def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
     """Warn about a round with far fewer locations than the round before it."""
-    from .pipeline import THIN_ROUND_SHARE
-    from .rounds import coerce, order
+    from .rounds import coerce, coverage, order
 
     c = ck.spec.columns
     ok = rounds.notna().to_numpy() & ck.data.answers[c.location].notna().to_numpy()
@@ -282,16 +281,15 @@ def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
     # distinct (round, location) pairs, counted per round: the labels are coerced once per distinct round
     pairs = pd.DataFrame({"r": rounds.to_numpy()[ok], "l": ck.data.answers[c.location].to_numpy()[ok]})
     counts = pairs.drop_duplicates()["r"].value_counts()
-    per_round = pd.Series(counts.to_numpy(), index=coerce(pd.Series(counts.index), ck.spec))
+    per_round = pd.Series(counts.to_numpy(), index=coerce(pd.Series(counts.index)))
     per_round = per_round.groupby(level=0).sum()
-    prev = None
-    for rnd in order(per_round.index, ck.spec):
-        n = int(per_round[rnd])
-        if prev and n < THIN_ROUND_SHARE * prev[1]:
-            ck.add("warning", f"round {rnd} has {n:,} location{'s' * (n != 1)} against {prev[1]:,} in round "
-                   f"{prev[0]}: a partial round (its national ranks and comparisons cover only these locations)",
-                   "answers", c.round)
-        prev = (rnd, n)
+    rows = coverage(per_round, order(per_round.index, ck.spec))
+    for before, row in zip(rows, rows[1:]):
+        if row["thin"]:
+            n = row["locations"]
+            ck.add("warning", f"round {row['round']} has {n:,} location{'s' * (n != 1)} against "
+                   f"{before['locations']:,} in round {before['round']}: a partial round (its national ranks "
+                   "and comparisons cover only these locations)", "answers", c.round)
 
 
 def _table_for(ck: _Checker, col: str, reg) -> tuple[str, pd.DataFrame] | None:

@@ -21,6 +21,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from ..io import current_umask
+
 #: Name of the folder, inside a round's folder, that holds reports being built.
 STAGING = ".staging"
 
@@ -71,7 +73,7 @@ def publish_folder(staging: str | Path, dest: str | Path) -> Path:
         longer exists.
     """
     staging, dest = Path(staging), Path(dest)
-    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes folders readable by their owner only
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes folders readable by their owner only
     if not dest.exists():
         try:
             os.rename(staging, dest)
@@ -109,8 +111,3 @@ def _tidy(root: Path) -> None:
     except OSError:
         pass
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
