@@ -143,7 +143,7 @@ def _harmonic(cols, w, *, n, name, children, **_):
 
 @AGGREGATIONS.register("generalised", summary="`(sum(w x^p) / sum(w))^(1/p)`; `p = 0` is the geometric mean, "
                        "`p <= 0` needs every `x > 0`", params=("p",), requires=("p",))
-def _generalised(cols, w, *, p, n, name, children, **kw):
+def _generalised(cols, w, *, p, n, name, children, **_):
     if p == 0:
         return _geometric(cols, w, n=n, name=name, children=children)
     return _quasi_mean(cols, w, n, name, children, "generalised", term=lambda x, out: np.power(x, p, out=out),

@@ -31,15 +31,22 @@ def _statistic(frame: pd.DataFrame, keys: list[pd.Series], stat: str):
     return frame.groupby(keys, sort=False, dropna=False).transform(stat)
 
 
+def _mean(frame: pd.DataFrame, keys: list[pd.Series]):
+    return _statistic(frame, keys, "mean")
+
+
+def _median(frame: pd.DataFrame, keys: list[pd.Series]):
+    return _statistic(frame, keys, "median")
+
+
+# a grouped method is the same statistic, taken within the imputation group too
 IMPUTERS.register("none", summary="missing values stay missing")(None)
-IMPUTERS.register("mean", summary="mean of the indicator in the round")(
-    lambda frame, keys: _statistic(frame, keys, "mean"))
-IMPUTERS.register("median", summary="median of the indicator in the round")(
-    lambda frame, keys: _statistic(frame, keys, "median"))
+IMPUTERS.register("mean", summary="mean of the indicator in the round")(_mean)
+IMPUTERS.register("median", summary="median of the indicator in the round")(_median)
 IMPUTERS.register("group_mean", summary="mean of the indicator in the same `group` (e.g. cercle) and round",
-                  params=("group", "fallback"), grouped=True)(lambda frame, keys: _statistic(frame, keys, "mean"))
+                  params=("group", "fallback"), grouped=True)(_mean)
 IMPUTERS.register("group_median", summary="median of the indicator in the same `group` and round",
-                  params=("group", "fallback"), grouped=True)(lambda frame, keys: _statistic(frame, keys, "median"))
+                  params=("group", "fallback"), grouped=True)(_median)
 
 
 def impute(X, method: str, groups: list[np.ndarray] | None = None,

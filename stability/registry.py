@@ -6,10 +6,12 @@ in one place, with the metadata the rest of the toolkit needs::
 
     from stability.normalise import NORMALISERS
 
-    @NORMALISERS.register("logistic", summary="1 / (1 + exp(-x)) * scale", params=("scale",),
+    @NORMALISERS.register("logistic", summary="`1 / (1 + exp(-x)) * scale`", params=("scale",),
                           bounds=lambda p: (0.0, p["scale"]))
-    def _logistic(x, stats, params, out):
-        ...
+    def _logistic(x, direction, params, stats, out, name):
+        np.multiply(x, -direction, out=out)
+        np.exp(out, out=out)
+        out[:] = params["scale"] / (1.0 + out)
 
 From the registry come the values the spec accepts (``normalise.method``
 refuses an unregistered name, listing the registered ones), the method tables
