@@ -75,22 +75,30 @@ def encode_column(values: pd.Series, answer_type) -> tuple[np.ndarray, np.ndarra
     return codes, present & np.isnan(codes)
 
 
-def encode(answers: pd.DataFrame, spec, known: dict | None = None) -> pd.DataFrame:
+def encode(answers: pd.DataFrame, spec, known: dict | None = None, *, rows: np.ndarray | None = None,
+           index: pd.Index | None = None) -> pd.DataFrame:
     """Numeric codes of every indicator column (invalid answers become NaN).
 
     ``known`` maps indicator ids to codes already computed from these answers
     (by :func:`stability.validate.validate`), which are used as they are.
+    ``rows`` (with ``index``) takes those answer rows, in that order, under that index.
     """
+    n = len(answers) if rows is None else len(rows)
     # written column by column into one block, which the table then uses as it is
-    out = np.empty((len(answers), len(spec.indicators)), order="F")
+    out = np.empty((n, len(spec.indicators)), order="F")
     known = known or {}
     for j, ind in enumerate(spec.indicators):
         if ind.id in known and len(known[ind.id]) == len(answers):
-            out[:, j] = known[ind.id]
-            continue
-        atype = spec.answers.get(ind.answers) if ind.answers else None
-        out[:, j] = encode_column(answers[ind.id], atype)[0]
-    return pd.DataFrame(out, index=answers.index, columns=[ind.id for ind in spec.indicators], copy=False)
+            codes = known[ind.id]
+        else:
+            atype = spec.answers.get(ind.answers) if ind.answers else None
+            codes = encode_column(answers[ind.id], atype)[0]
+        if rows is None:
+            out[:, j] = codes
+        else:
+            np.take(codes, rows, out=out[:, j])
+    return pd.DataFrame(out, index=answers.index if index is None else index,
+                        columns=[ind.id for ind in spec.indicators], copy=False)
 
 
 @dataclass

@@ -164,14 +164,68 @@ class Dataset:
         paths = {r: self.files.get(r) for r in ("answers", "locations", "population") if getattr(self, r) is not None}
         if all(p and Path(p).is_file() for p in paths.values()):
             return files_version(paths)
-        import pandas as pd
-
         h = hashlib.sha256()
         for role in ("answers", "locations", "population"):
             table = getattr(self, role)
             if table is not None:
-                h.update(pd.util.hash_pandas_object(table, index=False).values.tobytes())
+                h.update(role.encode())
+                table_checksum(table, h)
         return h.hexdigest()[:12]
+
+
+def table_checksum(table, h) -> None:
+    """Feed a table's column names, types and values to the hash ``h``.
+
+    Numbers are hashed as their bytes and text as one UTF-8 string per column
+    (with the positions of the missing values), which is several times faster than
+    hashing value by value; other columns go through pandas' value hashing.
+    """
+    import numpy as np
+    import pandas as pd
+
+    h.update(str(len(table)).encode())
+    for name, col in table.items():
+        h.update(f"\x00{name}\x00{col.dtype}\x00".encode("utf-8", "surrogatepass"))
+        if col.dtype.kind in "biufcmM":
+            h.update(np.ascontiguousarray(col.to_numpy()).view(np.uint8))
+            continue
+        if _hash_arrow_text(col, h):
+            continue
+        values = col.to_numpy(dtype=object)
+        missing = pd.isna(values)
+        present = values[~missing]
+        if pd.api.types.infer_dtype(present, skipna=False) == "string":
+            h.update(np.packbits(missing).tobytes())
+            h.update(np.fromiter(map(len, present), dtype=np.int64, count=len(present)).view(np.uint8))
+            h.update("".join(present).encode("utf-8", "surrogatepass"))
+        else:
+            h.update(pd.util.hash_pandas_object(col, index=False).to_numpy().view(np.uint8))
+
+
+def _hash_arrow_text(col, h) -> bool:
+    """Hash a text column stored by Arrow from its buffers (lengths, then bytes); False if it is not one."""
+    import numpy as np
+
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pandas' text then lives in Python objects
+        return False
+    if getattr(col.dtype, "storage", None) != "pyarrow" and not str(col.dtype).startswith(("string[pyarrow", "large_string")):
+        return False
+    arr = pa.array(col.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return False
+    import pyarrow.compute as pc
+
+    h.update(pc.binary_length(arr).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64).view(np.uint8))
+    _, offsets, data = arr.buffers()
+    if data is not None and len(arr):
+        width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+        ends = np.frombuffer(offsets, dtype=width)
+        h.update(memoryview(data)[int(ends[arr.offset]):int(ends[arr.offset + len(arr)])])
+    return True
 
 
 def files_version(files: dict[str, str | Path]) -> str:

@@ -116,6 +116,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
         data = load_dataset(data)
     version = ""
     known: dict = {}
+    key_codes: dict = {}
     if check:
         from concurrent.futures import ThreadPoolExecutor
         from dataclasses import replace
@@ -130,28 +131,32 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
             checksum = pool.submit(lambda: replace(data, **tables).version)
             report = validate(data, spec)
             report.raise_for_errors()
-            known = report.codes
+            known, key_codes = report.codes, report.keys
             version = checksum.result()
     c = spec.columns
     keys = _keys(spec)
     answers = data.answers
-    coded = encode(answers, spec, known)
-    for k in keys:
-        coded[k] = answers[k].array  # as stored: text in pandas' string type is indexed faster than as objects
-    if c.round:
-        coded[c.round] = _as_round(coded[c.round])
     combined = None
-    rows = None
-    if c.key_informant:
-        combined = combine(coded, spec)
-        values = combined.values
-        n_ki = combined.n_informants
-    else:
-        keyed = coded.set_index(keys)
-        values = keyed[spec.indicator_ids].sort_index()
-        # the answer row of each unit, in the order of ``values``
-        rows = pd.Series(np.arange(len(keyed)), index=keyed.index).sort_index().to_numpy()
+    index, rows = (None, None) if c.key_informant else _sorted_keys(keys, key_codes, c.round)
+    if index is not None:  # one row per unit, keys numbered by the validation: encode straight into place
+        values = encode(answers, spec, known, rows=rows, index=index)
         n_ki = None
+    else:
+        coded = encode(answers, spec, known)
+        for k in keys:
+            coded[k] = answers[k].array  # as stored: text in pandas' string type is indexed faster than as objects
+        if c.round:
+            coded[c.round] = _as_round(coded[c.round])
+        if c.key_informant:
+            combined = combine(coded, spec)
+            values = combined.values
+            n_ki = combined.n_informants
+        else:
+            keyed = coded.set_index(keys)
+            values = keyed[spec.indicator_ids].sort_index()
+            # the answer row of each unit, in the order of ``values``
+            rows = pd.Series(np.arange(len(keyed)), index=keyed.index).sort_index().to_numpy()
+            n_ki = None
     values = values.astype(float)
     units = _units(data, spec, values.index, keys, n_ki, rows)
     if n_ki is not None and spec.combine.min_informants > 1:
@@ -165,6 +170,42 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
 
         order = round_order(values.index.get_level_values(c.round).unique(), spec)  # distinct rounds
     return Prepared(values=values, units=units, combined=combined, source=source, round_order=order)
+
+
+def _sorted_keys(keys: list[str], key_codes: dict, round_col: str | None):
+    """The sorted (location[, round]) index of one-row-per-unit answers and each unit's answer row.
+
+    Uses the key numbers of the validation (``key_codes``) instead of indexing the
+    key columns again; ``(None, None)`` when they are not available.
+    """
+    if not key_codes or any(k not in key_codes for k in keys):
+        return None, None
+    levels, codes = [], []
+    for k in keys:
+        k_codes, uniques = key_codes[k]
+        if (k_codes < 0).any():
+            return None, None
+        if k == round_col:  # rounds in canonical form, as the rest of the pipeline sees them
+            uniques = pd.Index(_as_round(pd.Series(np.asarray(uniques, dtype=object))))
+            if uniques.has_duplicates:  # two spellings of one round: number them again
+                return None, None
+        uniques = pd.Index(uniques)
+        try:
+            order = uniques.argsort()  # distinct values: no ties; text stored by Arrow is sorted by Arrow
+        except TypeError:  # keys of several types (numbers and text): let pandas order them
+            return None, None
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        levels.append(uniques.take(order))
+        codes.append(rank[k_codes])
+    rows = np.lexsort(codes[::-1])
+    if len(keys) == 1:
+        index = levels[0].take(codes[0][rows])
+        index.name = keys[0]
+    else:
+        index = pd.MultiIndex(levels=levels, codes=[cd[rows] for cd in codes], names=keys,
+                              verify_integrity=False)
+    return index, rows
 
 
 def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki,

@@ -51,6 +51,9 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     #: Numeric codes of each indicator column, as read while checking (reused by the pipeline).
     codes: dict = field(default_factory=dict, repr=False)
+    #: Key columns numbered while checking for duplicates: column -> (codes, distinct values), codes -1
+    #: where the key is empty (reused by the pipeline to index the answers).
+    keys: dict = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -170,11 +173,22 @@ def validate(data: Dataset, spec) -> Report:
     # ---- keys
     for k in keys + ki:
         ck.first("answers", k, ans[k].isna().to_numpy(), "empty identifier")
-    dup = ans.duplicated(keys + ki, keep=False).to_numpy() & ans[keys + ki].notna().all(axis=1).to_numpy()
+    # each key column numbered once; a row's key is the tuple of its numbers
+    row_key = np.zeros(len(ans), dtype=np.int64)
+    complete = np.ones(len(ans), dtype=bool)
+    for k in keys + ki:
+        codes, uniques = pd.factorize(ans[k])
+        ck.report.keys[k] = (codes, uniques)
+        complete &= codes >= 0
+        row_key = row_key * (len(uniques) + 1) + (codes + 1)
+        if len(keys + ki) > 1:
+            row_key = pd.factorize(row_key)[0].astype(np.int64)  # renumber: the product never overflows
+    dup = pd.Series(row_key).duplicated(keep=False).to_numpy() & complete
     if dup.any():
-        first = ans[dup].duplicated(keys + ki, keep="first")
-        pos = np.flatnonzero(dup)[np.flatnonzero(first.to_numpy())[0]]
-        twin = np.flatnonzero(dup & (ans[keys + ki] == ans.iloc[pos][keys + ki]).all(axis=1).to_numpy())[0]
+        dup_keys = row_key[dup]
+        first = pd.Series(dup_keys).duplicated(keep="first").to_numpy()
+        pos = np.flatnonzero(dup)[np.flatnonzero(first)[0]]
+        twin = np.flatnonzero(dup & (row_key == row_key[pos]))[0]
         what = "key informant" if ki else "location and round" if c.round else "location"
         ck.add("error", f"duplicate {what}: same {', '.join(keys + ki)} as row {ck.line('answers', twin)}",
                "answers", keys[0], ck.line("answers", pos))
@@ -184,7 +198,9 @@ def validate(data: Dataset, spec) -> Report:
         bad_round = _check_rounds(ck, "answers", rounds)
         # rounds of the rows with a valid round, numbered once for every indicator's check
         ok_rows = ~bad_round & rounds.notna().to_numpy()
-        round_codes, round_labels = pd.factorize(rounds.to_numpy()[ok_rows], sort=True)
+        all_ok = bool(ok_rows.all())
+        round_codes, round_labels = pd.factorize(rounds.to_numpy() if all_ok else rounds.to_numpy()[ok_rows],
+                                                 sort=True)
         round_labels = pd.Index(round_labels)
     # ---- answers
     present_ids = [i for i in spec.indicators if i.id in ans.columns]
@@ -201,30 +217,29 @@ def validate(data: Dataset, spec) -> Report:
             else:
                 ck.first("answers", ind.id, invalid, lambda v: f"{_fmt(v)} is not a number", values=raw.to_numpy())
         lo, hi = spec.valid_range(ind)
-        bad = np.zeros(len(codes), dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if lo is not None:
-                bad |= codes < lo
-            if hi is not None:
-                bad |= codes > hi
-        if bad.any():
+        low, high = np.fmin.reduce(codes, initial=np.inf), np.fmax.reduce(codes, initial=-np.inf)  # NaN skipped
+        if (lo is not None and low < lo) or (hi is not None and high > hi):
+            bad = np.zeros(len(codes), dtype=bool)
+            with np.errstate(invalid="ignore"):
+                if lo is not None:
+                    bad |= codes < lo
+                if hi is not None:
+                    bad |= codes > hi
             rng = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
             ck.first("answers", ind.id, bad, lambda v, rng=rng: f"{_fmt(v)} is outside the valid range {rng}",
                      values=codes)
         if atype is not None and atype.integer:
             frac = ~np.isnan(codes) & (codes != np.round(codes))
             ck.first("answers", ind.id, frac, lambda v: f"{_fmt(v)} is not a whole number", values=codes)
-        valid = ~np.isnan(codes)
-        ok = codes[valid]
-        if ok.size == 0:
+        if low > high:  # nothing but missing values
             ck.add("error", "no valid answer at all: the indicator cannot be scored", "answers", ind.id)
             continue
-        if np.all(ok == ok[0]):
-            ck.add("error", f"constant indicator: every answer is {ok[0]:g}, it cannot tell locations apart",
+        if low == high:
+            ck.add("error", f"constant indicator: every answer is {low:g}, it cannot tell locations apart",
                    "answers", ind.id)
-        if rounds is not None:
+        if rounds is not None and len(round_labels) > 1:
             has = np.zeros(len(round_labels), dtype=bool)
-            has[round_codes[valid[ok_rows]]] = True
+            has[round_codes[~np.isnan(codes[ok_rows] if not all_ok else codes)]] = True
             for r in round_labels[~has]:
                 ck.add("error", f"no valid answer in round {r}", "answers", ind.id)
     # ---- location register
@@ -279,8 +294,16 @@ def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
     if not ok.any():
         return
     # distinct (round, location) pairs, counted per round: the labels are coerced once per distinct round
-    pairs = pd.DataFrame({"r": rounds.to_numpy()[ok], "l": ck.data.answers[c.location].to_numpy()[ok]})
-    counts = pairs.drop_duplicates()["r"].value_counts()
+    known = ck.report.keys
+    if c.location in known and c.round in known:
+        loc_codes, r_codes, r_values = known[c.location][0], known[c.round][0], known[c.round][1]
+        pair = pd.Series(r_codes[ok].astype(np.int64) * (len(known[c.location][1]) + 1) + loc_codes[ok])
+        first = ~pair.duplicated().to_numpy()
+        counts = pd.Series(np.bincount(r_codes[ok][first], minlength=len(r_values)), index=r_values)
+        counts = counts[counts > 0]
+    else:
+        pairs = pd.DataFrame({"r": rounds.to_numpy()[ok], "l": ck.data.answers[c.location].to_numpy()[ok]})
+        counts = pairs.drop_duplicates()["r"].value_counts()
     per_round = pd.Series(counts.to_numpy(), index=coerce(pd.Series(counts.index)))
     per_round = per_round.groupby(level=0).sum()
     rows = coverage(per_round, order(per_round.index, ck.spec))

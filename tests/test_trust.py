@@ -285,3 +285,61 @@ def test_reports_state_the_index_scale_and_quantile_categories(mali_result):
                         regions=region_names(mali_result))
     assert content.category_ranges(ctx) == {"low": "below 40", "medium": "40 to under 60", "high": "60 and above"}
     assert "from 0 (least stable) to 100 (most stable)" in content.what_it_measures(ctx)
+
+
+# ---------------------------------------------------------------- keys numbered once, checksums of tables
+
+def _rounds_frame(make_frame, order):
+    rng = np.random.default_rng(3)
+    df = make_frame(rng.random((12, 3)))
+    df["loc"] = [f"L{i % 6:03d}" for i in range(12)]
+    df["round"] = [1] * 6 + [2] * 6
+    return df.iloc[order].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("order", [list(range(12)), list(range(11, -1, -1)), [5, 0, 7, 11, 2, 9, 1, 6, 3, 10, 4, 8]])
+def test_checked_and_unchecked_preparation_index_the_same_units(make_spec, make_frame, order):
+    from stability.pipeline import prepare
+
+    spec = make_spec(round="round")
+    df = _rounds_frame(make_frame, order)
+    checked, unchecked = prepare(df, spec), prepare(df, spec, check=False)
+    pd.testing.assert_frame_equal(checked.values, unchecked.values)
+    pd.testing.assert_frame_equal(checked.units, unchecked.units)
+    assert checked.values.index.is_monotonic_increasing
+
+
+def test_a_duplicate_location_and_round_names_both_rows(make_spec, make_frame):
+    from stability.io import Dataset
+    from stability.validate import validate
+
+    spec = make_spec(round="round")
+    df = _rounds_frame(make_frame, list(range(12)))
+    df.loc[9, "loc"] = df.loc[4, "loc"]
+    report = validate(Dataset(answers=df, files={"answers": "answers.csv"}), spec)
+    (err,) = report.errors
+    assert "duplicate location and round: same loc, round as row" in err.message
+    assert err.row is not None and err.column == "loc"
+
+
+def test_the_checksum_of_a_table_follows_its_content():
+    from stability.io import Dataset
+
+    df = pd.DataFrame({"loc": pd.array(["a", "b", None], dtype="string"), "x": [1.0, np.nan, 3.0],
+                       "g": pd.array(["u", "v", "w"], dtype=object), "n": [1, 2, 3]})
+
+    def version(frame):
+        return Dataset(answers=frame, files={"answers": "answers"}).version
+
+    same = version(df)
+    assert version(df.copy()) == same == version(pd.concat([df.iloc[:2], df.iloc[2:]]))
+    assert version(df.assign(x=[1.0, np.nan, 3.5])) != same
+    assert version(df.rename(columns={"x": "y"})) != same
+    assert version(df.assign(loc=pd.array(["a", None, "b"], dtype="string"))) != same
+    assert version(df.assign(g=["uv", "", "w"])) != same      # same characters, other values
+    assert version(df.assign(g=[1, "v", "w"])) != same
+    # a slice of a table hashes like the same values built afresh (Arrow buffers start at an offset)
+    tail = pd.DataFrame({"loc": pd.array(["b", None], dtype="string[pyarrow]"), "x": [np.nan, 3.0]})
+    sliced = pd.DataFrame({"loc": pd.array(["a", "b", None], dtype="string[pyarrow]"), "x": [1.0, np.nan, 3.0]})
+    assert version(sliced.iloc[1:].reset_index(drop=True)) == version(tail)
+    assert version(tail.astype({"loc": "string[python]"})) != version(tail)   # the type is part of the content
