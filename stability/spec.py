@@ -276,6 +276,52 @@ class IndicatorNormalise(_Model):
         return v if v is None else _registry("normalise.method").check(v)
 
 
+class Wording(_Model):
+    """Plain words for an indicator's answer, used by :mod:`stability.explain` (reports' driver lines).
+
+    Each phrase states the answer a location gave, never a score: ``"no robbery
+    reported"``, ``"most residents have enough drinking water"``, ``"3 security
+    incidents in the last 3 months"``.  Which fields apply depends on the
+    indicator's answer type; a field left out falls back to ``"<label>: <answer>"``
+    (see :func:`stability.explain.answer_phrase`).  Placeholders are replaced as
+    plain text (no other braces are interpreted).
+
+    Attributes
+    ----------
+    yes, no : str, optional
+        Answer types with two codes (yes/no): the phrases for the answers
+        labelled yes and no (with other labels: ``yes`` for the higher code,
+        ``no`` for the lower one).
+    scale : str, optional
+        Answer types with more than two codes (none/some/most/all): a template in
+        which ``{answer}`` becomes the answer's label (``"{answer} of the residents
+        have enough drinking water"``), or ``"<lower> to <upper>"`` when the
+        informants' combined answer falls between two codes.
+    count : str, optional
+        Numeric answers: a template in which ``{n}`` becomes the number (``"{n}
+        security incidents in the last 3 months"``) and, for an indicator with a
+        ``denominator``, ``{rate}`` the value per ``denominator_scale``.
+    one, zero : str, optional
+        Numeric answers: the phrase when the number is exactly 1 or 0 (same
+        placeholders as ``count``).
+    """
+
+    yes: str | None = None
+    no: str | None = None
+    scale: str | None = None
+    count: str | None = None
+    one: str | None = None
+    zero: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_booleans(cls, data):
+        # YAML 1.1 reads unquoted ``yes:`` / ``no:`` keys as true / false
+        if isinstance(data, dict):
+            data = {({True: "yes", False: "no"}[k] if isinstance(k, bool) else k): v for k, v in data.items()}
+        return data
+
+
 class Indicator(_Model):
     """One indicator (a question of the key-informant survey, or any column).
 
@@ -307,13 +353,16 @@ class Indicator(_Model):
         ``False`` exempts the indicator from outlier treatment.
     normalise : IndicatorNormalise, optional
         Override of the normalisation method or its parameters.
+    say : Wording, optional
+        Plain words for the answers (``{yes: "armed groups present", no: "no armed
+        groups"}``), for the reports' driver lines; changes no number.
     """
 
     step: ClassVar[str] = "prepare"
     field_steps: ClassVar[dict[str, str]] = {
         "label": "ranked", "parent": "aggregated", "weight": "aggregated", "direction": "normalised",
         "goalposts": "normalised", "target": "normalised", "denominator_scale": "denominated",
-        "treat": "treated", "normalise": "normalised"}
+        "treat": "treated", "normalise": "normalised", "say": "ranked"}
 
     id: str
     label: str = ""
@@ -329,6 +378,7 @@ class Indicator(_Model):
     combine: Literal["median", "mode", "mean"] | None = None
     treat: bool = True
     normalise: IndicatorNormalise | None = None
+    say: Wording | None = None
 
     @field_validator("goalposts")
     @classmethod

@@ -227,10 +227,10 @@ CASES = [
      ("spec.yaml", None, None), "invalid YAML at line "),
     ("unknown spec field", lambda d: d.edit_spec("  disagreement_threshold: 0.3", "  disagreement_threshold: 0.3\n  colour: blue"),
      ("spec.yaml", "combine.colour", None), "Extra inputs are not permitted"),
-    ("invalid direction", lambda d: d.edit_spec("answers: yes_no, direction: -1}", "answers: yes_no, direction: 2}"),
+    ("invalid direction", lambda d: d.edit_spec("answers: yes_no, direction: -1,", "answers: yes_no, direction: 2,"),
      ("spec.yaml", "indicators.armed_groups_present.direction", None), "Input should be 1 or -1"),
-    ("parent that does not exist", lambda d: d.edit_spec("parent: safety, answers: yes_no, direction: -1}\n  - {id: security",
-                                                         "parent: safty, answers: yes_no, direction: -1}\n  - {id: security"),
+    ("parent that does not exist", lambda d: d.edit_spec("id: armed_groups_present, label: \"Armed groups present in or near the location\", parent: safety,",
+                                                         "id: armed_groups_present, label: \"Armed groups present in or near the location\", parent: safty,"),
      ("spec.yaml", None, None), "indicator 'armed_groups_present': parent 'safty' is not an aggregate"),
 ]
 
@@ -360,7 +360,7 @@ def test_exit_codes_as_a_program(dataset_copy):
 
 
 def test_console_script_exit_code_on_a_bad_spec(dataset_copy):
-    dataset_copy.edit_spec("answers: yes_no, direction: -1}", "answers: yes_no, direction: 0}")
+    dataset_copy.edit_spec("answers: yes_no, direction: -1,", "answers: yes_no, direction: 0,")
     script = Path(sys.executable).parent / "stability"
     p = subprocess.run([str(script), "validate", "--spec", str(dataset_copy.spec)], capture_output=True, text=True,
                        timeout=120)

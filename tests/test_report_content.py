@@ -182,45 +182,52 @@ def test_league_table_ranks_regions_by_median(overview):
 
 
 # --------------------------------------------------------------------------- drivers
-def test_drivers_are_the_indicators_furthest_from_the_national_median(ctx):
+def test_drivers_are_the_largest_contributions_to_the_gap_to_the_region(ctx):
+    """Drivers are each indicator's contribution to the gap to the region's median profile
+    (stability.explain), largest first, in words: never a label with a score that reads backwards."""
+    from stability import explain
+
     d = content.drivers(ctx)
-    norm = ctx.result.stage("normalised").xs(ctx.round, level=ctx.columns.round)
-    median = norm.median()
+    c = explain.contributions(ctx.result, "region", survey_round=ctx.round)
+    ids = ctx.spec.indicator_ids
     here = _this_region(ctx).sort_values(ctx.index_id, ascending=False)
     most = d[d["group"] == "most stable"]
     least = d[d["group"] == "least stable"]
     assert list(dict.fromkeys(most[ctx.columns.location])) == list(here[ctx.columns.location].head(5))
     assert list(dict.fromkeys(least[ctx.columns.location])) == list(here[ctx.columns.location].tail(5))[::-1]
     for loc, rows in d.groupby(ctx.columns.location):
-        diff = (norm.loc[loc] - median).round(9)
-        for effect, sign in [("up", 1), ("down", -1)]:
+        contrib = c.loc[(loc, ctx.round), ids].astype(float).round(9)
+        for effect, sign in [("helps", 1), ("holds back", -1)]:
             picked = rows[rows["effect"] == effect]
-            candidates = diff[diff * sign > 0]
+            candidates = contrib[contrib * sign > 0]
             assert len(picked) == min(3, len(candidates))
             if len(picked):
-                # none of the indicators left out is further from the median than one picked
+                # none of the indicators left out contributes more than one picked
                 left_out = candidates.drop(picked["indicator"])
-                assert np.max((left_out * sign).to_numpy(), initial=-np.inf) <= (picked["Difference"] * sign).min() + 1e-9
+                assert np.max((left_out * sign).to_numpy(), initial=-np.inf) <= (picked["Points"] * sign).min() + 1e-9
         for _, r in rows.iterrows():
-            assert r["Score"] == pytest.approx(norm.at[loc, r["indicator"]])
-            assert r["National median"] == pytest.approx(median[r["indicator"]])
+            assert r["Points"] == pytest.approx(c.at[(loc, ctx.round), r["indicator"]])
             assert r["Indicator"] == ctx.spec.label(r["indicator"])
+            assert r["Answer"] != r["Indicator"]  # the answer in words, not the label
 
 
 def test_drivers_on_a_location_checked_by_hand(ctx):
-    """The most stable location of the region: its top 'up' indicator is argmax(score - median)."""
-    norm = ctx.result.stage("normalised").xs(ctx.round, level=ctx.columns.round)
+    """The most stable location of the region: its first 'helps' indicator is argmax(contribution), ties in
+    the spec's order, shown in words."""
+    from stability import explain
+
     top = _this_region(ctx).sort_values(ctx.index_id, ascending=False).iloc[0][ctx.columns.location]
-    diff = (norm.loc[top] - norm.median()).round(9)
+    c = explain.contributions(ctx.result, "region", survey_round=ctx.round)
+    contrib = c.loc[(top, ctx.round), ctx.spec.indicator_ids].astype(float).round(9)
     order = {ind: i for i, ind in enumerate(ctx.spec.indicator_ids)}
-    best_up = min(diff.index[diff == diff.max()], key=order.get)
-    best_down = min(diff.index[diff == diff.min()], key=order.get)
+    best_up = min(contrib.index[contrib == contrib.max()], key=order.get)
     d = content.drivers(ctx)
     rows = d[d[ctx.columns.location] == top]
-    assert rows[(rows["effect"] == "up") & (rows["order"] == 1)]["indicator"].item() == best_up
-    assert rows[(rows["effect"] == "down") & (rows["order"] == 1)]["indicator"].item() == best_down
+    first = rows[(rows["effect"] == "helps") & (rows["order"] == 1)]
+    assert first["indicator"].item() == best_up
     table = content.drivers_table(ctx, "most", d)
-    assert table.iloc[0]["Pulls up"] == ctx.spec.label(best_up)
+    assert table.iloc[0]["Helps"] == first["Answer"].item()
+    assert table.iloc[0]["Points gained"] == content.number(first["Points"].item(), sign=True)
 
 
 # --------------------------------------------------------------------------- data quality, method

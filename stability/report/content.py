@@ -20,7 +20,7 @@ headline figures            :func:`headline_text`, :func:`population_by_category
                             :func:`change_text`, :func:`category_transitions`
 ranked locations            :func:`ranked_table`
 pillar profile              :func:`pillar_summary`
-most / least stable         :func:`drivers`, :func:`drivers_table`
+most / least stable         :func:`drivers`, :func:`drivers_table`, :func:`driver_summaries`
 data quality                :func:`data_quality`, :func:`indicator_quality`
 method                      :func:`method_note`
 country overview            :func:`league_table`, :func:`population_by_region`
@@ -513,18 +513,21 @@ def pillar_summary(ctx) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- drivers
-def indicator_medians(ctx) -> pd.Series:
-    """National median of each normalised indicator score in this round (indicator id -> median)."""
-    return _normalised_round(ctx).median()
+#: Effects of :func:`drivers` (``helps``, ``holds back``), as :mod:`stability.explain` names them.
+from ..explain import HELPS, HOLDS_BACK  # noqa: E402
 
 
-def _normalised_round(ctx) -> pd.DataFrame:
-    """Normalised indicator scores of this round, indexed by location id."""
-    norm = ctx.result.stage("normalised")
-    rnd = ctx.columns.round
-    if rnd and isinstance(norm.index, pd.MultiIndex):
-        norm = norm.xs(ctx.round, level=rnd)
-    return norm
+def _reference(ctx) -> str:
+    """Drivers compare a location with its region's median profile (the country's in the overview)."""
+    return "region" if ctx.region is not None else "national"
+
+
+def _reference_name(ctx) -> str:
+    return f"the {ctx.region_name} median" if ctx.region is not None else "the national median"
+
+
+def _explain_round(ctx):
+    return ctx.round if ctx.columns.round else None
 
 
 def extremes(ctx, n: int = N_DRIVER_LOCATIONS) -> dict[str, pd.DataFrame]:
@@ -552,107 +555,142 @@ def _once(ctx, name, make):
 
 
 def drivers(ctx, n_locations: int = N_DRIVER_LOCATIONS, n_indicators: int = N_DRIVER_INDICATORS) -> pd.DataFrame:
-    """Indicators that pull the most and least stable locations up or down (see :func:`compute_drivers`);
+    """Indicators that help the most and least stable locations or hold them back (see :func:`compute_drivers`);
     computed once per report and reused by the workbook."""
     return _once(ctx, ("drivers", n_locations, n_indicators), lambda: compute_drivers(ctx, n_locations, n_indicators))
 
 
+def _summaries(ctx, n_locations: int = N_DRIVER_LOCATIONS) -> pd.Series:
+    """Plain-words line of each location of :func:`extremes` (location id -> text), computed once per report."""
+    from .. import explain
+
+    def make():
+        ids = [x for frame in extremes(ctx, n_locations).values() for x in frame[ctx.columns.location]]
+        lines = explain.summary_lines(ctx.result, _reference(ctx), survey_round=_explain_round(ctx), locations=ids)
+        loc = lines.index.get_level_values(ctx.columns.location) if isinstance(lines.index, pd.MultiIndex) \
+            else lines.index
+        return pd.Series(lines.to_numpy(), index=np.asarray(loc), dtype=object)
+
+    return _once(ctx, ("driver_summaries", n_locations), make)
+
+
 def compute_drivers(ctx, n_locations: int = N_DRIVER_LOCATIONS,
                     n_indicators: int = N_DRIVER_INDICATORS) -> pd.DataFrame:
-    """Indicators that pull the most and least stable locations up or down.
+    """Indicators that help the most and least stable locations, or hold them back, in plain words.
 
     For each of the ``n_locations`` most and least stable locations, the
-    ``n_indicators`` indicators whose normalised score is furthest above the
-    national median of that indicator in this round ("up") and furthest below it
-    ("down").  Ties keep the order of the spec.
+    ``n_indicators`` indicators with the largest positive contribution to the
+    gap between the location's index and its region's median location profile
+    ("helps") and the largest negative ones ("holds back"), from
+    :func:`stability.explain.drivers` (tie rule: larger contribution first, then
+    the order of the spec).  ``Answer`` states the location's own combined
+    answer in words ("no robbery in the last 3 months"), never a score.
 
     Returns
     -------
     DataFrame
         Tidy: ``group`` (most / least stable), location id, ``Location``,
-        ``rank``, ``index``, ``effect`` (up / down), ``order`` (1 = furthest),
-        ``indicator`` (id), ``Indicator`` (label), ``Pillar``, ``Score``,
-        ``National median``, ``Difference``.
+        ``rank``, ``index``, ``effect`` (helps / holds back), ``order`` (1 =
+        largest), ``indicator`` (id), ``Indicator`` (label), ``Pillar``,
+        ``Answer`` (plain words), ``Points`` (contribution to the gap, index
+        points), ``Score`` (normalised indicator score), ``Median`` (the
+        region's median of that score) and ``Summary`` (the location's
+        one-line summary, see :func:`driver_summaries`).
     """
+    from .. import explain
+
     c = ctx.columns
-    norm = _normalised_round(ctx)
-    med = norm.median()
     rank = _rank_col(ctx)
-    position = {ind: i for i, ind in enumerate(norm.columns)}
-    parts = []
-    for group, frame in extremes(ctx, n_locations).items():
-        if frame.empty:
-            continue
-        scores = norm.reindex(frame[c.location].to_numpy())
-        diff = np.round(scores - med, 9)
-        long = diff.stack().rename("Difference").reset_index()
-        long.columns = ["_loc", "indicator", "Difference"]
-        long["effect"] = np.where(long["Difference"] > 0, "up", np.where(long["Difference"] < 0, "down", ""))
-        long = long[long["effect"] != ""]
-        long["_abs"] = long["Difference"].abs()
-        long["_pos"] = long["indicator"].map(position)
-        long = long.sort_values(["_loc", "effect", "_abs", "_pos"], ascending=[True, False, False, True],
-                                kind="mergesort")
-        long = long.groupby(["_loc", "effect"], sort=False).head(n_indicators)
-        long["order"] = long.groupby(["_loc", "effect"], sort=False).cumcount() + 1
-        info = frame.set_index(c.location)
-        long["group"] = f"{group} stable"
-        long[c.location] = long["_loc"]
-        long["Location"] = long["_loc"].map(info[_name_col(ctx)])
-        long["rank"] = long["_loc"].map(info[rank]).astype("Int64")
-        long["index"] = long["_loc"].map(info[ctx.index_id])
-        long["Score"] = [scores.at[lo, ind] for lo, ind in zip(long["_loc"], long["indicator"])]
-        long["National median"] = long["indicator"].map(med)
-        # locations in the order of ``frame`` (most stable first / least stable first)
-        long["_lorder"] = long["_loc"].map({lo: i for i, lo in enumerate(frame[c.location])})
-        long = long.sort_values(["_lorder", "effect", "order"], ascending=[True, False, True], kind="mergesort")
-        parts.append(long)
     cols = ["group", c.location, "Location", "rank", "index", "effect", "order", "indicator", "Indicator",
-            "Pillar", "Score", "National median", "Difference"]
-    if not parts:
+            "Pillar", "Answer", "Points", "Score", "Median", "Summary"]
+    groups = {g: f for g, f in extremes(ctx, n_locations).items() if not f.empty}
+    if not groups:
         return pd.DataFrame(columns=cols)
+    ids = [x for frame in groups.values() for x in frame[c.location]]
+    d = explain.drivers(ctx.result, n=n_indicators, reference=_reference(ctx), survey_round=_explain_round(ctx),
+                        locations=ids)
+    summaries = _summaries(ctx, n_locations)
+    parts = []
+    for group, frame in groups.items():
+        info = frame.set_index(c.location)
+        order = {lo: i for i, lo in enumerate(frame[c.location])}
+        part = d[d[c.location].isin(order)].copy()
+        part["_lorder"] = part[c.location].map(order)
+        part["_eorder"] = (part["effect"] != HELPS).astype(int)
+        part = part.sort_values(["_lorder", "_eorder", "order"], kind="mergesort")
+        part["group"] = f"{group} stable"
+        part["Location"] = part[c.location].map(info[_name_col(ctx)])
+        part["rank"] = part[c.location].map(info[rank]).astype("Int64")
+        part["index"] = part[c.location].map(info[ctx.index_id])
+        part["Summary"] = part[c.location].map(summaries)
+        parts.append(part)
     out = pd.concat(parts, ignore_index=True)
-    out["Indicator"] = out["indicator"].map(lambda i: ctx.spec.label(i))
-    out["Pillar"] = out["indicator"].map(lambda i: ctx.spec.label(ctx.spec.indicator(i).parent))
-    for col in ("Score", "National median", "Difference"):
-        out[col] = out[col].astype(float) + 0.0
-    return out[cols]
+    out["Indicator"] = out["label"]
+    out["Pillar"] = out["pillar"].map(lambda p: ctx.spec.label(p))
+    out["Answer"] = out["phrase"]
+    out["Points"] = out["contribution"].astype(float) + 0.0
+    out["Score"] = out["score"].astype(float) + 0.0
+    out["Median"] = out["reference"].astype(float) + 0.0
+    return out[cols].reset_index(drop=True)
+
+
+def driver_summaries(ctx, which: str = "most") -> list[str]:
+    """One line per location of the ``"most"`` or ``"least"`` stable group, in plain words.
+
+    ``"Tessalit (rank 40 in region, index 31.2): Less stable than the Kidal median
+    (31.2 against 52.0), mainly because: armed groups present in or near the
+    location and robbery in the last 3 months. Helped by: no tension between
+    communities."`` (see :func:`stability.explain.summary_lines`).
+    """
+    if which not in ("most", "least"):
+        raise ValueError("which must be 'most' or 'least'")
+    frame = extremes(ctx)[which]
+    summaries = _summaries(ctx)
+    rank = _rank_col(ctx)
+    where = " in region" if rank == "rank_region" else ""
+    lines = []
+    for _, row in frame.iterrows():
+        r = f"rank {int(row[rank])}{where}, " if pd.notna(row[rank]) else ""
+        lines.append(f"{row[_name_col(ctx)]} ({r}index {number(row[ctx.index_id])}): "
+                     f"{summaries.get(row[ctx.columns.location], '')}")
+    return lines
 
 
 def drivers_table(ctx, which: str = "most", tidy: pd.DataFrame | None = None) -> pd.DataFrame:
     """Display version of :func:`drivers` for the ``"most"`` or ``"least"`` stable locations.
 
     One row per location and position (1 to 3): the location's name, rank and
-    index on its first row; the indicator above the national median ("pulls up")
-    and below it ("pulls down"), each with ``score (national median)``.  Cells
-    are text, blank where there is nothing to show.
+    index on its first row; the answers that help it most ("Helps") and hold it
+    back most ("Holds back"), in plain words, each with its contribution in index
+    points to the gap to the region's median profile.  Cells are text, blank
+    where there is nothing to show.
     """
     if which not in ("most", "least"):
         raise ValueError("which must be 'most' or 'least'")
     d = drivers(ctx) if tidy is None else tidy
     d = d[d["group"] == f"{which} stable"]
     rank_label = "Rank in region" if _rank_col(ctx) == "rank_region" else "Rank"
-    cols = ["Location", rank_label, index_label(ctx), "Pulls up", "Score (national median) ↑", "Pulls down",
-            "Score (national median) ↓"]
+    cols = ["Location", rank_label, index_label(ctx), "Helps", "Points gained", "Holds back", "Points lost"]
     if d.empty:
         return pd.DataFrame(columns=cols)
     loc = ctx.columns.location
-    d = d.assign(_cell=[f"{s:.0f} ({m:.0f})" for s, m in zip(d["Score"] + 0.0, d["National median"] + 0.0)])
+    d = d.assign(_cell=[number(p, sign=True) for p in d["Points"]])
+    ref = _reference_name(ctx)
     rows = []
     for _, g in d.groupby(loc, sort=False):
-        up, down = g[g["effect"] == "up"], g[g["effect"] == "down"]
+        up, down = g[g["effect"] == HELPS], g[g["effect"] == HOLDS_BACK]
         first = g.iloc[0]
         for k in range(max(len(up), len(down), 1)):
             rows.append({
                 "Location": first["Location"] if k == 0 else "",
                 rank_label: f"{int(first['rank'])}" if k == 0 and pd.notna(first["rank"]) else "",
                 index_label(ctx): number(first["index"]) if k == 0 else "",
-                "Pulls up": up["Indicator"].iloc[k] if k < len(up) else ("none above the national median"
-                                                                          if k == 0 else ""),
-                "Score (national median) ↑": up["_cell"].iloc[k] if k < len(up) else "",
-                "Pulls down": down["Indicator"].iloc[k] if k < len(down) else ("none below the national median"
-                                                                                if k == 0 else ""),
-                "Score (national median) ↓": down["_cell"].iloc[k] if k < len(down) else "",
+                "Helps": up["Answer"].iloc[k] if k < len(up) else (f"nothing better than {ref}"
+                                                                   if k == 0 else ""),
+                "Points gained": up["_cell"].iloc[k] if k < len(up) else "",
+                "Holds back": down["Answer"].iloc[k] if k < len(down) else (f"nothing worse than {ref}"
+                                                                            if k == 0 else ""),
+                "Points lost": down["_cell"].iloc[k] if k < len(down) else "",
             })
     return pd.DataFrame(rows, columns=cols)
 
@@ -829,8 +867,10 @@ def method_note(ctx) -> pd.DataFrame:
                      "(ties share the lowest rank)")
     rows["Change"] = (f"index minus the same location's index in the previous round; 'improved' / "
                       f"'worsened' = more than {CHANGE_THRESHOLD:g} points")
-    rows["Drivers"] = ("normalised indicator score of the location minus the national median of that "
-                       "indicator in this round (after imputation and outlier treatment)")
+    rows["Drivers"] = ("each indicator's contribution, in index points, to the gap between the location's index "
+                       "and the median profile of its region in this round (every indicator at the region's "
+                       "median score, aggregated like the index); answers in words are the key informants' "
+                       "combined answers (see stability.explain)")
     return pd.DataFrame({"Item": list(rows), "Value": list(rows.values())})
 
 
