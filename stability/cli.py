@@ -5,6 +5,7 @@
     stability validate [--data PATH] [--spec FILE]
     stability score    [--data PATH] [--spec FILE] [--out DIR] [--format csv,parquet,xlsx,gpkg]
     stability generate --out DIR [--locations N] [--rounds N] [--seed N]
+    stability audit    [--data PATH] [--spec FILE] [--round latest|all|R] [--out DIR]
 
 Without ``--data``/``--spec`` the embedded illustrative Mali survey and spec are
 used.  Exit status: 0 success, 2 bad input (one line on stderr naming file,
@@ -94,28 +95,21 @@ def cmd_validate(args) -> int:
 
 def cmd_score(args) -> int:
     from .export import FORMATS, write_result
-    from .paths import reports_dir
-    from .pipeline import compute
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})", option="--format")
-    out = args.out or reports_dir() / "scores"
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"'{out}' is a file, not an output folder", option="--out")
-    progress = _Progress(args.quiet)
-    data, spec = _load(args, progress)
-    result = compute(data, spec, progress=progress)
+    out, progress, result = _computed(args, "scores")
     progress.say(f"writing {', '.join(formats)} to {out} ...")
     files = write_result(result, out, formats)
     scores = result.scores
     progress.say("done")
     if not args.quiet:
-        root = spec.root.id
+        root = result.spec.root.id
         print(f"{len(scores)} location-rounds scored; index median {scores[root].median():.1f}; "
               f"spec {result.spec_hash}; data {result.data_version}"
-              + (" [ILLUSTRATIVE data]" if data.illustrative else ""))
+              + (" [ILLUSTRATIVE data]" if result.illustrative else ""))
         for f in files:
             print(f"  {f}")
     return 0
@@ -127,6 +121,37 @@ def cmd_generate(args) -> int:
     ds = generate(n_locations=args.locations, n_rounds=args.rounds, seed=args.seed)
     ds.write(args.out)
     print(f"wrote an illustrative survey of {args.locations} locations x {args.rounds} rounds to {args.out}")
+    return 0
+
+
+def _computed(args, folder: str):
+    """The output folder (``--out``, default ``reports/<folder>``), the progress printer and the index."""
+    from .paths import reports_dir
+    from .pipeline import compute
+
+    out = args.out or reports_dir() / folder
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"'{out}' is a file, not an output folder", option="--out")
+    progress = _Progress(args.quiet)
+    data, spec = _load(args, progress)
+    return out, progress, compute(data, spec, progress=progress)
+
+
+def cmd_audit(args) -> int:
+    from .audit import audit
+    from .report.audit import write_audit
+
+    out, progress, result = _computed(args, "audit")
+    progress.say("auditing ...")
+    checked = audit(result, args.round)
+    progress.say(f"writing the audit to {out} ...")
+    files = write_audit(checked, out)
+    progress.say("done")
+    if not args.quiet:
+        for line in checked.summary:
+            print(line)
+        for f in files:
+            print(f"  {f}")
     return 0
 
 
@@ -162,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="number of rounds (default 3)")
     p.add_argument("--seed", type=int, default=20211201, help="random seed (default 20211201)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("audit", help="statistical audit of the index (HTML, Excel, CSV)",
+                       description="Compute the index and audit it (JRC/OECD handbook, COINr's get_stats, get_corr, "
+                                   "get_cronbach): indicator statistics, correlations, Cronbach's alpha, KMO, "
+                                   "Bartlett, VIF, PCA, weights against importance. Writes audit.html, audit.xlsx "
+                                   "and one CSV per table; nothing is written if anything fails.")
+    _data_args(p)
+    p.add_argument("--round", default="latest", help="round to audit, 'latest' (default) or 'all'")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/audit)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_audit)
 
     from .report.cli import register as register_report
 
