@@ -765,8 +765,11 @@ def pca_variance(result, stage: str = "normalised", round=None) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- importance
-def nominal_weights(spec) -> pd.DataFrame:
+def nominal_weights(spec, used=None) -> pd.DataFrame:
     """Each node's weight within its parent (normalised to sum to 1) and overall (COINr's ``get_eff_wts``).
+
+    ``used`` (child id -> share of its parent, e.g. ``result.weights.set_index("child")["weight"]``)
+    gives the shares in use when some were derived from the data (``weights`` in the spec).
 
     Returns
     -------
@@ -782,7 +785,8 @@ def nominal_weights(spec) -> pd.DataFrame:
         kids = spec.children(agg.id)
         total = sum(k.weight for k in kids)
         for k in kids:
-            share[k.id] = k.weight / total if total > 0 else float("nan")
+            share[k.id] = (float(used[k.id]) if used is not None and k.id in used
+                           else k.weight / total if total > 0 else float("nan"))
     parent = _parents(spec)
 
     def overall(node):
@@ -824,7 +828,7 @@ def importance(result, round=None) -> pd.DataFrame:
     """
     spec = result.spec
     root = spec.root.id
-    weights = nominal_weights(spec)
+    weights = nominal_weights(spec, result.weights.set_index("child")["weight"])  # derived ones included
     rows = []
     for rnd in audited_rounds(result, round):
         vals = _node_values(result, rnd)

@@ -5,6 +5,7 @@
     stability validate [--data PATH] [--spec FILE]
     stability score    [--data PATH] [--spec FILE] [--out DIR] [--format csv,parquet,xlsx,gpkg]
     stability generate --out DIR [--locations N] [--rounds N] [--seed N]
+    stability weights  --method pca|factor|outcome|... [--level 2] [--set OPTION=VALUE] [--out DIR]
     stability audit    [--data PATH] [--spec FILE] [--round latest|all|R] [--out DIR]
 
 Without ``--data``/``--spec`` the embedded illustrative Mali survey and spec are
@@ -61,6 +62,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="location register (names, admin p-codes, coordinates, population)")
     p.add_argument("--population", type=Path, default=None,
                    help="people per location and round (e.g. idps, returnees)")
+    p.add_argument("--outcomes", type=Path, default=None,
+                   help="observed outcomes per location and round (for outcome-based weights)")
     p.add_argument("--spec", type=Path, default=None,
                    help=f"index specification (YAML); default: {default_spec()}")
 
@@ -73,7 +76,8 @@ def _load(args, progress=None):
     spec = load_spec(args.spec or default_spec())
     if progress:
         progress.say(f"spec {spec.name} ({spec.hash})")
-    data = load_dataset(args.data or default_dataset(), locations=args.locations, population=args.population)
+    data = load_dataset(args.data or default_dataset(), locations=args.locations, population=args.population,
+                        outcomes=args.outcomes)
     return data, spec
 
 
@@ -137,6 +141,56 @@ def _computed(args, folder: str):
     return out, progress, compute(data, spec, progress=progress)
 
 
+def cmd_weights(args) -> int:
+    import yaml
+
+    from .io import to_csv, write_outputs
+    from .weights import derive_for
+
+    out, progress, result = _computed(args, "weights") if args.out else (None, _Progress(args.quiet), None)
+    if result is None:
+        from .pipeline import compute
+
+        data, spec = _load(args, progress)
+        result = compute(data, spec, progress=progress)
+    spec = result.spec
+    names = {lv.name: n for n, lv in enumerate(spec.levels, start=1)}
+    level = names.get(args.level, args.level)
+    if not str(level).isdigit() or not 2 <= int(level) <= len(spec.levels):
+        raise ParameterError(f"no level '{args.level}' to weigh: levels 2 to {len(spec.levels)} have children "
+                             f"(or name them: {', '.join(lv.name for lv in spec.levels[1:])})", option="--level")
+    options = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"'{item}' is not OPTION=VALUE", option="--set")
+        options[key.strip()] = yaml.safe_load(value)
+    rounds = [yaml.safe_load(r) for r in args.round.split(",")] if args.round else None
+    progress.say(f"deriving level {level} weights ({args.method}) ...")
+    d = derive_for(result, args.method, int(level), rounds=rounds, **options)
+    section = {"method": args.method, **options, **({"rounds": rounds} if rounds else {})}
+    snippet = yaml.safe_dump({"weights": {int(level): section}}, sort_keys=False, default_flow_style=None)
+    table = d.to_frame().assign(label=lambda t: [spec.label(c) for c in t["child"]])
+    if out is not None:
+        writers = {out / "weights.csv": lambda p: to_csv(table, p)}
+        for name, t in d.tables.items():
+            writers[out / f"{name}.csv"] = lambda p, t=t: to_csv(t.reset_index() if t.index.name else t, p)
+        writers[out / "notes.txt"] = lambda p: p.write_text("\n".join(d.notes + d.warnings + ["", snippet]),
+                                                             encoding="utf-8")
+        files = write_outputs(writers)
+    if not args.quiet:
+        for group, rows in table.groupby("group", sort=False):
+            print(f"{spec.label(group)}:")
+            for r in rows.itertuples(index=False):
+                print(f"  {r.weight:7.1%}  {r.label}")
+        for line in d.notes + [f"warning: {w}" for w in d.warnings]:
+            print(line)
+        print("To score with these weights, add to the spec:\n" + snippet.rstrip())
+        for f in files if out is not None else []:
+            print(f"  {f}")
+    return 0
+
+
 def cmd_audit(args) -> int:
     from .audit import audit
     from .report.audit import write_audit
@@ -187,6 +241,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="number of rounds (default 3)")
     p.add_argument("--seed", type=int, default=20211201, help="random seed (default 20211201)")
     p.set_defaults(func=cmd_generate)
+
+    from .weights import WEIGHTINGS
+
+    p = sub.add_parser("weights", help="derive weights from the data (PCA, factor analysis, outcome, ...) and show them",
+                       description="Compute the index, derive the weights of one level's children with a weighting "
+                                   "method and print them with how they were derived and the lines to add to the "
+                                   "spec to score with them. Methods: " + "; ".join(
+                                       f"{m.name} (options: {', '.join(m.params) or 'none'})" for m in WEIGHTINGS))
+    _data_args(p)
+    p.add_argument("--method", required=True, choices=WEIGHTINGS.names(), help="weighting method")
+    p.add_argument("--level", default="2", help="level whose children are weighted: 2 = indicators within pillars "
+                                                 "(default), 3 = pillars within the index, or the level's name")
+    p.add_argument("--set", action="append", metavar="OPTION=VALUE",
+                   help="an option of the method, e.g. --set outcome=stays_6_months --set cluster=admin2_pcode")
+    p.add_argument("--round", default=None, help="derive from these rounds only (comma-separated; default: all)")
+    p.add_argument("--out", type=Path, default=None, help="also write weights.csv, the derivation's tables and "
+                                                          "notes.txt to this folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no output but errors")
+    p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("audit", help="statistical audit of the index (HTML, Excel, CSV)",
                        description="Compute the index and audit it (JRC/OECD handbook, COINr's get_stats, get_corr, "

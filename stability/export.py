@@ -39,6 +39,14 @@ def audit_table(result) -> pd.DataFrame:
     return result.log.assign(spec_hash=result.spec_hash)
 
 
+def weights_table(result) -> pd.DataFrame:
+    """The weights in use (:attr:`Result.weights`) with the spec hash, and a data note when illustrative."""
+    table = result.weights.assign(spec_hash=result.spec_hash)
+    if result.illustrative:  # weights derived from generated data are generated too
+        table.insert(0, "data_note", ILLUSTRATIVE_NOTE)
+    return table
+
+
 def about(result) -> pd.DataFrame:
     """Provenance and method, one row per item (the workbook's read-me sheet)."""
     from .pipeline import method_summary
@@ -54,6 +62,13 @@ def about(result) -> pd.DataFrame:
     rng = result.spec.index_range()
     rows["scale"] = ((f"{rng[0]:g}-{rng[1]:g}" if rng else "no fixed range") + ", higher = more stable; "
                      "rank 1 = most stable (ties share the lowest rank)")
+    from .weights import describe
+
+    rows["weights"] = " ".join(describe(result))
+    for level, d in sorted(result.weight_derivations.items()):
+        rows[f"weights of level {level}, how"] = " ".join(d.notes)
+        if d.warnings:
+            rows[f"weights of level {level}, warnings"] = " ".join(d.warnings)
     return pd.DataFrame({"item": list(rows), "value": list(rows.values())})
 
 
@@ -65,13 +80,17 @@ def _write_xlsx(result, path: Path) -> None:
     quality = scores[[c for c in scores.columns if c in
                       ([spec.columns.location, spec.columns.round, spec.columns.name]
                        + ["n_informants", "n_missing", "n_imputed", "n_disagreements"]) and c]]
+    used = result.weights.set_index("child")["weight"]  # share of the pillar, derived or written
     indicators = pd.DataFrame([{"indicator": i.id, "label": i.label, "pillar": spec.label(i.parent),
-                                "direction": i.direction, "weight": i.weight, "answers": i.answers or "number",
+                                "direction": i.direction, "weight": used[i.id], "answers": i.answers or "number",
                                 "goalposts": "" if i.goalposts is None else f"{i.goalposts[0]:g} - {i.goalposts[1]:g}",
                                 "denominator": i.denominator or ""} for i in spec.indicators])
     sheets = {"Read me": about(result), "Scores": scores, "Indicators": indicators,
-              "Indicator scores": norm.rename(columns=labels), "Data quality": quality,
-              "Audit log": audit_table(result)}
+              "Indicator scores": norm.rename(columns=labels), "Weights": weights_table(result),
+              "Data quality": quality, "Audit log": audit_table(result)}
+    for level, d in sorted(result.weight_derivations.items()):  # how derived weights came about
+        for name, table in d.tables.items():
+            sheets[f"Weights {level} {name}"[:31]] = table
     write_workbook(path, sheets, spec.name)
 
 
@@ -112,6 +131,7 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
     if "csv" in formats:
         writers[out / "scores.csv"] = lambda p: to_csv(scores, p)
         writers[out / "audit_log.csv"] = lambda p: to_csv(audit_table(result), p)
+        writers[out / "weights.csv"] = lambda p: to_csv(weights_table(result), p)
     if "parquet" in formats:
         writers[out / "scores.parquet"] = lambda p: _parquet(scores, p, result)
     if "xlsx" in formats:

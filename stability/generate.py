@@ -62,6 +62,23 @@ Generative model
    cercle is unstable and the location itself moderately stable; returnees are more numerous where
    the location is stable, in the regions that had displacement.
 
+8. **Outcome** (for testing outcome-based weights, :func:`stability.weights.derive` with
+   ``method="outcome"``): ``stays_6_months``, the share of residents not intending to move in the
+   next six months, per location and round, from the location's *true* answers (before key-informant
+   noise) through known true weights (:data:`OUTCOME_WEIGHTS`, each pillar's summing to 1; pillars
+   weighted equally)::
+
+       s[i, r, j] = direction-adjusted true answer scaled to [0, 1] with the Mali spec's goalposts
+                    (yes/no 0-1, shares 0-3, incidents 0-10, water points per 1,000 residents 0-3)
+       S[i, r]    = sum over pillars k of 1/3 * sum over j in k of OUTCOME_WEIGHTS[j] * s[i, r, j]
+       stays_6_months = logistic(1 + 8 * (S[i, r] - 0.75) + 0.5 * noise[i, r])   (3 decimals)
+
+   It is written to ``outcomes.csv`` and the true weights to ``outcome_weights.csv``; both come
+   from a random stream of their own (the 9th child of the seed sequence), so every other file is
+   the same with or without them.  ``dataset.yaml`` names ``outcomes.csv`` (the observed outcome,
+   a table of the survey); the true weights are the generator's ground truth, read with
+   :func:`load_outcomes`.
+
 Determinism: one :class:`numpy.random.SeedSequence` spawns independent generators for each stage,
 orderings are stable, floats are rounded and written with explicit formats, so the same seed (and
 numpy version) gives byte-identical files.
@@ -98,8 +115,11 @@ __all__ = [
     "IllustrativeDataset",
     "KI_PROFILES",
     "PILLARS",
+    "OUTCOME",
+    "OUTCOME_WEIGHTS",
     "generate",
     "indicator_catalogue",
+    "load_outcomes",
     "write_default",
 ]
 
@@ -191,6 +211,34 @@ _CATALOGUE: tuple[tuple[str, str, str, str, int, float], ...] = (
 
 #: The 25 indicators of the Mali stability survey, in column order.
 INDICATORS: tuple[Indicator, ...] = tuple(Indicator(*row[:5]) for row in _CATALOGUE)
+
+#: Name of the illustrative outcome: share of residents not intending to move in the next 6 months.
+OUTCOME = "stays_6_months"
+
+#: True weights of the indicators in the illustrative outcome, within their pillar (each pillar's
+#: weights sum to 1; the three pillars count equally).  Indicators beyond the 25 of the catalogue
+#: take the weight of the indicator they repeat, re-normalised within the pillar.
+OUTCOME_WEIGHTS: dict[str, float] = {
+    # safety (sum 1)
+    "armed_groups_present": 0.25, "security_incidents_3m": 0.04, "freedom_of_movement": 0.20,
+    "cattle_theft": 0.02, "robbery": 0.06, "state_officials_present": 0.10, "safe_at_night": 0.30,
+    "explosive_hazards": 0.03,
+    # livelihoods (sum 1)
+    "drinking_water": 0.16, "water_points": 0.02, "health_centre_functioning": 0.08,
+    "delayed_medical_care": 0.03, "farmland_access": 0.25, "market_functioning": 0.12,
+    "primary_school_open": 0.06, "electricity": 0.01, "destroyed_housing": 0.20,
+    "livestock_pasture_access": 0.07,
+    # cohesion (sum 1)
+    "equal_access_services": 0.10, "illegal_occupation_hlp": 0.05, "daily_public_life": 0.15,
+    "community_tension": 0.35, "id_documents": 0.02, "participation_public_affairs": 0.08,
+    "displaced_host_relations": 0.25,
+}
+_OUTCOME_INTERCEPT = 1.0
+_OUTCOME_CENTRE = 0.75
+_OUTCOME_SLOPE = 8.0
+_OUTCOME_NOISE = 0.5
+# goalposts of the count indicators (as in the Mali spec): incidents 0-10, water points per 1,000 residents 0-3
+_COUNT_GOALPOSTS = {"security_incidents_3m": 10.0, "water_points": 3.0}
 
 _PILLAR_INDEX = {p: k for k, p in enumerate(PILLARS)}
 
@@ -296,6 +344,13 @@ class IllustrativeDataset:
         The indicators of the answer columns.
     parameters : dict
         The arguments of :func:`generate`.
+    outcomes : pandas.DataFrame or None
+        ``location_id``, ``round`` and the outcome :data:`OUTCOME` (share of residents not
+        intending to move in the next 6 months) per location and round surveyed, generated from the
+        true answers through known weights (see the module docstring, item 8).
+    outcome_weights : pandas.DataFrame or None
+        The true weights of that outcome: ``indicator``, ``pillar``, ``weight`` (within the pillar,
+        summing to 1 per pillar) and ``pillar_weight``.
     """
 
     answers: pd.DataFrame
@@ -304,6 +359,8 @@ class IllustrativeDataset:
     truth: pd.DataFrame
     indicators: tuple[Indicator, ...] = INDICATORS
     parameters: dict[str, Any] = field(default_factory=dict)
+    outcomes: pd.DataFrame | None = None
+    outcome_weights: pd.DataFrame | None = None
 
     @property
     def level(self) -> str:
@@ -314,12 +371,17 @@ class IllustrativeDataset:
     def files(self) -> dict[str, str]:
         """File names written by :meth:`write`, by dataset key."""
         answers = "key_informants.csv" if self.level == "key_informant" else "location_answers.csv"
-        return {
+        files = {
             "answers": answers,
             "locations": "locations.csv",
             "population": "displacement.csv",
             "truth": "ground_truth.csv",
         }
+        if self.outcomes is not None:
+            files["outcomes"] = "outcomes.csv"
+        if self.outcome_weights is not None:
+            files["outcome_weights"] = "outcome_weights.csv"
+        return files
 
     def metadata(self) -> dict[str, Any]:
         """Return the content of ``dataset.yaml``."""
@@ -344,11 +406,13 @@ class IllustrativeDataset:
                 "parameters": params,
             },
             "level": self.level,
-            **self.files,
+            # the survey tables and the observed outcome; the true outcome weights are the generator's
+            # ground truth, read by load_outcomes()
+            **{k: v for k, v in self.files.items() if k != "outcome_weights"},
         }
 
     def write(self, folder: str | os.PathLike[str]) -> Path:
-        """Write the four CSV files and ``dataset.yaml`` to ``folder`` (created if needed).
+        """Write the CSV files of :attr:`files` and ``dataset.yaml`` to ``folder`` (created if needed).
 
         Each file is written atomically (temporary file in the same folder, then
         :func:`os.replace`), as UTF-8 with ``\\n`` line endings and fixed float formats, so the
@@ -373,9 +437,39 @@ class IllustrativeDataset:
         write_text_atomic(folder / files["locations"], _csv(self.locations, "%.5f"))
         write_text_atomic(folder / files["population"], _csv(self.population, None))
         write_text_atomic(folder / files["truth"], _csv(self.truth, "%.6f"))
+        if self.outcomes is not None:
+            write_text_atomic(folder / files["outcomes"], _csv(self.outcomes, "%.3f"))
+        if self.outcome_weights is not None:
+            write_text_atomic(folder / files["outcome_weights"], _csv(self.outcome_weights, "%.6f"))
         text = yaml.safe_dump(self.metadata(), sort_keys=False, allow_unicode=True, width=100)
         write_text_atomic(folder / "dataset.yaml", text)
         return folder
+
+
+def load_outcomes(folder: str | os.PathLike[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the illustrative outcome and its true weights from a generated dataset folder.
+
+    Parameters
+    ----------
+    folder : str or path-like, optional
+        A folder written by :meth:`IllustrativeDataset.write`; default the embedded dataset
+        (:func:`stability.paths.default_dataset`).
+
+    Returns
+    -------
+    outcomes : pandas.DataFrame
+        Indexed by ``(location_id, round)``, one column :data:`OUTCOME`.
+    weights : pandas.DataFrame
+        Indexed by ``indicator``: ``pillar``, ``weight`` (within the pillar), ``pillar_weight``.
+    """
+    import pandas as pd
+
+    from stability.paths import default_dataset
+
+    folder = Path(default_dataset() if folder is None else folder)
+    outcomes = pd.read_csv(folder / "outcomes.csv", dtype={"location_id": str})
+    weights = pd.read_csv(folder / "outcome_weights.csv", dtype={"indicator": str, "pillar": str})
+    return outcomes.set_index(["location_id", "round"]), weights.set_index("indicator")
 
 
 def _csv(df: pd.DataFrame, float_format: str | None) -> str:
@@ -449,6 +543,7 @@ def generate(
     (300, 27)
     """
     import numpy as np
+    import pandas as pd
 
     n_locations = int(n_locations)
     n_rounds = int(n_rounds)
@@ -495,6 +590,11 @@ def generate(
     idps, returnees = _displacement(rng_disp, loc, lr_loc, lr_round, lr_l, context)
 
     frames = _frames(loc, geo, lr_loc, lr_round, lr_l, lr_p, idps, returnees)
+    # the outcome has a stream of its own (the 9th child): the 8 streams above are unchanged by it
+    rng_outcome = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(9)[8])
+    outcome, outcome_weights = _outcome(rng_outcome, indicators, truth_codes, loc["population"][lr_loc])
+    outcomes = pd.DataFrame({"location_id": frames["truth"]["location_id"].to_numpy(),
+                             "round": frames["truth"]["round"].to_numpy(), OUTCOME: outcome})
     if key_informants is None:
         answers = _location_answers(rng_defects, indicators, truth_codes, lr_l, missing_rate,
                                     outlier_rate)
@@ -516,6 +616,8 @@ def generate(
         truth=frames["truth"],
         indicators=indicators,
         parameters=parameters,
+        outcomes=outcomes,
+        outcome_weights=outcome_weights,
     )
 
 
@@ -944,6 +1046,45 @@ def _true_answers(rng: np.random.Generator, indicators: tuple[Indicator, ...], l
             mean = 1.6 * np.exp(0.8 * ind.direction * (theta - centres[j]))
             out[:, j] = rng.poisson(mean * rng.gamma(2.5, 1.0 / 2.5, n_lr))
     return out
+
+
+def _outcome(rng: np.random.Generator, indicators: tuple[Indicator, ...], codes: np.ndarray,
+             population: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """The outcome per location-round from the true answers, and the true weights (module docstring, item 8)."""
+    import numpy as np
+    import pandas as pd
+
+    raw = np.array([OUTCOME_WEIGHTS[INDICATORS[j % len(INDICATORS)].id] for j in range(len(indicators))])
+    pillar = np.array([ind.pillar for ind in indicators], dtype=object)
+    weights = raw.copy()
+    for p in PILLARS:
+        mask = pillar == p
+        if mask.any():
+            weights[mask] = raw[mask] / raw[mask].sum()
+    present = [p for p in PILLARS if (pillar == p).any()]
+    pillar_weight = {p: 1.0 / len(present) for p in present}
+    score = np.zeros(codes.shape[0])
+    for j, ind in enumerate(indicators):
+        x = codes[:, j]
+        root = INDICATORS[j % len(INDICATORS)].id
+        if ind.answer_type == "yes_no":
+            s = x
+        elif ind.answer_type == "share":
+            s = x / 3.0
+        else:
+            if root == "water_points":
+                x = x / (np.asarray(population, dtype="float64") / 1000.0)
+            s = np.clip(x / _COUNT_GOALPOSTS[root], 0.0, 1.0)
+        if ind.direction < 0:
+            s = 1.0 - s
+        score += pillar_weight[ind.pillar] * weights[j] * s
+    eta = _OUTCOME_INTERCEPT + _OUTCOME_SLOPE * (score - _OUTCOME_CENTRE) + _OUTCOME_NOISE * rng.standard_normal(len(score))
+    outcome = np.round(_logistic(eta), 3) + 0.0
+    table = pd.DataFrame({"indicator": [ind.id for ind in indicators],
+                          "pillar": [ind.pillar for ind in indicators],
+                          "weight": np.round(weights, 6) + 0.0,
+                          "pillar_weight": np.round([pillar_weight[ind.pillar] for ind in indicators], 6) + 0.0})
+    return outcome, table
 
 
 def _missing_weights(lat: np.ndarray) -> np.ndarray:

@@ -128,6 +128,10 @@ def file_checksum(path: str | Path) -> str:
     return h.hexdigest()
 
 
+#: The tables of a dataset that scores are computed from (and checksummed).
+DATA_ROLES = ("answers", "locations", "population", "outcomes")
+
+
 @dataclass
 class Dataset:
     """A survey: answers plus, optionally, a location register and population counts.
@@ -140,8 +144,11 @@ class Dataset:
         One row per location: names, admin p-codes, coordinates, denominators.
     population : DataFrame or None
         People per location and round (e.g. ``idps``, ``returnees``).
+    outcomes : DataFrame or None
+        Observed outcomes per location and round (e.g. the share of residents who intend to
+        stay), for outcome-based weights (``weights: {2: {method: outcome, outcome: ...}}``).
     files : dict
-        Role (``answers``, ``locations``, ``population``) -> source path, used in messages.
+        Role (``answers``, ``locations``, ``population``, ``outcomes``) -> source path, used in messages.
     name : str
     illustrative : bool
         ``True`` for generated data; every output built from it says so.
@@ -154,6 +161,7 @@ class Dataset:
     name: str = ""
     illustrative: bool = False
     truth: "pd.DataFrame | None" = None
+    outcomes: "pd.DataFrame | None" = None
 
     def file(self, role: str) -> str:
         return self.files.get(role, role)
@@ -161,11 +169,11 @@ class Dataset:
     @property
     def version(self) -> str:
         """Short checksum of the input files (or of the tables when built in memory)."""
-        paths = {r: self.files.get(r) for r in ("answers", "locations", "population") if getattr(self, r) is not None}
+        paths = {r: self.files.get(r) for r in DATA_ROLES if getattr(self, r) is not None}
         if all(p and Path(p).is_file() for p in paths.values()):
             return files_version(paths)
         h = hashlib.sha256()
-        for role in ("answers", "locations", "population"):
+        for role in DATA_ROLES:
             table = getattr(self, role)
             if table is not None:
                 h.update(role.encode())
@@ -229,9 +237,9 @@ def _hash_arrow_text(col, h) -> bool:
 
 
 def files_version(files: dict[str, str | Path]) -> str:
-    """Short checksum of a dataset's answers, locations and population files."""
+    """Short checksum of a dataset's answers, locations, population and outcome files."""
     h = hashlib.sha256()
-    for role in ("answers", "locations", "population"):
+    for role in DATA_ROLES:
         path = files.get(role)
         if path:
             h.update(file_checksum(path).encode())
@@ -254,21 +262,21 @@ def dataset_files(path: str | Path) -> dict[str, Path]:
         raise DataError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=manifest) from None
     if not isinstance(meta, dict) or "answers" not in meta:
         raise DataError("dataset.yaml needs an 'answers' entry", file=manifest)
-    return {role: path / meta[role] for role in ("answers", "locations", "population", "truth") if meta.get(role)}
+    return {role: path / meta[role] for role in (*DATA_ROLES, "truth") if meta.get(role)}
 
 
 def load_dataset(path: str | Path, *, locations: str | Path | None = None,
-                 population: str | Path | None = None) -> Dataset:
+                 population: str | Path | None = None, outcomes: str | Path | None = None) -> Dataset:
     """Load a survey from a dataset folder or from table files.
 
     Parameters
     ----------
     path : str or Path
         A folder holding ``dataset.yaml`` (keys ``answers``, ``locations``,
-        ``population``, optional ``truth``, ``name``, ``illustrative``), or the
+        ``population``, optional ``outcomes``, ``truth``, ``name``, ``illustrative``), or the
         answers table itself.
-    locations, population : str or Path, optional
-        Location register and population table (override the folder's).
+    locations, population, outcomes : str or Path, optional
+        Location register, population table and outcome table (override the folder's).
 
     Returns
     -------
@@ -285,11 +293,14 @@ def load_dataset(path: str | Path, *, locations: str | Path | None = None,
         files["locations"] = Path(locations)
     if population is not None:
         files["population"] = Path(population)
+    if outcomes is not None:
+        files["outcomes"] = Path(outcomes)
     tables = {role: read_table(p) for role, p in files.items()}
     return Dataset(
         answers=tables["answers"],
         locations=tables.get("locations"),
         population=tables.get("population"),
+        outcomes=tables.get("outcomes"),
         truth=tables.get("truth"),
         files={role: str(p) for role, p in files.items()},
         name=str(meta.get("name", path.stem)),

@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import __version__
 from .aggregate import aggregate
-from .columns import frame_columns, take_rows, to_frame
+from .columns import as_columns, frame_columns, take_rows, to_frame
 from .combine import Combined, combine, encode
 from .denominate import denominate
 from .exceptions import DataError, MethodError
@@ -108,7 +108,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
         Validate the input first and raise :class:`~stability.exceptions.ValidationFailed`
         on the first error.
     """
-    from .io import Dataset, load_dataset
+    from .io import DATA_ROLES, Dataset, load_dataset
 
     if isinstance(data, pd.DataFrame):
         data = Dataset(answers=data, files={"answers": "answers"}, name="in-memory table")
@@ -125,8 +125,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
 
         # the data checksum is taken while the data are validated (hashing mostly releases the GIL), on
         # shallow copies of the tables so that neither thread sees the other reorganise a table's blocks
-        tables = {r: getattr(data, r).copy(deep=False) for r in ("answers", "locations", "population")
-                  if getattr(data, r) is not None}
+        tables = {r: getattr(data, r).copy(deep=False) for r in DATA_ROLES if getattr(data, r) is not None}
         with ThreadPoolExecutor(max_workers=1) as pool:
             checksum = pool.submit(lambda: replace(data, **tables).version)
             report = validate(data, spec)
@@ -250,12 +249,12 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki,
         reg = data.locations.drop_duplicates(loc).set_index(loc)
         loc_values = index.get_level_values(loc) if isinstance(index, pd.MultiIndex) else index
         units = units.join(pd.DataFrame(reg.reindex(loc_values).to_numpy(), index=index, columns=reg.columns))
-    if data.population is not None and c.round:
-        pop = data.population.copy()
-        pop = pop[pop[c.round].notna()]
-        pop[c.round] = _as_round(pop[c.round])
-        pop = pop.drop_duplicates(keys).set_index(keys)
-        units = units.join(pop[[x for x in pop.columns if x not in units.columns]])
+    for table in (data.population, data.outcomes):  # per location and round
+        if table is not None and c.round:
+            table = table[table[c.round].notna()].copy()
+            table[c.round] = _as_round(table[c.round])
+            table = table.drop_duplicates(keys).set_index(keys)
+            units = units.join(table[[x for x in table.columns if x not in units.columns]])
     if n_ki is not None:
         units["n_informants"] = n_ki.reindex(index).to_numpy()
     no_convert = {c.location, c.name, *c.admin, *c.admin_names}
@@ -420,7 +419,13 @@ def step_normalise(X, columns, ctx, treated: dict | None = None):
 
 
 def step_aggregate(X, columns, ctx):
-    scores, ids = aggregate(X, columns, ctx.spec, groups=ctx.rounds)
+    spec, derived = ctx.spec, None
+    if spec.weights:  # weights derived from the data replace the written ones of their level
+        from .weights import derive_levels
+
+        values = to_frame(as_columns(X), columns, ctx.index)
+        spec, derived = derive_levels(spec, values, ctx.units, groups=ctx.rounds)
+    scores, ids = aggregate(X, columns, spec, groups=ctx.rounds)
     logs = []
     col_of = dict(zip(columns, X)) | dict(zip(ids, scores))
     for lv in range(2, len(ctx.spec.levels) + 1):
@@ -435,7 +440,7 @@ def step_aggregate(X, columns, ctx):
             logs.append(_cells_log("aggregate", "dropped", ctx, [agg.id], [dropped], [share],
                                    [np.full(len(share), np.nan)],
                                    f"share of children present below the threshold {thr:g}"))
-    return (scores, ids), logs, None
+    return (scores, ids), logs, derived
 
 
 STEPS: list[tuple[str, Callable]] = [
@@ -577,6 +582,34 @@ class Result:
         slim = copy.copy(self)
         slim._data = None
         return slim
+
+    @property
+    def weight_derivations(self) -> dict:
+        """Per level derived from the data (``weights`` in the spec): the :class:`~stability.weights.Derivation`
+        with its tables (loadings, coefficients, convergence...) and plain-English notes."""
+        return dict(self.fitted.get("aggregated") or {})
+
+    @property
+    def weights(self) -> pd.DataFrame:
+        """The weights in use: one row per child of every aggregate.
+
+        Columns: ``level`` (of the parent: 2 = indicators within pillars), ``parent``, ``child``,
+        ``written`` (the spec's weight), ``weight`` (the weight used, as a share of the parent:
+        derived when the level's weights come from the data), ``method`` (``written`` or the
+        weighting method).
+        """
+        derived = self.weight_derivations
+        rows = []
+        for lv in range(2, len(self.spec.levels) + 1):
+            d = derived.get(lv)
+            for agg in self.spec.aggregates_at(lv):
+                kids = self.spec.children(agg.id)
+                written = np.array([k.weight for k in kids], dtype=float)
+                used = written if d is None else np.array([d.weights[k.id] for k in kids], dtype=float)
+                for k, w, u in zip(kids, written / written.sum(), used / used.sum()):
+                    rows.append({"level": lv, "parent": agg.id, "child": k.id, "written": float(w),
+                                 "weight": float(u), "method": "written" if d is None else d.method})
+        return pd.DataFrame(rows, columns=["level", "parent", "child", "written", "weight", "method"])
 
     @property
     def treatment(self) -> pd.DataFrame:

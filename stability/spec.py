@@ -487,6 +487,72 @@ class Round(_Model):
     label: str = ""
 
 
+class Weighting(_Model):
+    """Weights of one level's children derived from the data (``weights: {2: {method: pca}}``).
+
+    The key is the level whose aggregates are weighted, numbered as ``aggregates[].level``
+    (2 = the indicators within each pillar, 3 = the pillars within the next level...) or its
+    name.  The derived weights replace the written ones of that level's children; the
+    derivation (tables, notes) is kept in the result (:meth:`stability.pipeline.Result.weights`).
+    Each method reads only its own options (see :data:`stability.weights.WEIGHTINGS`); an
+    option set for a method that does not read it is an error.
+    """
+
+    step: ClassVar[str] = "aggregated"
+
+    method: str
+    rounds: list[int | float | str] | None = None
+    min_rows: int = Field(5, ge=2)
+    points: dict[str, float] | None = None
+    total: float | None = Field(None, gt=0)
+    rule: Literal["squared", "coinr"] = "squared"
+    negative: Literal["refuse", "allow"] = "refuse"
+    min_eigenvalue: float = Field(1.0, gt=0)
+    min_variance: float = Field(0.10, ge=0, lt=1)
+    extraction: Literal["pca", "ml"] = "pca"
+    kaiser: bool = True
+    outcome: str | None = None
+    cluster: str | None = None
+    model: Literal["auto", "logit", "fractional", "ols"] = "auto"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    scale: Literal["raw", "sd"] = "raw"
+    fallback: Literal["error", "equal"] = "error"
+    target: Literal["equal"] | dict[str, float] = "equal"
+    importance: Literal["correlation", "r2"] = "correlation"
+    against: Literal["parent", "index"] = "parent"
+    optimiser: Literal["least_squares", "coinr"] = "least_squares"
+    maxiter: int = Field(500, ge=1)
+    tol: float | None = Field(None, gt=0)
+
+    #: Options of this section that are not the method's own (taken by the pipeline).
+    COMMON: ClassVar[tuple[str, ...]] = ("method", "rounds")
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v):
+        return _registry("weights.method").check(v)
+
+    @model_validator(mode="after")
+    def _own_options(self):
+        scheme = _registry("weights.method")[self.method]
+        fields = type(self).model_fields
+        stray = sorted(k for k in set(fields) - set(scheme.params) - set(self.COMMON)
+                       if getattr(self, k) != fields[k].get_default(call_default_factory=True))
+        if stray:
+            raise ValueError(f"the {self.method} weighting does not read {', '.join(repr(s) for s in stray)} "
+                             f"(its options: {', '.join(scheme.params) or 'none'})")
+        if self.method == "outcome" and not self.outcome:
+            raise ValueError("the outcome weighting needs 'outcome': the column holding the outcome per location")
+        if self.method == "budget" and not self.points:
+            raise ValueError("the budget weighting needs 'points': points per child (indicator or aggregate id)")
+        return self
+
+    def options(self) -> dict:
+        """The method's own options, as :func:`stability.weights.derive` takes them."""
+        scheme = _registry("weights.method")[self.method]
+        return {k: getattr(self, k) for k in scheme.params if k in type(self).model_fields}
+
+
 class IndexSpec(_Model):
     """A whole index specification (see the module docstring and the README)."""
 
@@ -507,6 +573,26 @@ class IndexSpec(_Model):
     rank: Rank = Field(default_factory=Rank)
     categories: Categories = Field(default_factory=Categories)
     rounds: list[Round] | None = None
+    weights: dict[str, Weighting] = Field(default_factory=dict)
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weight_keys(cls, v, info):
+        """Keys as level numbers (text), in level order; a level may be named."""
+        if not isinstance(v, Mapping):
+            return v
+        levels = info.data.get("levels") or []
+        names = {lv.name: str(n) for n, lv in enumerate(levels, start=1)}
+        keyed: dict[str, Any] = {}
+        for key, item in v.items():
+            number = names.get(str(key), str(key))
+            if not (number.isdigit() and 2 <= int(number) <= len(levels)):
+                raise FieldError(f"no level '{key}' to weigh: levels 2 to {len(levels)} have children "
+                                 f"(or name them: {', '.join(lv.name for lv in levels[1:])})", f"weights.{key}")
+            if number in keyed:
+                raise FieldError(f"level {number} is given twice", f"weights.{key}")
+            keyed[number] = item
+        return dict(sorted(keyed.items(), key=lambda kv: int(kv[0])))
 
     @field_validator("rounds")
     @classmethod
@@ -570,8 +656,21 @@ class IndexSpec(_Model):
                 raise FieldError(f"aggregate '{agg.id}': every child has weight 0 ({', '.join(k.id for k in kids)}), "
                                  "so its score would be missing everywhere; give at least one a positive weight",
                                  f"aggregates.{agg.id}")
+        self._check_weights()
         self.category_rule()  # fixed cut-offs must suit the index's scale
         return self
+
+    def _check_weights(self) -> None:
+        """``points`` and ``target`` of a derived level name exactly its children."""
+        for number, scheme in self.weights.items():
+            kids = {c.id for c in (self.indicators if number == "2" else self.aggregates_at(int(number) - 1))}
+            for option in ("points", "target"):
+                given = getattr(scheme, option)
+                if isinstance(given, dict) and set(given) != kids:
+                    extra, missing = sorted(set(given) - kids), sorted(kids - set(given))
+                    what = (f"not a child of level {number}: {', '.join(extra)}" if extra
+                            else f"missing for children of level {number}: {', '.join(missing)}")
+                    raise FieldError(f"'{option}' {what}", f"weights.{number}.{option}")
 
     def category_rule(self) -> tuple[str, list[float]]:
         """How the index is cut into categories: ``("fixed", cut-offs)`` or ``("quantile", shares)``.

@@ -168,6 +168,14 @@ def validate(data: Dataset, spec) -> Report:
                 and (pop is None or col not in pop.columns):
             ck.add("error", f"column named by the spec ({option}) is in neither the answers nor the location "
                    "register", "answers" if reg is None else "locations", col)
+    tables = [t for t in (ans, reg, pop, data.outcomes) if t is not None]
+    for level, scheme in spec.weights.items():
+        for option in ("outcome", "cluster"):
+            col = getattr(scheme, option)
+            if col and not any(col in t.columns for t in tables):
+                ck.add("error", f"column named by the spec (weights.{level}.{option}) is in none of the survey's "
+                       "tables (answers, locations, population, outcomes)",
+                       "outcomes" if data.outcomes is not None else "answers", col)
     if any(k in missing for k in keys + ki):
         return ck.report
     # ---- keys
@@ -398,27 +406,34 @@ def _check_pcodes(ck: _Checker, reg) -> None:
 
 
 def _check_population(ck: _Checker, keys: list[str]) -> None:
-    pop = ck.data.population
-    if pop is None:
-        return
-    missing = [k for k in keys if k not in pop.columns]
+    """The population table (counts of people) and the outcome table (numbers), per location and round."""
+    for role, what, ok, wrong in (
+            ("population", "population table", lambda v: v >= 0, "is not a count of people (a number >= 0)"),
+            ("outcomes", "outcome table", np.isfinite, "is not a number")):
+        table = getattr(ck.data, role)
+        if table is not None:
+            _check_round_table(ck, keys, role, what, table, ok, wrong)
+
+
+def _check_round_table(ck: _Checker, keys: list[str], role: str, what: str, table, ok, wrong: str) -> None:
+    missing = [k for k in keys if k not in table.columns]
     for k in missing:
-        ck.add("error", "column is not in the population table", "population", k)
+        ck.add("error", f"column is not in the {what}", role, k)
     if missing:
         return
     if ck.spec.columns.round:
-        _check_rounds(ck, "population", pop[ck.spec.columns.round])
-    dup = pop.duplicated(keys, keep="first").to_numpy()
-    ck.first("population", keys[0], dup, "duplicate location and round in the population table")
-    for col in (x for x in pop.columns if x not in keys):
-        vals = pd.to_numeric(pop[col], errors="coerce").to_numpy(dtype=float)
-        bad = pop[col].notna().to_numpy() & (np.isnan(vals) | (vals < 0))
-        ck.first("population", col, bad, lambda v: f"{_fmt(v)} is not a count of people (a number >= 0)",
-                 values=pop[col].to_numpy())
+        _check_rounds(ck, role, table[ck.spec.columns.round])
+    dup = table.duplicated(keys, keep="first").to_numpy()
+    ck.first(role, keys[0], dup, f"duplicate location and round in the {what}")
+    for col in (x for x in table.columns if x not in keys):
+        vals = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = table[col].notna().to_numpy() & ~ok(vals)
+        ck.first(role, col, bad, lambda v: f"{_fmt(v)} {wrong}", values=table[col].to_numpy())
     loc = ck.spec.columns.location
     known = set(ck.data.answers[loc].dropna())
     if ck.data.locations is not None and loc in ck.data.locations.columns:
         known |= set(ck.data.locations[loc].dropna())
-    unknown = ~pop[loc].isin(known).to_numpy()
-    ck.first("population", loc, unknown, lambda v: f"location {_fmt(v)} is not in the survey",
-             values=pop[loc].to_numpy())
+    unknown = ~table[loc].isin(known).to_numpy()
+    ck.first(role, loc, unknown, lambda v: f"location {_fmt(v)} is not in the survey",
+             values=table[loc].to_numpy())

@@ -14,7 +14,7 @@ from stability import __version__
 from stability.cli import main
 
 
-OUTPUT_NAMES = ("scores.csv", "scores.parquet", "audit_log.csv", "scores.xlsx", "locations.gpkg")
+OUTPUT_NAMES = ("scores.csv", "scores.parquet", "audit_log.csv", "weights.csv", "scores.xlsx", "locations.gpkg")
 
 
 def run(capsys, *args):
@@ -70,7 +70,7 @@ def test_validate_the_default_data(capsys):
 def test_score_the_default_data(capsys, tmp_path, mali_spec):
     rc, out, err = run(capsys, "score", "--out", tmp_path, "--format", "csv,parquet")
     assert rc == 0, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit_log.csv", "scores.csv", "scores.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit_log.csv", "scores.csv", "scores.parquet", "weights.csv"]
     assert f"spec {mali_spec.hash}" in out and "[ILLUSTRATIVE data]" in out
     assert "4357 location-rounds scored" in out
     # progress goes to stderr, one line per step
@@ -81,7 +81,7 @@ def test_score_twice_gives_byte_identical_outputs(capsys, tmp_path):
     for name in ("a", "b"):
         rc, _, err = run(capsys, "score", "-q", "--out", tmp_path / name, "--format", "csv,parquet")
         assert rc == 0, err
-    for name in ("scores.csv", "scores.parquet", "audit_log.csv"):
+    for name in ("scores.csv", "scores.parquet", "audit_log.csv", "weights.csv"):
         assert digest(tmp_path / "a" / name) == digest(tmp_path / "b" / name), name
 
 

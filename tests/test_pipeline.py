@@ -270,7 +270,7 @@ def test_outputs_are_labelled_illustrative(mali_outputs):
 
     out, files = mali_outputs
     assert sorted(p.name for p in files) == sorted(
-        ["scores.csv", "audit_log.csv", "scores.parquet", "scores.xlsx", "locations.gpkg"])
+        ["scores.csv", "audit_log.csv", "weights.csv", "scores.parquet", "scores.xlsx", "locations.gpkg"])
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files)   # no temporary files left
     csv = pd.read_csv(out / "scores.csv")
     assert csv.columns[0] == "data_note" and (csv["data_note"] == ILLUSTRATIVE_NOTE).all()
@@ -282,6 +282,10 @@ def test_outputs_are_labelled_illustrative(mali_outputs):
     readme = dict(book["Read me"].iter_rows(values_only=True))
     assert "ILLUSTRATIVE" in readme["WARNING"]
     assert readme["data version"] and readme["spec"] == "Mali stability index"
+    assert readme["weights"] == ("Within each pillar, the indicators count equally. "
+                                 "In the Stability index, the pillars count equally.")
+    weights = pd.read_csv(out / "weights.csv")
+    assert (weights["data_note"] == ILLUSTRATIVE_NOTE).all() and (weights["method"] == "written").all()
 
 
 def test_real_data_is_not_labelled_illustrative(tmp_path, make_spec, make_frame):

@@ -81,6 +81,13 @@ def _is(ann, kind) -> bool:
 
 def alternatives(path: str, value) -> list:
     """A few other values an option can take (some may be refused by the spec; they are skipped)."""
+    if path == "weights":
+        return [{"3": {"method": "pca"}}, {"2": {"method": "factor"}}]
+    if path.startswith("weights.") and path.endswith(".rounds"):
+        return [[1], [2]]
+    if path.startswith("weights.") and path.endswith((".points", ".target")):
+        kids = list(value) if isinstance(value, dict) else WEIGHED_CHILDREN
+        return [{k: (3.0 if i == 0 else 1.0) for i, k in enumerate(kids)}]
     ann = _annotation(path)
     option = ".".join(k for k in path.split(".") if not k.isdigit() and k not in _ITEM_KEYS)
     regs = families()
@@ -120,6 +127,15 @@ def alternatives(path: str, value) -> list:
     return []
 
 
+#: Level 3 (pillars within the index) is the level whose weights the walk derives.
+WEIGHED_CHILDREN = ["safety", "livelihoods", "cohesion"]
+
+#: Per weighting method, the options that make a valid section of it (the walk sets each method in turn).
+WEIGHTING_BASES = {
+    "equal": {}, "expert": {}, "budget": {"points": {"safety": 2.0, "livelihoods": 1.0, "cohesion": 1.0}},
+    "pca": {}, "factor": {}, "outcome": {"outcome": "stays_6_months"}, "optimised": {},
+}
+
 _ITEM_KEYS: set[str] = set()
 STRUCTURAL = {"id", "level", "parent", "answers", "admin", "admin_names", "codes"}
 
@@ -139,7 +155,8 @@ def option_paths(spec) -> list[tuple[str, object, str]]:
 
 def test_every_option_declares_a_known_step(mali_spec):
     seen = set()
-    for path, _, step in iter_options(mali_spec.with_changes({"rounds": [{"id": 1}], "levels.2.p": 1.0})):
+    walked = mali_spec.with_changes({"rounds": [{"id": 1}], "levels.2.p": 1.0, "weights.3.method": "equal"})
+    for path, _, step in iter_options(walked):
         assert step in STEP_ORDER, path
         seen.add(path.split(".")[-1])
     # every field of every section is walked (a new kind of section cannot hide its options)
@@ -163,12 +180,31 @@ def _scores_equal(got, expected):
 def _cases():
     spec = st.load_spec(default_spec()).with_changes(
         {"rounds": [{"id": 1, "label": "first"}, {"id": 2, "label": "second"}], "levels.2.threshold": 0.5})
-    return [(p, v) for p, v, _ in option_paths(spec)]
+    cases = [(p, v, None) for p, v, _ in option_paths(spec)]
+    # each weighting method with the options it reads (the others are refused with it)
+    from stability.weights import WEIGHTINGS
+
+    for method, base in WEIGHTING_BASES.items():
+        section = {"method": method, **base}
+        weighted = spec.with_changes({"weights.3": section})
+        own = set(WEIGHTINGS[method].params) | {"method", "rounds"}
+        # (a method that needs options of its own cannot be switched alone: the others refuse them)
+        cases += [(p, v, section) for p, v, _ in iter_options(weighted)
+                  if p.startswith("weights.3.") and p.rsplit(".", 1)[-1] in own - ({"method"} if base else set())]
+    return cases
 
 
-@pytest.mark.parametrize("path, value", _cases(), ids=[p for p, _ in _cases()])
-def test_recompute_equals_compute_for_every_option(small, path, value):
+def _case_id(case) -> str:
+    path, _, section = case
+    return path if section is None else f"{path}[{section['method']}]"
+
+
+@pytest.mark.parametrize("path, value, section", _cases(), ids=[_case_id(c) for c in _cases()])
+def test_recompute_equals_compute_for_every_option(small, path, value, section):
     data, spec, base = small
+    if section is not None:  # a spec whose pillar weights come from the data
+        spec = spec.with_changes({"weights.3": section})
+        base = st.compute(data, spec)
     tried = 0
     for new in alternatives(path, value):
         try:

@@ -136,9 +136,12 @@ def test_a_new_normaliser_is_one_registered_function(mali_result, monkeypatch):
 
 
 def test_the_spec_accepts_exactly_the_registered_methods(mali_spec):
+    def path(option):  # levels and weights are keyed by level number
+        return option.replace("levels.", "levels.2.").replace("weights.", "weights.2.")
+
     for option, registry in families().items():
         for name in registry.names():
-            change = {option.replace("levels.", "levels.2."): name}
+            change = {path(option): name}
             if option == "impute.method":
                 change["impute.group"] = "admin2_pcode"
             if name == "generalised":
@@ -148,7 +151,7 @@ def test_the_spec_accepts_exactly_the_registered_methods(mali_spec):
             except SpecError as exc:  # refused for a reason other than the name
                 assert "unknown" not in str(exc), (option, name, exc)
         with pytest.raises(SpecError, match="choose from"):
-            mali_spec.with_changes({option.replace("levels.", "levels.2."): "no-such-method"})
+            mali_spec.with_changes({path(option): "no-such-method"})
 
 
 def test_the_readme_method_tables_are_the_registries(readme_text):

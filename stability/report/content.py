@@ -867,11 +867,35 @@ def method_note(ctx) -> pd.DataFrame:
                      "(ties share the lowest rank)")
     rows["Change"] = (f"index minus the same location's index in the previous round; 'improved' / "
                       f"'worsened' = more than {CHANGE_THRESHOLD:g} points")
+    rows["Weights"] = " ".join(weights_words(ctx))
     rows["Drivers"] = ("each indicator's contribution, in index points, to the gap between the location's index "
                        "and the median profile of its region in this round (every indicator at the region's "
                        "median score, aggregated like the index); answers in words are the key informants' "
                        "combined answers (see stability.explain)")
     return pd.DataFrame({"Item": list(rows), "Value": list(rows.values())})
+
+
+def weights_words(ctx) -> list[str]:
+    """The weights in use, one plain sentence per level (see :func:`stability.weights.describe`)."""
+    from ..weights import describe
+
+    return describe(ctx.result)
+
+
+def weights_table(ctx) -> pd.DataFrame:
+    """The weights in use: ``Part of``, ``Counts`` (labels), ``Weight %`` (share of its part) and ``How``
+    (equal, as written, or the weighting method that derived them)."""
+    from ..weights import WEIGHTINGS
+
+    w = ctx.result.weights
+    how = {"written": "as written in the specification"}
+    how.update({m.name: m.meta.get("plain", m.name).split(" (")[0].split(",")[0] for m in WEIGHTINGS})
+    return pd.DataFrame({
+        "Part of": [ctx.spec.label(x) for x in w["parent"]],
+        "Counts": [ctx.spec.label(x) for x in w["child"]],
+        "Weight %": (w["weight"] * 100.0).to_numpy(),
+        "How": [how.get(m, m).format(outcome="the outcome") for m in w["method"]],
+    })
 
 
 # --------------------------------------------------------------------------- country overview
@@ -960,6 +984,7 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
         sheets["All locations"] = _with_note(ctx, ranked_table(ctx))
     sheets["Data quality"] = data_quality(ctx)
     sheets["Indicator data quality"] = indicator_quality(ctx, top=len(ctx.spec.indicators))
+    sheets["Weights"] = weights_table(ctx)
     return sheets
 
 

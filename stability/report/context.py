@@ -307,6 +307,27 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
         geo = map_layers(result)
     else:
         result, geo = payload["result"], payload["geo"]
+    return context_for(result, region, survey_round, geo)
+
+
+def context_for(result, region: str | None = None, survey_round: Any = LATEST, geo: dict | None = None):
+    """The context of a report on a given :class:`~stability.pipeline.Result` (e.g. a recomputed one).
+
+    Parameters
+    ----------
+    result : Result
+    region : str, optional
+        Region p-code (None = the country).
+    survey_round : optional
+        A round of the result, or ``"latest"``.
+    geo : dict, optional
+        Map layers (:func:`map_layers`); computed when not given.
+
+    Raises
+    ------
+    ParameterError
+        Unknown round or region, or a region with no location assessed in the round.
+    """
     rounds = result.rounds
     rnd = resolve_round(rounds, survey_round)
     pos = rounds.index(rnd) if rounds else 0
@@ -318,4 +339,5 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
         raise ParameterError(f"{regions[region]} ({region}) was not assessed in round {rnd}: no location of the "
                              f"region in that round (rounds with data for it: {', '.join(assessed) or 'none'})")
     return ReportContext(result=result, round=rnd, previous_round=previous, region=region,
-                         region_name=regions.get(region, "") if region else "", regions=regions, geo=geo)
+                         region_name=regions.get(region, "") if region else "", regions=regions,
+                         geo=map_layers(result) if geo is None else geo)
