@@ -56,9 +56,9 @@ def encode_column(values: pd.Series, answer_type) -> tuple[np.ndarray, np.ndarra
         an infinite number).
     """
     if pd.api.types.is_numeric_dtype(values.dtype) and (answer_type is None or answer_type.codes is None):
-        codes = values.to_numpy(dtype=float, na_value=np.nan)
+        codes = values.to_numpy(dtype=float, na_value=np.nan)  # may be a view of the column: never written to
         infinite = np.isinf(codes)
-        return np.where(infinite, np.nan, codes), infinite
+        return (np.where(infinite, np.nan, codes) if infinite.any() else codes), infinite
     present = values.notna().to_numpy()
     if answer_type is not None and answer_type.codes is not None:
         # look up each distinct answer once

@@ -81,18 +81,20 @@ def _as_round(values: pd.Series) -> np.ndarray:
 
 
 def _numeric_or_text(col: pd.Series) -> pd.Series:
+    """A descriptive column as numbers when every value is one, else as text (pandas' text type kept)."""
     if pd.api.types.is_numeric_dtype(col.dtype):
         return col
+    text = col if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object else None
     head = col.array[:256]
     head = head[~pd.isna(head)]
     if len(head) and pd.isna(pd.to_numeric(head, errors="coerce")).any():
         # a value that is not a number among the first ones: text (converting
         # every value of a long text column would only fail slowly)
-        return col.astype(object).where(col.notna(), None)
+        return text if text is not None else col.astype(object).where(col.notna(), None)
     num = pd.to_numeric(col, errors="coerce")
     if num.notna().sum() == col.notna().sum() and col.notna().any():
         return num
-    return col.astype(object).where(col.notna(), None)
+    return text if text is not None else col.astype(object).where(col.notna(), None)
 
 
 def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:

@@ -124,45 +124,44 @@ def label(spec, value) -> str:
     return f"round {value}"
 
 
-def problems(values, spec) -> list[tuple[int, str]]:
+def problems(values, spec, factorized: tuple | None = None) -> list[tuple[int, str]]:
     """Positions of bad round labels in ``values`` and what is wrong with each.
 
-    Missing labels are not reported here (they are empty identifiers).
+    Missing labels are not reported here (they are empty identifiers).  ``factorized``
+    (``pandas.factorize(values)``, when already computed) saves numbering the values again.
     """
     import numpy as np
     import pandas as pd
 
-    vals = pd.Series(values, dtype=object).reset_index(drop=True)
-    given = vals.notna().to_numpy()
-    uniq = pd.unique(vals[given])
-    kinds = {u: kind_of(u) for u in uniq}
+    codes, uniq = factorized if factorized is not None else pd.factorize(pd.Series(values))
+    given = codes >= 0
+    counts_of = np.bincount(codes[given], minlength=len(uniq))
+    kinds = [kind_of(u) for u in uniq]
     dec = declared(spec)
     out: list[tuple[int, str]] = []
     if dec is not None:
         allowed = set(dec)
         shown = ", ".join(map(str, dec))
-        bad = {u: f"round {_show(normalise(u, k) if k else u)} is not one of the rounds declared in the spec "
-                  f"({shown})" for u, k in kinds.items() if k is None or normalise(u, k) not in allowed}
+        bad = {i: f"round {_show(normalise(u, k) if k else u)} is not one of the rounds declared in the spec "
+                  f"({shown})" for i, (u, k) in enumerate(zip(uniq, kinds)) if k is None or normalise(u, k) not in allowed}
     else:
         counts = {NUMBER: 0, DATE: 0}
-        vc = vals[given].value_counts()
-        for u, k in kinds.items():
+        for n, k in zip(counts_of, kinds):
             if k is not None:
-                counts[k] += int(vc.get(u, 0))
+                counts[k] += int(n)
         main = NUMBER if counts[NUMBER] >= counts[DATE] else DATE
         other = {NUMBER: "numbers", DATE: "ISO dates"}[main]
         bad = {}
-        for u, k in kinds.items():
+        for i, (u, k) in enumerate(zip(uniq, kinds)):
             if k is None:
-                bad[u] = f"round {_show(u)} is not a number or an ISO date (YYYY-MM or YYYY-MM-DD)"
+                bad[i] = f"round {_show(u)} is not a number or an ISO date (YYYY-MM or YYYY-MM-DD)"
             elif k != main:
                 what = "a date" if k == DATE else "a number"
-                bad[u] = f"round {_show(u)} is {what} but the other rounds are {other} (one kind per dataset)"
+                bad[i] = f"round {_show(u)} is {what} but the other rounds are {other} (one kind per dataset)"
     if not bad:
         return out
-    mask = vals.isin(list(bad)).to_numpy() & given
-    for pos in np.flatnonzero(mask):
-        out.append((int(pos), bad[vals.iloc[pos]]))
+    for pos in np.flatnonzero(np.isin(codes, list(bad))):
+        out.append((int(pos), bad[int(codes[pos])]))
     return out
 
 

@@ -281,7 +281,8 @@ def _check_rounds(ck: _Checker, role: str, rounds: pd.Series) -> np.ndarray:
 
     column = ck.spec.columns.round
     bad = np.zeros(len(rounds), dtype=bool)
-    found = problems(rounds.to_numpy(), ck.spec)
+    numbered = ck.report.keys.get(column) if role == "answers" else None  # the answers' rounds are numbered
+    found = problems(rounds.to_numpy(), ck.spec, numbered)
     by_message: dict[str, list[int]] = {}
     for pos, message in found:
         by_message.setdefault(message, []).append(pos)
