@@ -119,6 +119,13 @@ def record_lines(path: str | Path) -> list[int] | None:
     return starts[1:]  # the first record is the header
 
 
+def parse_yaml(text: str):
+    """YAML text to Python values, safely (only plain data), with libyaml's parser when PyYAML has it."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def file_checksum(path: str | Path) -> str:
     """SHA-256 of a file (hex)."""
     h = hashlib.sha256()
@@ -257,7 +264,7 @@ def dataset_files(path: str | Path) -> dict[str, Path]:
     if not manifest.exists():
         raise DataError("no dataset.yaml in this folder (or pass the answers file itself)", file=path)
     try:
-        meta = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+        meta = parse_yaml(manifest.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise DataError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=manifest) from None
     if not isinstance(meta, dict) or "answers" not in meta:
@@ -282,13 +289,11 @@ def load_dataset(path: str | Path, *, locations: str | Path | None = None,
     -------
     Dataset
     """
-    import yaml
-
     path = Path(path)
     if not path.exists():
         raise DataError("file or folder not found", file=path)
     files = dataset_files(path)
-    meta = yaml.safe_load((path / "dataset.yaml").read_text(encoding="utf-8")) if path.is_dir() else {}
+    meta = parse_yaml((path / "dataset.yaml").read_text(encoding="utf-8")) if path.is_dir() else {}
     if locations is not None:
         files["locations"] = Path(locations)
     if population is not None:

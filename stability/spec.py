@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Iterator, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .exceptions import SpecError
+from .io import parse_yaml
 
 #: The steps of the pipeline, in order.  Every option of the spec belongs to the
 #: first step that reads it (``prepare`` = reading and combining the answers;
@@ -967,7 +968,7 @@ def load_spec(path: str | Path) -> IndexSpec:
     if not text.strip():
         raise SpecError("the spec file is empty", file=path)
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"

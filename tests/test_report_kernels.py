@@ -104,3 +104,12 @@ def test_a_hook_that_raises_falls_back_and_warns_once(templates, tmp_path, monke
     warnings = [r.getMessage() for r in caplog.records if "pre-warmed kernels are off" in r.getMessage()]
     assert len(warnings) == 1 and "RuntimeError: the hook changed" in warnings[0]
     assert warnings[0].startswith("stability: warning: ") and batch.notes == [warnings[0][len("stability: warning: "):]]
+
+
+def test_forked_kernels_get_the_prompt_client():
+    """The readiness check of forked kernels' clients drains IOPub without jupyter_client's 0.2 s wait."""
+    from stability.report.kernels import ForkingKernelManager, PromptKernelClient
+
+    km = ForkingKernelManager()
+    assert km.client_factory is PromptKernelClient
+    assert PromptKernelClient.DRAIN_TIMEOUT < 0.2

@@ -84,6 +84,29 @@ def style():
         yield
 
 
+def warm_up() -> None:
+    """Draw and save a small figure with the reports' fonts, sizes, halos, legend and colour bar.
+
+    The first figure of a process pays for loading fonts and laying out glyphs; the kernel
+    server (:mod:`stability.report.kernels`) calls this once so that every kernel it forks
+    inherits the warmed caches.  Draws nothing anyone sees.
+    """
+    import io
+
+    with style():
+        fig = new_figure(4, 3)
+        ax = fig.add_axes([0.1, 0.1, 0.7, 0.8])
+        for size in (7, 8, 8.5, 9, 9.5, 10, 11, 12, 13):
+            for weight in ("normal", "bold"):
+                ax.text(0.5, 0.5, "Aa Bb \u00c9\u00e9 0123456789 %,.-()", fontsize=size, fontweight=weight, path_effects=_halo())
+        ax.set_title("Title")
+        ax.set_xlabel("Index")
+        (line,) = ax.plot([0, 1], [0, 1], label="line")
+        ax.legend(handles=[line], title="Legend")
+        fig.colorbar(ax.scatter([0, 1], [0, 1], c=[0, 1], cmap=AREA_CMAP), ax=ax)
+        fig.savefig(io.BytesIO(), format="png", dpi=DPI)
+
+
 def new_figure(width: float, height: float):
     """A :class:`~matplotlib.figure.Figure` not managed by pyplot (no layout engine)."""
     from matplotlib.figure import Figure

@@ -33,7 +33,11 @@ import threading
 import time
 import uuid
 
+from queue import Empty
+
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import DottedObjectName, Type
 from jupyter_client.provisioning import LocalProvisioner
 
 #: Imported once by the server, inherited by every kernel it forks.
@@ -54,14 +58,41 @@ KERNEL_PRELOAD = ("ipykernel.zmqshell", "ipykernel.debugger", "IPython.core.hist
 
 
 # ----------------------------------------------------------------- server side
-def serve() -> None:
-    """Run the fork server: read one JSON request per line, fork a kernel, answer its pid."""
+_PRELOADED = False
+
+
+def preload() -> None:
+    """Import what kernels need, warm the figures' fonts and freeze the heap, once per process tree.
+
+    Run by the kernel server before it forks kernels, and on import of
+    :mod:`stability.report.preheat` by the report pool's process server, so that every worker
+    and every kernel server it forks inherit it instead of doing it again.
+    """
+    global _PRELOADED
+    if _PRELOADED:
+        return
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # importing the debugger says nothing
     for name in (*PRELOAD, *KERNEL_PRELOAD):
         try:
             __import__(name)
         except Exception:  # a missing optional library only costs time in the kernel
             pass
+    try:  # fonts loaded and glyphs laid out once, for every kernel
+        from .figures import warm_up
+
+        warm_up()
+    except Exception:  # only costs time in the kernels
+        pass
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the children's garbage collector leaves the inherited objects (and their pages) alone
+    _PRELOADED = True
+
+
+def serve() -> None:
+    """Run the fork server: read one JSON request per line, fork a kernel, answer its pid."""
+    preload()
 
     def reap(*_):
         while True:
@@ -88,6 +119,9 @@ def _become_kernel(request: dict) -> None:
     code = 0
     try:
         os.setpgid(0, 0)  # a process group of its own: signals to the kernel never reach the server
+        import gc
+
+        gc.set_threshold(50_000, 20, 20)  # a kernel lives seconds: collect rarely (reports allocate many objects)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
@@ -384,13 +418,59 @@ class ForkingProvisioner(LocalProvisioner):
         return self.connection_info
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """A kernel client whose readiness check does not end with 0.2 s of waiting.
+
+    jupyter_client's check asks for ``kernel_info`` until the kernel answers on the shell channel
+    and its IOPub channel is connected, then reads IOPub until nothing has come for 0.2 s.  The
+    messages that drain drops belong to the check itself, which executing a notebook ignores, so
+    this client drains only what has already arrived.
+    """
+
+    #: How long the final drain waits for one more message (jupyter_client waits 0.2 s).
+    DRAIN_TIMEOUT = 0.01
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply":
+                    try:  # IOPub connected? (else ask again)
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+        while True:
+            try:
+                await self.iopub_channel.get_msg(timeout=self.DRAIN_TIMEOUT)
+            except Empty:
+                break
+
+    wait_for_ready = _async_wait_for_ready
+
+
 class ForkingKernelManager(AsyncKernelManager):
     """An async kernel manager whose kernels come from the fork server.
 
     Use it only when :func:`check` found nothing wrong.  If the hook raises,
     pre-warmed kernels are turned off for the process (:func:`turn_off`) and
     :class:`HookFailed` is raised; the caller then starts an ordinary kernel.
+    Its clients are :class:`PromptKernelClient`.
     """
+
+    client_class = DottedObjectName("stability.report.kernels.PromptKernelClient")
+    client_factory = Type(PromptKernelClient, klass=AsyncKernelClient)
 
     async def _async_pre_start_kernel(self, **kw):
         try:

@@ -269,7 +269,7 @@ class Pool:
 
         if "forkserver" in mp.get_all_start_methods():
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["stability.report.worker", *PRELOAD])
+            ctx.set_forkserver_preload(["stability.report.worker", *PRELOAD, "stability.report.preheat"])
         else:  # Windows: workers import what they need themselves
             ctx = mp.get_context("spawn")
         # every worker warms itself up when it starts (a warm-up task could be picked up twice by one worker)
