@@ -185,7 +185,12 @@ def cmd_weights(args) -> int:
                 print(f"  {r.weight:7.1%}  {r.label}")
         for line in d.notes + [f"warning: {w}" for w in d.warnings]:
             print(line)
-        print("To score with these weights, add to the spec:\n" + snippet.rstrip())
+        negative = d.weights[d.weights < 0]
+        if len(negative):
+            print(f"Negative weights ({', '.join(map(str, negative.index))}): the index cannot be scored with them "
+                  "(it would leave the scale of its normalisation); the spec refuses them.")
+        else:
+            print("To score with these weights, add to the spec:\n" + snippet.rstrip())
         for f in files if out is not None else []:
             print(f"  {f}")
     return 0

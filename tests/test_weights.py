@@ -648,3 +648,46 @@ def test_reports_state_the_weights_in_words(mali_result):
     assert lines[1].startswith("In the Stability index, the pillars are weighted by principal component analysis")
     shares = res.weights.set_index("child")["weight"]
     assert f"Safety & security {shares['safety']:.0%}" in lines[1]
+
+
+def test_the_weights_command_prints_the_weights_and_the_spec_lines(capsys, tmp_path):
+    import yaml
+
+    from stability.cli import main
+
+    rc = main(["weights", "--method", "outcome", "--set", "outcome=stays_6_months", "--set", "cluster=admin2_pcode",
+               "--out", str(tmp_path / "w")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Safety & security:" in out and "Tension between communities" in out
+    snippet = out.split("To score with these weights, add to the spec:\n")[1].split("\n  ")[0:2]
+    section = yaml.safe_load("\n  ".join(snippet))
+    assert section == {"weights": {2: {"method": "outcome", "outcome": "stays_6_months", "cluster": "admin2_pcode"}}}
+    written = pd.read_csv(tmp_path / "w" / "weights.csv")
+    assert np.allclose(written.groupby("group")["weight"].sum(), 1.0)
+    assert (tmp_path / "w" / "coefficients.csv").exists() and (tmp_path / "w" / "notes.txt").exists()
+
+
+def test_the_weights_command_refuses_a_bad_level_and_says_when_weights_cannot_score(capsys, tmp_path):
+    from stability.cli import main
+
+    assert main(["weights", "--method", "pca", "--level", "Region"]) == 2
+    assert "option --level: no level 'Region' to weigh" in capsys.readouterr().err
+    spec = tmp_path / "asem.yaml"
+    from stability.coinr import read_coinr
+    from stability.paths import asem_dir
+
+    asem_spec, data = read_coinr(asem_dir() / "ASEM_iData.csv", asem_dir() / "ASEM_iMeta.csv")
+    spec.write_text(asem_spec.to_yaml(), encoding="utf-8")
+    data.to_csv(tmp_path / "asem.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightingWarning)
+        rc = main(["weights", "-q", "--data", str(tmp_path / "asem.csv"), "--spec", str(spec), "--method", "pca",
+                   "--set", "rule=coinr", "--set", "negative=allow"])
+    assert rc == 0
+    rc = main(["weights", "--data", str(tmp_path / "asem.csv"), "--spec", str(spec), "--method", "pca",
+               "--set", "rule=coinr", "--set", "negative=allow"])
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("Negative weights ("))
+    assert "TBTs" in line and "NEET" in line and "the index cannot be scored with them" in line
+    assert "To score with these weights" not in out
