@@ -90,7 +90,8 @@ def _write_xlsx(result, path: Path) -> None:
               "Data quality": quality, "Audit log": audit_table(result)}
     for level, d in sorted(result.weight_derivations.items()):  # how derived weights came about
         for name, table in d.tables.items():
-            sheets[f"Weights {level} {name}"[:31]] = table
+            if name != "rows_used":  # one flag per row and group: for the API, not for reading
+                sheets[f"Weights {level} {name}"[:31]] = table
     write_workbook(path, sheets, spec.name)
 
 
