@@ -30,6 +30,12 @@ _LAZY = {
     "read_coinr": ("coinr", "read_coinr"),
     "write_result": ("export", "write_result"),
     "generate": ("generate", "generate"),
+    "read_table": ("io", "read_table"),
+    "read_export": ("kobo", "read_export"),
+    "read_xlsform": ("xlsform", "read_xlsform"),
+    "spec_from_xlsform": ("xlsform", "spec_from_xlsform"),
+    "write_kobo_export": ("kobo_export", "write_kobo_export"),
+    "derive_weights": ("weights", "derive_for"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -4,7 +4,8 @@
 
     stability validate [--data PATH] [--spec FILE]
     stability score    [--data PATH] [--spec FILE] [--out DIR] [--format csv,parquet,xlsx,gpkg]
-    stability generate --out DIR [--locations N] [--rounds N] [--seed N]
+    stability generate --out DIR [--locations N] [--rounds N] [--seed N] [--kobo]
+    stability spec from-xlsform FORM.xlsx --mapping MAPPING.yaml [--language fr] [--out spec.yaml]
     stability weights  --method pca|factor|outcome|... [--level 2] [--set OPTION=VALUE] [--out DIR]
     stability audit    [--data PATH] [--spec FILE] [--round latest|all|R] [--out DIR]
 
@@ -76,7 +77,7 @@ def _load(args, progress=None):
     spec = load_spec(args.spec or default_spec())
     if progress:
         progress.say(f"spec {spec.name} ({spec.hash})")
-    data = load_dataset(args.data or default_dataset(), locations=args.locations, population=args.population,
+    data = load_dataset(args.data or default_dataset(), spec=spec, locations=args.locations, population=args.population,
                         outcomes=args.outcomes)
     return data, spec
 
@@ -106,7 +107,7 @@ def cmd_score(args) -> int:
         raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})", option="--format")
     out, progress, result = _computed(args, "scores")
     progress.say(f"writing {', '.join(formats)} to {out} ...")
-    files = write_result(result, out, formats)
+    files = write_result(result, out, formats, hxl=args.hxl)
     scores = result.scores
     progress.say("done")
     if not args.quiet:
@@ -125,6 +126,29 @@ def cmd_generate(args) -> int:
     ds = generate(n_locations=args.locations, n_rounds=args.rounds, seed=args.seed)
     ds.write(args.out)
     print(f"wrote an illustrative survey of {args.locations} locations x {args.rounds} rounds to {args.out}")
+    if getattr(args, "kobo", False):
+        from .kobo_export import write_kobo_export
+
+        kobo = args.out / "kobo"
+        write_kobo_export(ds, kobo, labels=args.kobo_values, language=args.kobo_language)
+        print(f"wrote it as a KoBoToolbox project hands it over (XLSForm, export, mapping) to {kobo}")
+    return 0
+
+
+def cmd_spec_from_xlsform(args) -> int:
+    from .io import write_text_atomic
+    from .xlsform import convert_xlsform
+
+    if args.out is not None and args.out.is_dir():
+        raise ParameterError(f"'{args.out}' is a folder, not a spec file", option="--out")
+    conversion = convert_xlsform(args.form, args.mapping, language=args.language)
+    text = conversion.to_yaml()
+    if args.out is None:
+        sys.stdout.write(text)
+        print(f"spec {conversion.spec.hash}: {conversion.summary()}", file=sys.stderr)
+    else:
+        write_text_atomic(args.out, text)
+        print(f"wrote {args.out} (spec {conversion.spec.hash}): {conversion.summary()}")
     return 0
 
 
@@ -235,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/scores)")
     p.add_argument("--format", default="csv,parquet,xlsx,gpkg",
                    help="comma-separated output formats (default: csv,parquet,xlsx,gpkg)")
+    p.add_argument("--hxl", action="store_true",
+                   help="write an HXL hashtag row under the header of scores.csv (#loc+code, #adm1+code, ...)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_score)
 
@@ -245,7 +271,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locations", type=int, default=1500, help="number of locations (default 1500)")
     p.add_argument("--rounds", type=int, default=3, help="number of rounds (default 3)")
     p.add_argument("--seed", type=int, default=20211201, help="random seed (default 20211201)")
+    p.add_argument("--kobo", action="store_true",
+                   help="also write the survey as a KoBoToolbox project hands it over to DIR/kobo: the XLSForm, "
+                        "the export (CSV and Excel, with fake personal data) and the mapping to the Mali spec")
+    p.add_argument("--kobo-values", choices=("xml", "label"), default="xml",
+                   help="answers of the KoBo export as XML values (oui, la_plupart; default) or labels")
+    p.add_argument("--kobo-language", choices=("fr", "en"), default="fr",
+                   help="language of the labels in the KoBo export (default fr)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("spec", help="make an index spec (from an XLSForm and a mapping file)",
+                       description="Make index specifications.")
+    spec_sub = p.add_subparsers(dest="spec_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args, p=p: (p.print_help(), 2)[1])
+    q = spec_sub.add_parser("from-xlsform", help="an index spec from a KoBoToolbox/ODK XLSForm and a mapping file",
+                            description="Make an index spec from an XLSForm (the questions, their types, labels "
+                                        "and choice lists) and a mapping file (YAML: every spec section but the "
+                                        "indicators, the numeric scale of each choice list under 'choices', and "
+                                        "each indicator question's pillar, direction, weight, ... under "
+                                        "'questions'). The spec is validated; a mistake is one line naming the "
+                                        "file and field (exit status 2).")
+    q.add_argument("form", type=Path, metavar="FORM.xlsx", help="the XLSForm")
+    q.add_argument("--mapping", type=Path, required=True, help="the mapping file (YAML)")
+    q.add_argument("--language", default=None,
+                   help="language of the labels: a code (fr, en), a name (French) or 'French (fr)'; default the "
+                        "mapping's 'language', else the form's default_language")
+    q.add_argument("--out", type=Path, default=None, help="write the spec (YAML) to this file; default: print it")
+    q.set_defaults(func=cmd_spec_from_xlsform)
 
     from .weights import WEIGHTINGS
 
@@ -289,8 +341,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import warnings
+
+    from .io import InputWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputWarning):  # a reading fallback: one line naming the file
+            print(f"stability: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return args.func(args)
     except StabilityError as exc:
         print(f"stability: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -12,10 +12,30 @@ audit_log.csv      every imputed, winsorised, transformed or dropped value (with
 =================  ==============================================================
 
 All files are written together or not at all (see :func:`stability.io.write_outputs`).
+
+Safe to open and to share:
+
+* **no personal data**: informant names, phones, GPS, free text and device
+  metadata of the survey never reach these tables (:mod:`stability.privacy`
+  leaves them out of ``Result.units`` unless the spec lists them in
+  ``columns.keep``);
+* **no formulas**: a text cell of a CSV file starting with ``=``, ``+``, ``-``,
+  ``@``, a tab or a carriage return (a location name, an informant profile...)
+  is written with a leading ``'`` so that a spreadsheet shows it as text instead
+  of running it (OWASP "CSV injection"); numbers, and text that is a plain
+  number such as ``-3.5``, are written as they are (:func:`stability.io.to_csv`).
+  The workbooks store every text as a string cell, never as a formula
+  (xlsxwriter with ``strings_to_formulas`` off): their text is unchanged;
+* **HXL** on request (``write_result(..., hxl=True)``): a row of Humanitarian
+  Exchange Language hashtags under the header of ``scores.csv``
+  (:func:`stability.io.hxl_row`: ``#loc+code``, ``#adm1+code``, ``#geo+lat``,
+  ``#indicator+num+<id>``...), for HDX and HXL tools.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -105,10 +125,49 @@ def _write_gpkg(result, path: Path) -> None:
     table["category"] = table["category"].astype(str).replace("nan", None)
     geo = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table[c.longitude], table[c.latitude]),
                            crs="EPSG:4326")
-    geo.to_file(path, layer="scores", driver="GPKG")
+    with _fixed_gdal_date():
+        geo.to_file(path, layer="scores", driver="GPKG")
 
 
-def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+#: The date GDAL writes in a GeoPackage's ``gpkg_contents.last_change`` (else the time of writing):
+#: the same content gives the same bytes.
+GPKG_DATE = "2000-01-01T00:00:00.000Z"
+
+
+@contextlib.contextmanager
+def _fixed_gdal_date():
+    try:
+        import pyogrio
+    except ImportError:  # another engine: GDAL also reads its options from the environment
+        before = os.environ.get("OGR_CURRENT_DATE")
+        os.environ["OGR_CURRENT_DATE"] = GPKG_DATE
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("OGR_CURRENT_DATE", None)
+            else:
+                os.environ["OGR_CURRENT_DATE"] = before
+        return
+    before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": before})
+
+
+def hxl_tags(columns, spec) -> list[str]:
+    """HXL hashtags for the columns of a table (``""`` for a column without one):
+    :func:`stability.io.hxl_row` (``#loc+code``, ``#loc+name``, ``#adm1+code``, ``#geo+lat``,
+    ``#indicator+num+<id>``, ``#indicator+category``...)."""
+    from .io import hxl_row
+
+    return ["" if t is None else str(t) for t in hxl_row(list(columns), spec)]
+
+
+def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS, *,
+                 hxl: bool = False) -> list[Path]:
     """Write the scores (and audit log) of ``result`` to ``out_dir``, all files or none.
 
     Parameters
@@ -117,6 +176,8 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
     out_dir : str or Path
     formats : tuple of {"csv", "parquet", "xlsx", "gpkg"}
         ``gpkg`` is skipped when the spec names no coordinate columns.
+    hxl : bool
+        Write a row of HXL hashtags (:func:`hxl_tags`) under the header of ``scores.csv``.
 
     Returns
     -------
@@ -130,7 +191,8 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
     scores = scores_table(result)
     writers = {}
     if "csv" in formats:
-        writers[out / "scores.csv"] = lambda p: to_csv(scores, p)
+        tags = hxl_tags(scores.columns, result.spec) if hxl else None
+        writers[out / "scores.csv"] = lambda p: to_csv(scores, p, hxl=tags)
         writers[out / "audit_log.csv"] = lambda p: to_csv(audit_table(result), p)
         writers[out / "weights.csv"] = lambda p: to_csv(weights_table(result), p)
     if "parquet" in formats:

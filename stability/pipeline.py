@@ -115,7 +115,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
     if isinstance(data, pd.DataFrame):
         data = Dataset(answers=data, files={"answers": "answers"}, name="in-memory table")
     elif not isinstance(data, Dataset):
-        data = load_dataset(data)
+        data = load_dataset(data, spec=spec)
     version = ""
     known: dict = {}
     key_codes: dict = {}
@@ -214,15 +214,21 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki,
     """Per-unit descriptive columns, aligned on ``index``.
 
     ``rows`` (answers with one row per unit) gives the answer row of each entry
-    of ``index``.
+    of ``index``.  Columns that look like personal data (informant names, phones,
+    GPS, free text: :mod:`stability.privacy`) are left out unless the spec names
+    them (``columns.keep``).
     """
+    from .privacy import left_out
+
     c = spec.columns
     loc = c.location
     wanted = [x for x in [c.name, *c.admin, *c.admin_names, c.longitude, c.latitude,
                           *[i.denominator for i in spec.indicators if i.denominator]] if x]
     units = pd.DataFrame(index=index)
     answers = data.answers
+    personal = left_out(data, spec)
     skip = set(spec.indicator_ids) | set(keys) | ({c.key_informant} if c.key_informant else set())
+    skip |= set(personal.get("answers", ()))
     rest = [col for col in answers.columns if col not in skip]
     if data.locations is not None:
         rest = [col for col in rest if col not in data.locations.columns]
@@ -248,11 +254,13 @@ def _units(data, spec: IndexSpec, index: pd.Index, keys: list[str], n_ki,
         if constant:
             units = units.join(g[constant].first())
     if data.locations is not None:
-        reg = data.locations.drop_duplicates(loc).set_index(loc)
+        reg = data.locations.drop(columns=list(personal.get("locations", ()))).drop_duplicates(loc).set_index(loc)
         loc_values = index.get_level_values(loc) if isinstance(index, pd.MultiIndex) else index
         units = units.join(pd.DataFrame(reg.reindex(loc_values).to_numpy(), index=index, columns=reg.columns))
-    for table in (data.population, data.outcomes):  # per location and round
+    for role in ("population", "outcomes"):  # per location and round
+        table = getattr(data, role)
         if table is not None and c.round:
+            table = table.drop(columns=list(personal.get(role, ())))
             table = table[table[c.round].notna()].copy()
             table[c.round] = _as_round(table[c.round])
             table = table.drop_duplicates(keys).set_index(keys)

@@ -88,6 +88,21 @@ class Columns(_Model):
         Reference list the admin p-codes must belong to: ``ocha`` (the embedded
         OCHA list for Mali, Burkina Faso and Niger) or the path of a CSV with
         ``P-Code`` and ``Parent P-Code`` columns; ``None`` skips the check.
+    coordinates : {"warning", "error", "off"}
+        How ``validate`` reports a point that is not where its admin p-codes say
+        (see :mod:`stability.locations`): outside the country, or with latitude
+        and longitude swapped, is a warning (default) or an error; a point in
+        another cercle of the country and a location without coordinates are
+        always warnings; ``off`` (or ``false``) checks only that coordinates are
+        numbers in range.
+    coordinate_tolerance : float
+        Metres a point may lie outside its declared polygon (and the country)
+        before it is reported: the embedded boundaries are simplified (default 5000).
+    keep : list of str or None
+        Further columns of the answers or the location register to carry to the
+        outputs even though they look like personal data (informant names,
+        phones, GPS, free text: see :mod:`stability.privacy`, which leaves those
+        out unless the spec names them).  One name may be given as a string.
     """
 
     step: ClassVar[str] = "prepare"
@@ -101,6 +116,21 @@ class Columns(_Model):
     longitude: str | None = None
     latitude: str | None = None
     pcodes: str | None = None
+    coordinates: Literal["warning", "error", "off"] = "warning"
+    coordinate_tolerance: float = Field(5000.0, ge=0)
+
+    @field_validator("coordinates", mode="before")
+    @classmethod
+    def _coordinates_off(cls, value):
+        # YAML reads an unquoted ``off`` as false (and ``on`` as true)
+        return {False: "off", True: "warning"}.get(value, value) if isinstance(value, bool) else value
+
+    keep: list[str] | None = None
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _one_column(cls, value):
+        return [value] if isinstance(value, str) else value
 
 
 class AnswerType(_Model):

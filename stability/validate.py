@@ -16,6 +16,7 @@ population counts numeric, non-negative and unique per location and round.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -269,6 +270,9 @@ def validate(data: Dataset, spec) -> Report:
     _check_population(ck, keys)
     if rounds is not None and not bad_round.any():
         _check_round_coverage(ck, rounds)
+    from .privacy import problems as personal_data
+
+    ck.report.problems.extend(personal_data(data, spec))  # columns left out of every output
     return ck.report
 
 
@@ -343,6 +347,7 @@ def _check_descriptive(ck: _Checker, reg) -> None:
         bad = table[col].notna().to_numpy() & (np.isnan(vals) | (vals < lo) | (vals > hi))
         ck.first(role, col, bad, lambda v, lo=lo, hi=hi: f"{_fmt(v)} is not a coordinate in [{lo}, {hi}]",
                  values=table[col].to_numpy())
+    _check_coordinates(ck, reg)
     for col in dict.fromkeys(i.denominator for i in spec.indicators if i.denominator):
         found = _table_for(ck, col, reg)
         if not found:
@@ -357,21 +362,101 @@ def _check_descriptive(ck: _Checker, reg) -> None:
                  severity="warning")
 
 
-def reference_pcodes(source: str | None):
-    """Known p-codes and their parents, from the embedded OCHA table or a CSV path."""
+def _check_coordinates(ck: _Checker, reg) -> None:
+    """Each location's point where its admin p-codes say (:func:`stability.locations.place`).
+
+    Reported on the latitude column, one line per location (the first row of each distinct location and
+    point when the answers repeat them), prefixed ``location '<id>': ``:
+
+    - latitude and longitude swapped (``latitude and longitude look swapped: (14.49, -4.19) would be in
+      Mopti/ML0506``) and points outside the country: errors with ``columns.coordinates: error``,
+      warnings by default;
+    - a point in another cercle (or region) of the country, beyond ``columns.coordinate_tolerance`` metres
+      from its own, naming the one it falls in; a location without coordinates ("it cannot be mapped"):
+      warnings.
+
+    ``columns.coordinates: off`` skips this check (the coordinates are still checked to be numbers in range).
+    """
+    from .locations import ELSEWHERE, MISSING, OUTSIDE, SWAPPED, describe, place
+
+    c = ck.spec.columns
+    if c.coordinates == "off" or not (c.longitude and c.latitude):
+        return
+    found, other = _table_for(ck, c.latitude, reg), _table_for(ck, c.longitude, reg)
+    if not found or not other or other[0] != found[0]:
+        return
+    role, table = found
+    ids = table[c.location] if c.location in table.columns else None
+    admin = []
+    for col in c.admin:
+        where = _table_for(ck, col, reg)
+        if where is None:
+            continue
+        if where[0] == role:
+            admin.append(table[col])
+        elif ids is not None and c.location in where[1].columns:
+            codes = where[1].drop_duplicates(c.location).set_index(c.location)[col]
+            admin.append(ids.map(codes))
+    # one check per distinct location, point and p-codes (answers may repeat them on every informant's row)
+    key = pd.DataFrame({"lon": table[c.longitude].array, "lat": table[c.latitude].array,
+                        **({"id": ids.array} if ids is not None else {}),
+                        **{f"admin{i}": a.array for i, a in enumerate(admin)}})
+    pos = np.flatnonzero(~key.duplicated().to_numpy()) if len(key) > 1 else np.arange(len(key))
+    lon, lat = table[c.longitude].to_numpy(), table[c.latitude].to_numpy()
+    placed = place(lon[pos], lat[pos], [a.to_numpy()[pos] for a in admin], tolerance=c.coordinate_tolerance)
+    status = np.full(len(table), "", dtype=object)
+    status[pos] = placed["status"].to_numpy()
+    at = np.full(len(table), -1, dtype=np.int64)
+    at[pos] = np.arange(len(pos))
+
+    def text(p):
+        what = describe(placed.iloc[at[p]], lon[p], lat[p])
+        return what if ids is None or pd.isna(ids.iat[p]) else f"location {_fmt(ids.iat[p])}: {what}"
+
+    rows = np.arange(len(table))
+    for wanted, severity in ((SWAPPED, c.coordinates), (OUTSIDE, c.coordinates), (ELSEWHERE, "warning")):
+        ck.first(role, c.latitude, status == wanted, text, severity=severity, values=rows)
+    no_lat = pd.isna(lat)
+    ck.first(role, c.latitude, (status == MISSING) & no_lat, text, severity="warning", values=rows)
+    ck.first(role, c.longitude, (status == MISSING) & ~no_lat, text, severity="warning", values=rows)
+
+
+def reference_table(source: str | None) -> pd.DataFrame | None:
+    """Known p-codes from the embedded OCHA table (``"ocha"``) or a CSV path; None without a source.
+
+    Returns
+    -------
+    DataFrame or None
+        ``pcode``, ``parent`` (the parent's p-code; the country for admin-1), ``name`` (empty when the
+        CSV has no ``Name`` column) and ``level`` (the CSV's ``Admin Level``, else the depth of the code in
+        the table's parent chain: 1 for a code whose parent is not in the table).  Read once per file
+        version.
+
+    Raises
+    ------
+    SpecError
+        The file is missing, unreadable, or has no ``P-Code`` / ``Parent P-Code`` column.
+    """
     if not source:
         return None
     from pathlib import Path
 
+    from .exceptions import SpecError
     from .paths import geo_dir
 
-    from .exceptions import SpecError
-
     path = geo_dir() / "pcodes_mli_bfa_ner_adm1_adm2.csv" if source == "ocha" else Path(source)
-    where = {"file": path, "column": "columns.pcodes"}
     if not path.is_file():
         raise SpecError("p-code list not found (give 'ocha' or the path of a CSV with 'P-Code' and "
-                        "'Parent P-Code' columns)", **where)
+                        "'Parent P-Code' columns)", file=path, column="columns.pcodes")
+    stat = path.stat()
+    return _read_reference(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_reference(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    from .exceptions import SpecError
+
+    where = {"file": path, "column": "columns.pcodes"}
     try:
         table = pd.read_csv(path, dtype=str)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -380,30 +465,113 @@ def reference_pcodes(source: str | None):
     if missing:
         raise SpecError(f"the p-code list has no '{missing[0]}' column (it needs 'P-Code' and 'Parent P-Code')",
                         **where)
-    return dict(zip(table["P-Code"], table["Parent P-Code"]))
+    parents = dict(zip(table["P-Code"], table["Parent P-Code"]))
+    levels = pd.to_numeric(table["Admin Level"], errors="coerce") if "Admin Level" in table.columns else None
+    if levels is None or levels.isna().any():
+        depth: dict = {}
+        for code in parents:
+            chain, p = [], code
+            while p in parents and p not in depth and p not in chain:
+                chain.append(p)
+                p = parents[p]
+            base = depth.get(p, 0)
+            for k, q in enumerate(reversed(chain)):
+                depth[q] = base + k + 1
+        levels = table["P-Code"].map(depth)
+    return pd.DataFrame({"pcode": table["P-Code"], "parent": table["Parent P-Code"],
+                         "name": table["Name"].fillna("") if "Name" in table.columns else "",
+                         "level": levels.astype("int64")})
+
+
+def reference_pcodes(source: str | None):
+    """Known p-codes and their parents (p-code -> parent), from the embedded OCHA table or a CSV path
+    (see :func:`reference_table`)."""
+    table = reference_table(source)
+    return None if table is None else dict(zip(table["pcode"], table["parent"]))
 
 
 def _check_pcodes(ck: _Checker, reg) -> None:
+    """Admin p-codes against the reference list (``columns.pcodes``).
+
+    Per admin column: unknown codes (errors); codes of another admin level than the column's (the level of
+    most of its known codes; errors); codes whose parent is not the p-code of the coarser admin column on
+    the same row (errors); missing codes (warnings).  Unknown and missing codes get a suggestion from
+    :class:`stability.locations.PcodeMatcher` when one is close enough: by the code (edit distance) and by
+    the name given in the matching ``admin_names`` column (or by the value itself when it is a name),
+    among the codes of the column's level under the declared parent (the coarser p-code of the row, else
+    the known code that prefixes the value)::
+
+        unknown p-code 'ML507' -> ML0507 Tenenkou?
+        unknown p-code 'Tenenkou' -> ML0507 Tenenkou?
+        missing p-code for 'Tombouctu' -> ML0605 Tombouctou?
+    """
+    from .locations import PcodeMatcher, looks_like_code
+
     c = ck.spec.columns
-    known = reference_pcodes(c.pcodes)
-    if known is None:
+    ref = reference_table(c.pcodes)
+    if ref is None:
         return
-    for level, col in enumerate(c.admin):
+    known = dict(zip(ref["pcode"], ref["parent"]))
+    level_of = dict(zip(ref["pcode"], ref["level"]))
+    name_of = dict(zip(ref["pcode"], ref["name"]))
+    matcher: list = []  # built on first use
+
+    for i, col in enumerate(c.admin):
         found = _table_for(ck, col, reg)
         if not found:
             continue
         role, table = found
         vals = table[col]
-        unknown = vals.notna().to_numpy() & ~vals.isin(set(known)).to_numpy()
-        ck.first(role, col, unknown, lambda v: f"unknown p-code {_fmt(v)}", values=vals.to_numpy())
-        if level > 0 and c.admin[level - 1] in table.columns:
-            parent = table[c.admin[level - 1]]
-            expected = vals.map(known)
-            wrong = (vals.notna().to_numpy() & ~unknown & parent.notna().to_numpy()
-                     & (expected != parent).to_numpy())
-            ck.first(role, col, wrong, lambda v, up=c.admin[level - 1]: f"p-code {_fmt(v)} does not belong to "
+        given = vals.notna().to_numpy()
+        unknown = given & ~vals.isin(set(known)).to_numpy()
+        levels = vals.map(level_of)
+        mode = levels.mode()
+        expected = int(mode.iat[0]) if len(mode) else None
+        names = table[c.admin_names[i]] if i < len(c.admin_names) and c.admin_names[i] in table.columns else None
+        up = c.admin[i - 1] if i > 0 and c.admin[i - 1] in table.columns else None
+        countries = vals[~unknown & given].map(known).mode() if expected == 1 else pd.Series(dtype=object)
+        rows = np.arange(len(vals))
+
+        def parent_of(pos, value, up=up, expected=expected, countries=countries, table=table):
+            if up is not None:
+                p = table[up].iat[pos]
+                if isinstance(p, str) and p in known:
+                    return p
+            if isinstance(value, str) and looks_like_code(value) and expected is not None:
+                heads = [value[:k] for k in range(len(value) - 1, 1, -1)]
+                head = next((h for h in heads if level_of.get(h) == expected - 1), None)
+                if head is not None:
+                    return head
+            return countries.iat[0] if len(countries) else None
+
+        def hint(pos, vals=vals, given=given, names=names, expected=expected, parent_of=parent_of):
+            if not matcher:
+                matcher.append(PcodeMatcher(ref))
+            value = vals.iat[pos] if given[pos] else None
+            name = names.iat[pos] if names is not None and pd.notna(names.iat[pos]) else None
+            return matcher[0].hint(value, name, expected, parent_of(pos, value))
+
+        ck.first(role, col, unknown, lambda p, vals=vals, hint=hint: f"unknown p-code {_fmt(vals.iat[p])}{hint(p)}",
+                 values=rows)
+        wrong_level = np.zeros(len(vals), dtype=bool)
+        if expected is not None:
+            wrong_level = given & ~unknown & (levels != expected).to_numpy()
+            ck.first(role, col, wrong_level, lambda v, expected=expected: f"p-code {_fmt(v)} is an admin-"
+                     f"{level_of[v]} code ({name_of.get(v) or v}), not an admin-{expected} code like the others "
+                     "of the column", values=vals.to_numpy())
+        if up is not None:
+            parent = table[up]
+            wrong = (given & ~unknown & ~wrong_level & parent.notna().to_numpy()
+                     & (vals.map(known) != parent).to_numpy())
+            ck.first(role, col, wrong, lambda v, up=up: f"p-code {_fmt(v)} does not belong to "
                      f"{up} given on the same row (it belongs to {known.get(v)})",
                      values=vals.to_numpy())
+
+        def missing(p, names=names, hint=hint):
+            name = names.iat[p] if names is not None else None
+            return "missing p-code" + ("" if name is None or pd.isna(name) else f" for {_fmt(name)}{hint(p)}")
+
+        ck.first(role, col, ~given, missing, severity="warning", values=rows)
 
 
 def _check_population(ck: _Checker, keys: list[str]) -> None:

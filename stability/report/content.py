@@ -749,13 +749,18 @@ def compute_data_quality(ctx) -> pd.DataFrame:
 
     Missing answers, imputed and winsorised values (from the audit log),
     log-transformed indicators, scores dropped for too few answers, key-informant
-    disagreement and locations with few informants.
+    disagreement, locations with few informants, and locations that cannot be
+    mapped (no coordinates, invalid ones, or outside the country of their
+    p-codes: :func:`stability.locations.unmappable`; they keep their scores and
+    ranks, only the maps leave them out).
 
     Returns
     -------
     DataFrame
         Columns ``Check``, ``Count``, ``Share (%)`` and ``Details``.
     """
+    from ..locations import unmappable
+
     cur = ctx.current
     n_loc = len(cur)
     n_ind = len(ctx.spec.indicators)
@@ -775,6 +780,12 @@ def compute_data_quality(ctx) -> pd.DataFrame:
         names = ", ".join(map(str, few[_name_col(ctx)].head(5)))
         add(f"Locations with fewer than {FEW_INFORMANTS} key informants", len(few), _share(len(few), n_loc),
             names + (" ..." if len(few) > 5 else ""))
+    why = unmappable(cur, ctx.columns)  # no coordinates, invalid ones, or outside the country: not on the maps
+    if why is not None:
+        lost = (why != "").to_numpy()
+        named = [f"{n} ({w})" for n, w in zip(cur[_name_col(ctx)].to_numpy()[lost][:5], why.to_numpy()[lost][:5])]
+        add("Locations that cannot be mapped", int(lost.sum()), _share(int(lost.sum()), n_loc),
+            ", ".join(named) + (" ..." if lost.sum() > 5 else ""))
     raw = _stage_rows(ctx, "raw")
     n_missing = int(raw.isna().to_numpy().sum())
     worst = raw.isna().sum().sort_values(ascending=False, kind="mergesort")

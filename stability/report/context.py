@@ -266,7 +266,7 @@ def compute_result(data_path: str | Path = "", spec_path: str | Path = ""):
     from ..spec import load_spec
 
     spec = load_spec(spec_path or default_spec())
-    data = load_dataset(data_path or default_dataset())
+    data = load_dataset(data_path or default_dataset(), spec=spec)
     return compute(data, spec), data, spec
 
 
