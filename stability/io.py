@@ -114,6 +114,27 @@ def _layout(path: Path) -> _Layout | None:
     return hit[1] if hit is not None and hit[0] == _stat_key(path) else None
 
 
+#: Environment variable with the largest input table read, in MB (default :data:`MAX_INPUT_MB`).
+MAX_INPUT_ENV = "STABILITY_MAX_INPUT_MB"
+#: Default input limit: far above any survey round, below what would exhaust a laptop's memory as text.
+MAX_INPUT_MB = 2048
+
+
+def _megabytes(n: int) -> str:
+    mb = n / 2**20
+    return f"{mb:,.1f} MB" if mb < 10 else f"{mb:,.0f} MB"
+
+
+def max_input_bytes() -> int:
+    """The largest table file :func:`read_table` reads (``STABILITY_MAX_INPUT_MB``, default 2048 MB)."""
+    value = os.environ.get(MAX_INPUT_ENV, "").strip()
+    try:
+        mb = float(value) if value else MAX_INPUT_MB
+    except ValueError:
+        raise DataError(f"{MAX_INPUT_ENV}={value!r} is not a number of megabytes") from None
+    return int(mb * 2**20)
+
+
 def read_table(path: str | Path, *, sheet: str | int | None = None,
                date_columns: Iterable[str] = ()) -> "pd.DataFrame":
     """Read a CSV, Excel or Parquet table with every cell as text.
@@ -180,8 +201,13 @@ def read_table(path: str | Path, *, sheet: str | int | None = None,
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError(f"unsupported file type '{suffix}' (use CSV, Excel or Parquet)", file=path)
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise DataError("the file is empty", file=path)
+    limit = max_input_bytes()
+    if size > limit:
+        raise DataError(f"the file is {_megabytes(size)}, over the {_megabytes(limit)} input limit "
+                        f"(a survey export is a few MB; set {MAX_INPUT_ENV} to read larger tables)", file=path)
     if suffix in EXCEL_SUFFIXES:
         return read_sheets(path, [sheet], date_columns=date_columns)[sheet]
     if sheet is not None:

@@ -986,25 +986,30 @@ def load_spec(path: str | Path) -> IndexSpec:
         If the file is missing, is not valid YAML, or breaks a rule of the spec
         (the message names the field, e.g. ``indicators.robbery.direction``).
     """
+    path = Path(path)
+    return _validate(read_yaml_file(path, "spec"), source=str(path))
+
+
+def read_yaml_file(path: str | Path, what: str):
+    """The content of a YAML file (a spec, a mapping...); one-line :class:`SpecError` naming the file."""
     import yaml
 
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError("spec file not found", file=path) from None
+        raise SpecError(f"{what} file not found", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read the spec: {exc}", file=path) from None
+        raise SpecError(f"cannot read the {what}: {exc}", file=path) from None
     if not text.strip():
-        raise SpecError("the spec file is empty", file=path)
+        raise SpecError(f"the {what} file is empty", file=path)
     try:
-        data = parse_yaml(text)
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
         where = "" if mark is None else f" at line {mark.line + 1}"
         raise SpecError(f"invalid YAML{where}: {problem}", file=path) from None
-    return _validate(data, source=str(path))
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> IndexSpec:

@@ -356,23 +356,10 @@ def _load_mapping(mapping: str | Path | Mapping[str, Any]) -> tuple[dict[str, An
     """The mapping as a dict, and its name for messages (the file, or ``mapping``)."""
     if isinstance(mapping, Mapping):
         return copy.deepcopy(dict(mapping)), "mapping"
-    import yaml
-
-    from .io import parse_yaml
+    from .spec import read_yaml_file
 
     path = Path(mapping)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("mapping file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read the mapping: {exc}", file=path) from None
-    try:
-        data = parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = "" if mark is None else f" at line {mark.line + 1}"
-        raise SpecError(f"invalid YAML{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}", file=path) from None
+    data = read_yaml_file(path, "mapping")
     if not isinstance(data, dict):
         raise SpecError("the mapping must be a YAML mapping (spec sections, 'choices' and 'questions')", file=path)
     return data, str(path)

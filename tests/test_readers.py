@@ -751,3 +751,20 @@ def test_warnings_name_the_file(dataset_copy):
     assert w.message.file == str(path) and w.message.column is None
     assert w.message.message.startswith("decimal commas read as points")
     assert np.array_equal(read_quietly(path)["b"].to_numpy(), np.array(["2.5"], dtype=object))
+
+
+def test_a_table_over_the_input_limit_is_one_line_and_exit_2(capsys, dataset_copy, monkeypatch):
+    """A huge file is refused before it is read, naming its size and the limit (and how to raise it)."""
+    from stability.cli import main
+
+    d = dataset_copy
+    out_dir = d.root / "out"
+    out_dir.mkdir()
+    (out_dir / "scores.csv").write_text("earlier\n", encoding="utf-8")
+    monkeypatch.setenv("STABILITY_MAX_INPUT_MB", "0.5")   # the embedded answers are ~1.3 MB
+    rc = main(["score", "-q", "--data", str(d.data), "--spec", str(d.spec), "--out", str(out_dir)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"stability: error: {d.data / KI}: the file is 2.4 MB, over the 0.5 MB input limit")
+    assert "STABILITY_MAX_INPUT_MB" in err
+    assert (out_dir / "scores.csv").read_text(encoding="utf-8") == "earlier\n"
