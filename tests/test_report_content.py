@@ -89,7 +89,8 @@ def test_ranked_table_is_the_region_s_scores_in_rank_order(ctx):
     table = content.ranked_table(ctx)
     expected = _this_region(ctx).sort_values(["rank_region", c.location], kind="mergesort")
     assert len(table) == len(expected) == len(ctx.current) > 0
-    assert list(table["P-code"]) == list(expected[c.location])
+    assert list(table["Location id"]) == list(expected[c.location])
+    assert "P-code" not in table.columns
     assert list(table["Location"]) == list(expected[c.name])
     assert list(table["Cercle"]) == list(expected[c.admin_names[1]])
     assert table["Rank in region"].tolist() == expected["rank_region"].astype(int).tolist()
@@ -107,6 +108,58 @@ def test_overview_ranks_every_location_nationally(overview):
     assert len(table) == len(overview.national)
     assert table["Rank"].is_monotonic_increasing
     assert "Region" in table.columns and "Rank national" not in table.columns
+
+
+HAND_CHECKED = {  # an IDP site of Kidal in round 3, read off the embedded data by hand
+    "Location id": "ML0801-0001", "Location": "Site Ouskarane", "Location type": "IDP site", "IDPs": 474,
+    "Returnees": 1, "Population": 520, "Cercle p-code": "ML0801", "Latitude": 19.74723, "Longitude": 2.64244,
+}
+
+
+def test_ranked_table_shows_people_type_and_coordinates(ctx):
+    table = content.ranked_table(ctx)
+    row = table.set_index("Location id").loc[HAND_CHECKED["Location id"]]
+    for col, value in HAND_CHECKED.items():
+        if col != "Location id":
+            assert row[col] == (pytest.approx(value) if isinstance(value, float) else value), col
+    assert row["Rank in region"] == 13
+    units = ctx.result.units.reset_index()
+    here = units[(units[ctx.columns.round] == ctx.round) & (units[ctx.columns.admin[0]] == ctx.region)]
+    here = here.set_index(ctx.columns.location).loc[table["Location id"]]
+    for col, label in [("idps", "IDPs"), ("returnees", "Returnees"), ("population", "Population")]:
+        assert table[label].dtype == "Int64" and table[label].tolist() == here[col].round().astype(int).tolist()
+    np.testing.assert_allclose(table["Latitude"], here["latitude"], atol=1e-5)
+    np.testing.assert_allclose(table["Longitude"], here["longitude"], atol=1e-5)
+    assert set(table["Location type"]) <= {"village", "IDP site"}
+    assert "Region p-code" not in table.columns  # a regional report: the region is the report's
+
+
+def test_compact_ranked_table_keeps_the_report_readable(ctx):
+    full, compact = content.ranked_table(ctx), content.ranked_table(ctx, compact=True)
+    assert len(compact) == len(full)
+    assert not {"Latitude", "Longitude", "Cercle p-code"} & set(compact.columns)
+    assert {"IDPs", "Returnees", "Population", "Location type", "Location id", "Coordinates"} <= set(compact.columns)
+    row = compact.set_index("Location id").loc[HAND_CHECKED["Location id"]]
+    assert row["Coordinates"] == "19.74723, 2.64244"
+    html = nb.table_html(compact)
+    assert "19.74723, 2.64244" in html and "Location id" in html and "P-code" not in html
+
+
+def test_ranked_table_leaves_out_columns_the_data_do_not_have(ctx):
+    c = ctx.columns
+    scores = ctx.result.scores.drop(columns=["idps", "population", "location_type", c.latitude, c.longitude])
+    bare = dataclasses.replace(ctx, result=_Renamed(ctx.result, scores))
+    table = content.ranked_table(bare)
+    assert "Returnees" in table.columns and "Location id" in table.columns
+    assert not {"IDPs", "Population", "Location type", "Latitude", "Longitude"} & set(table.columns)
+    assert "Coordinates" not in content.ranked_table(bare, compact=True).columns
+
+
+def test_overview_ranked_table_names_both_p_codes(overview):
+    table = content.ranked_table(overview)
+    nat = overview.national.sort_values(["rank_national", overview.columns.location], kind="mergesort")
+    assert table["Region p-code"].tolist() == nat[overview.columns.admin[0]].tolist()
+    assert table["Cercle p-code"].tolist() == nat[overview.columns.admin[1]].tolist()
 
 
 # --------------------------------------------------------------------------- headline figures
@@ -179,6 +232,20 @@ def test_league_table_ranks_regions_by_median(overview):
     assert table["IDPs"].sum() == nat["idps"].sum()
     shares = table[[f"% {lab}" for lab in overview.spec.categories.labels]].sum(axis=1)
     np.testing.assert_allclose(shares, 100, atol=0.2)
+
+
+def test_league_table_has_the_median_s_confidence_interval_and_shares_of_people(overview):
+    table = content.league_table(overview)
+    low, high = table[content.CI_LOW], table[content.CI_HIGH]
+    assert ((low <= table["Median index"] + 0.05) & (table["Median index"] <= high + 0.05)).all()
+    assert (low < high).all()
+    nat = overview.national
+    for people, col in [("IDPs", "idps"), ("Returnees", "returnees")]:
+        shares = table[[f"% of {people} in {lab}" for lab in overview.spec.categories.labels]]
+        np.testing.assert_allclose(shares.sum(axis=1), 100, atol=0.2)
+        first = nat[nat["admin1_pcode"] == table["P-code"][0]]
+        low_share = first.loc[first["category"].astype(str) == "low", col].sum() / first[col].sum() * 100
+        assert table[f"% of {people} in low"][0] == pytest.approx(low_share, abs=0.05)
 
 
 # --------------------------------------------------------------------------- drivers
@@ -361,7 +428,7 @@ def test_rankings_workbook(ctx, tmp_path):
     rows = list(book["Ranked locations"].values)
     header, body = rows[0], rows[1:]
     assert len(body) == len(ctx.current)
-    assert header[0] == "Data note" and body[0][header.index("P-code")] == content.ranked_table(ctx)["P-code"][0]
+    assert header[0] == "Data note" and body[0][header.index("Location id")] == content.ranked_table(ctx)["Location id"][0]
     book.close()
     content.write_rankings(ctx, tmp_path / "out")
     assert path.read_bytes() == first  # fixed creation date: same content, same bytes

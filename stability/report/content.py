@@ -437,42 +437,99 @@ def category_transitions(ctx) -> pd.DataFrame | None:
 
 
 # --------------------------------------------------------------------------- ranked table
-def ranked_table(ctx) -> pd.DataFrame:
+#: Descriptive columns of the ranked table when the data have them (column -> label), after the
+#: population counts of :data:`POPULATION_COLUMNS`.
+RANKED_EXTRA_COLUMNS = {"population": "Population"}
+#: Column of the location type (village, IDP site) and how its values read.
+LOCATION_TYPE_COLUMN = "location_type"
+LOCATION_TYPE_LABELS = {"idp_site": "IDP site", "village": "village"}
+#: Decimals of the coordinates (5 decimals = about 1 m).
+COORDINATE_DIGITS = 5
+
+
+def location_type_label(value) -> str | None:
+    """How a location type reads in the reports (``idp_site`` -> ``IDP site``); None when missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    return LOCATION_TYPE_LABELS.get(text, text.replace("_", " "))
+
+
+def _coordinates_text(lat: pd.Series, lon: pd.Series) -> pd.Series:
+    """``"13.60824, -10.11964"`` (latitude, longitude); empty when either is missing."""
+    d = COORDINATE_DIGITS
+    return pd.Series([f"{a:.{d}f}, {b:.{d}f}" if pd.notna(a) and pd.notna(b) else None for a, b in zip(lat, lon)],
+                     index=lat.index, dtype=object)
+
+
+def ranked_table(ctx, compact: bool = False) -> pd.DataFrame:
     """Every location of the report in this round, ranked; scores rounded to 1 decimal.
 
     For a region: sorted by rank in the region, with the national rank.  For the
     overview: every location, sorted by national rank, with its region.
 
+    Parameters
+    ----------
+    ctx : ReportContext
+    compact : bool
+        The version shown in the HTML report: coordinates in one text column
+        ``Coordinates`` (``"lat, lon"``, 5 decimals: the report shows numbers
+        with 1 decimal) and no admin p-codes.  The default (full) version is the
+        workbook's, with every column as numbers.
+
     Returns
     -------
     DataFrame
-        ``Rank in region`` / ``Rank``, ``Location``, region (overview), cercle,
-        ``P-code`` (location id), the index and pillar scores (labels from the
-        spec), ``Category``, ``Rank national`` (regions), ``Change since round <p>``
-        (when there is a previous round).
+        In order, each only when the data have it: ``Rank in region`` / ``Rank``,
+        ``Location``, region (overview), cercle, ``Location type`` (village / IDP
+        site), the index and pillar scores (labels from the spec), ``Category``,
+        ``Rank national`` (regions), ``Change since round <p>`` (when there is a
+        previous round), ``IDPs``, ``Returnees``, ``Population`` (whole numbers),
+        ``Location id``; full version: ``Region p-code`` (overview),
+        ``Cercle p-code``, ``Latitude``, ``Longitude``; compact: ``Coordinates``.
     """
     c = ctx.columns
     cur = ctx.current
     rank = _rank_col(ctx)
     order = cur.sort_values([rank, c.location], kind="mergesort", na_position="last")
+    have = order.columns
     out = pd.DataFrame(index=order.index)
     out["Rank in region" if rank == "rank_region" else "Rank"] = order[rank].astype("Int64")
     out["Location"] = order[_name_col(ctx)].astype(object)
-    if ctx.region is None:
-        _, region_name = admin_columns(ctx, 1)
-        if region_name:
-            out[admin_term(1).capitalize()] = order[region_name].astype(object)
-    _, admin2_name = admin_columns(ctx, 2)
+    admin1_code, region_name = admin_columns(ctx, 1)
+    if ctx.region is None and region_name:
+        out[admin_term(1).capitalize()] = order[region_name].astype(object)
+    admin2_code, admin2_name = admin_columns(ctx, 2)
     if admin2_name:
         out[admin_term(2).capitalize()] = order[admin2_name].astype(object)
-    out["P-code"] = order[c.location].astype(object)
+    if LOCATION_TYPE_COLUMN in have:
+        out["Location type"] = order[LOCATION_TYPE_COLUMN].map(location_type_label).astype(object)
     for col in [ctx.index_id, *ctx.pillars]:
         out[ctx.spec.label(col)] = order[col].astype(float).round(1) + 0.0
     out["Category"] = categories_of(ctx, order)
     if rank == "rank_region":
         out["Rank national"] = order["rank_national"].astype("Int64")
-    if ctx.previous_round is not None and "change" in order.columns:
+    if ctx.previous_round is not None and "change" in have:
         out[f"Change since round {ctx.previous_round}"] = order["change"].astype(float).round(1) + 0.0
+    people = {col: population_label(col) for col in population_columns(ctx)}
+    people.update({k: v for k, v in RANKED_EXTRA_COLUMNS.items() if k in have and k not in people})
+    for col, label in people.items():
+        out[label] = pd.to_numeric(order[col], errors="coerce").round().astype("Int64")
+    out["Location id"] = order[c.location].astype(object)
+    lat = c.latitude if c.latitude and c.latitude in have else None
+    lon = c.longitude if c.longitude and c.longitude in have else None
+    if compact:
+        if lat and lon:
+            out["Coordinates"] = _coordinates_text(pd.to_numeric(order[lat], errors="coerce"),
+                                                   pd.to_numeric(order[lon], errors="coerce"))
+        return out.reset_index(drop=True)
+    if ctx.region is None and admin1_code:
+        out[f"{admin_term(1).capitalize()} p-code"] = order[admin1_code].astype(object)
+    if admin2_code:
+        out[f"{admin_term(2).capitalize()} p-code"] = order[admin2_code].astype(object)
+    for col, label in ((lat, "Latitude"), (lon, "Longitude")):
+        if col:
+            out[label] = pd.to_numeric(order[col], errors="coerce").astype(float).round(COORDINATE_DIGITS) + 0.0
     return out.reset_index(drop=True)
 
 
@@ -910,27 +967,77 @@ def weights_table(ctx) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- country overview
+#: Bootstrap of the median index of each region: confidence level, resamples, seed (fixed: same numbers every run).
+CI_LEVEL = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240601
+#: Differences between regions are called significant below this (Holm-adjusted) p-value.
+ALPHA = 0.05
+CI_LOW, CI_HIGH = "Median 95 % CI low", "Median 95 % CI high"
+
+
+def median_ci(values, level: float = CI_LEVEL, n_resamples: int = BOOTSTRAP_RESAMPLES,
+              seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Bootstrap confidence interval of the median of ``values`` (missing values dropped).
+
+    Percentile bootstrap (``scipy.stats.bootstrap``, ``method="percentile"``;
+    BCa is unstable for the median of data with many ties), ``n_resamples``
+    resamples from a generator seeded with ``seed``: the same values give the
+    same interval.  ``(nan, nan)`` with fewer than 2 values.
+    """
+    from scipy.stats import bootstrap
+
+    x = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce").dropna(), dtype=float)
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    res = bootstrap((x,), np.median, confidence_level=level, n_resamples=n_resamples, method="percentile",
+                    vectorized=True, random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def league_table(ctx) -> pd.DataFrame:
+    """Regions ranked by their median index in this round (computed once per report, see :func:`compute_league_table`)."""
+    return _once(ctx, "league_table", lambda: compute_league_table(ctx))
+
+
+def compute_league_table(ctx) -> pd.DataFrame:
     """Regions ranked by their median index in this round.
 
     Returns
     -------
     DataFrame
-        ``Rank`` (1 = highest median), ``Region``, ``P-code``, ``Locations``,
-        ``Median index``, ``Mean index``, ``% <category>`` per category, population
-        sums, ``Change of median since round <p>`` (when there is a previous round).
+        ``Rank`` (1 = highest median), ``Region``, ``P-code`` (the region's),
+        ``Locations``, ``Median index``, ``Median 95 % CI low`` / ``high`` (bootstrap
+        of the median, :func:`median_ci`), ``Mean index``, ``% <category>`` (share of
+        the region's locations) per category, population sums and ``% of <people> in
+        <category>`` (share of the region's IDPs / returnees living in locations of
+        that category), ``Change of median since round <p>`` (when there is a
+        previous round).
     """
     region = ctx.columns.admin[0]
     nat = ctx.national
     g = nat.groupby(region, sort=True)
     idx = g[ctx.index_id]
-    out = pd.DataFrame({"Locations": g.size(), "Median index": idx.median(), "Mean index": idx.mean()})
+    out = pd.DataFrame({"Locations": g.size(), "Median index": idx.median()})
+    cis = {p: median_ci(v) for p, v in idx}
+    out[CI_LOW] = [cis[p][0] for p in out.index]
+    out[CI_HIGH] = [cis[p][1] for p in out.index]
+    out["Mean index"] = idx.mean()
     cats = categories_of(ctx, nat)
     shares = pd.crosstab(nat[region], cats, normalize="index") * 100.0
-    for lab in category_labels(ctx):
+    labels = category_labels(ctx)
+    for lab in labels:
         out[f"% {lab}"] = shares[lab] if lab in shares.columns else 0.0
     for col in population_columns(ctx):
         out[population_label(col)] = g[col].sum().round().astype("Int64")
+    for col in population_columns(ctx):
+        sums = nat.groupby([nat[region], cats])[col].sum().unstack(fill_value=0)
+        total = sums.sum(axis=1)
+        for lab in labels:
+            part = sums[lab] if lab in sums.columns else pd.Series(0.0, index=sums.index)
+            out[f"% of {population_label(col)} in {lab}"] = (part / total.where(total > 0) * 100.0).reindex(out.index)
     if ctx.previous_round is not None:
         before = _in_round(ctx, ctx.scores, ctx.previous_round).groupby(region)[ctx.index_id].median()
         out[f"Change of median since round {ctx.previous_round}"] = out["Median index"] - before.reindex(out.index)
@@ -941,6 +1048,167 @@ def league_table(ctx) -> pd.DataFrame:
     num = [k for k in out.columns if k.startswith(("Median", "Mean", "%", "Change"))]
     out[num] = out[num].astype(float).round(1) + 0.0
     return out
+
+
+def kruskal_test(groups) -> tuple[float, float]:
+    """Kruskal–Wallis H and p-value across ``groups`` (mapping name -> values; missing values dropped).
+
+    ``(nan, nan)`` with fewer than 2 groups of values, or when every value is the same.
+    """
+    from scipy.stats import kruskal
+
+    data = [np.asarray(pd.Series(v, dtype=float).dropna()) for v in groups.values()]
+    data = [d for d in data if len(d)]
+    if len(data) < 2 or np.ptp(np.concatenate(data)) == 0:
+        return float("nan"), float("nan")
+    h, p = kruskal(*data)
+    return float(h), float(p)
+
+
+def dunn_test(groups) -> pd.DataFrame:
+    """Dunn's pairwise z-tests after Kruskal–Wallis, Holm-adjusted over all pairs.
+
+    All values are ranked together (average ranks for ties); for groups *i*, *j*
+    with mean ranks R̄ and sizes n, of N values with tie groups of sizes t:
+
+        z = (R̄i − R̄j) / sqrt((N(N+1)/12 − Σ(t³ − t) / (12(N − 1))) · (1/ni + 1/nj))
+
+    and p = 2 (1 − Φ(|z|)) (two-sided).  The Holm correction
+    (``statsmodels.stats.multitest.multipletests``) runs over every pair.
+
+    Parameters
+    ----------
+    groups : mapping
+        Name -> values (missing values dropped; empty groups left out), in the order the pairs are listed.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair: ``a``, ``b``, ``mean_rank_a``, ``mean_rank_b``, ``z``, ``p``, ``p_adjusted``.
+    """
+    from scipy.stats import norm, rankdata
+    from statsmodels.stats.multitest import multipletests
+
+    cols = ["a", "b", "mean_rank_a", "mean_rank_b", "z", "p", "p_adjusted"]
+    data = {k: np.asarray(pd.Series(v, dtype=float).dropna()) for k, v in groups.items()}
+    data = {k: v for k, v in data.items() if len(v)}
+    names = list(data)
+    if len(names) < 2:
+        return pd.DataFrame(columns=cols)
+    allv = np.concatenate([data[k] for k in names])
+    ranks = rankdata(allv)
+    n_all = len(allv)
+    _, ties = np.unique(allv, return_counts=True)
+    variance = n_all * (n_all + 1) / 12.0 - float(np.sum(ties ** 3 - ties)) / (12.0 * (n_all - 1))
+    mean_rank, start = {}, 0
+    for k in names:
+        mean_rank[k] = float(ranks[start:start + len(data[k])].mean())
+        start += len(data[k])
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            se = np.sqrt(variance * (1.0 / len(data[a]) + 1.0 / len(data[b]))) if variance > 0 else 0.0
+            z = (mean_rank[a] - mean_rank[b]) / se if se > 0 else 0.0
+            rows.append({"a": a, "b": b, "mean_rank_a": mean_rank[a], "mean_rank_b": mean_rank[b], "z": z,
+                         "p": float(2.0 * norm.sf(abs(z)))})
+    out = pd.DataFrame(rows, columns=cols[:-1])
+    out["p_adjusted"] = multipletests(out["p"].to_numpy(), method="holm")[1]
+    return out
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def comparison_sentences(groups, names=None, what: str = "region", alpha: float = ALPHA) -> list[str]:
+    """Plain sentences comparing ``groups`` (mapping key -> values): Kruskal–Wallis, then Dunn/Holm.
+
+    Which pairs are named: each group against its neighbour in the league table
+    (groups ordered by median, highest first, ties by key), because neighbours
+    are the choices a reader of the league table weighs; a pair is called
+    different only when its Holm-adjusted p (over all pairs) is below
+    ``alpha``.  The neighbours that do not differ are listed in one sentence, so
+    a reader does not take their order in the table as meaningful.  When the
+    Kruskal–Wallis test is not significant, only that sentence is returned.
+
+    Parameters
+    ----------
+    groups : mapping
+        Key -> values of the index.
+    names : mapping or None
+        Key -> name used in the sentences (default: the key).
+    what : str
+        What a group is (``"region"``).
+    alpha : float
+        Significance level.
+    """
+    names = dict(names or {})
+    data = {k: pd.Series(v, dtype=float).dropna() for k, v in groups.items()}
+    data = {k: v for k, v in data.items() if len(v)}
+    plural = f"{what}s"
+    if len(data) < 2:
+        return [f"Fewer than 2 {plural} have an index: no comparison between {plural}."]
+    name = {k: str(names.get(k, k)) for k in data}
+    med = {k: float(v.median()) for k, v in data.items()}
+    h, p = kruskal_test(data)
+    if not (p < alpha):  # also when nan (every value the same)
+        stats = f"Kruskal–Wallis H = {number(h)}, {_p_text(p)}" if pd.notna(p) else "every value is the same"
+        return [f"Across the {len(data)} {plural} there is no significant difference in the index ({stats})."]
+    lines = [f"Across the {len(data)} {plural} the index differs (Kruskal–Wallis H = {number(h)}, {_p_text(p)})."]
+    dunn = dunn_test(data)
+    adj = {frozenset((a, b)): q for a, b, q in zip(dunn["a"], dunn["b"], dunn["p_adjusted"])}
+    order = sorted(data, key=lambda k: (-med[k], str(k)))
+    same = []
+    for high, low in zip(order, order[1:]):
+        q = adj[frozenset((high, low))]
+        if q < alpha:
+            verb = "is less stable than" if med[low] < med[high] else "differs from"
+            lines.append(f"{name[low]} (median {number(med[low])}) {verb} {name[high]} ({number(med[high])}); the "
+                         f"difference is significant (Dunn, Holm-adjusted {_p_text(q)}).")
+        else:
+            same.append(f"{name[high]} and {name[low]}")
+    if same:
+        lines.append(f"No significant difference between {plural} next to each other in the league table: "
+                     f"{'; '.join(same)} (Dunn, Holm-adjusted p ≥ {alpha:g}); their order may be chance.")
+    return lines
+
+
+def _index_by_region(ctx) -> dict:
+    region = ctx.columns.admin[0]
+    return {p: v.to_numpy(dtype=float) for p, v in ctx.national.groupby(region, sort=True)[ctx.index_id]}
+
+
+def region_tests(ctx) -> dict:
+    """Tests of the differences between regions in this round (deterministic; cheap, so not cached).
+
+    Returns
+    -------
+    dict
+        ``kruskal``: dict ``H``, ``p``, ``regions`` (number of regions with an index);
+        ``dunn``: DataFrame of every pair of regions (``Region A``, ``Region B``,
+        their ``P-code A`` / ``P-code B``, medians, ``z``, ``p``, ``Holm-adjusted p``,
+        ``Significant``), see :func:`dunn_test`; ``sentences``: :func:`region_test_text`.
+    """
+    groups = _index_by_region(ctx)
+    h, p = kruskal_test(groups)
+    d = dunn_test(groups)
+    term = admin_term(1).capitalize()
+    med = {k: float(np.nanmedian(v)) if np.isfinite(v).any() else float("nan") for k, v in groups.items()}
+    dunn = pd.DataFrame({
+        f"{term} A": [ctx.regions.get(a, a) for a in d["a"]], f"{term} B": [ctx.regions.get(b, b) for b in d["b"]],
+        "P-code A": d["a"].astype(object), "P-code B": d["b"].astype(object),
+        "Median A": [med[a] for a in d["a"]], "Median B": [med[b] for b in d["b"]],
+        "z": d["z"].astype(float), "p": d["p"].astype(float), "Holm-adjusted p": d["p_adjusted"].astype(float),
+    })
+    dunn["Significant"] = dunn["Holm-adjusted p"] < ALPHA
+    n = sum(1 for v in groups.values() if np.isfinite(v).any())
+    return {"kruskal": {"H": h, "p": p, "regions": n}, "dunn": dunn,
+            "sentences": comparison_sentences(groups, ctx.regions, admin_term(1))}
+
+
+def region_test_text(ctx) -> list[str]:
+    """The differences between regions in plain sentences (see :func:`comparison_sentences`)."""
+    return list(region_tests(ctx)["sentences"])
 
 
 def population_by_region(ctx, column: str) -> pd.DataFrame:
