@@ -353,6 +353,20 @@ class Wording(_Model):
         return data
 
 
+#: The eight criteria of the IASC Framework on Durable Solutions for Internally Displaced Persons
+#: (2010): short id -> full name.  ``Indicator.iasc`` tags an indicator with one of them.
+IASC_CRITERIA = {
+    "safety_security": "long-term safety, security and freedom of movement",
+    "standard_of_living": "adequate standard of living",
+    "livelihoods": "access to livelihoods and employment",
+    "hlp": "restoration of housing, land and property",
+    "documentation": "access to documentation",
+    "family_reunification": "family reunification",
+    "participation": "participation in public affairs",
+    "remedies_justice": "access to effective remedies and justice",
+}
+
+
 class Indicator(_Model):
     """One indicator (a question of the key-informant survey, or any column).
 
@@ -387,13 +401,21 @@ class Indicator(_Model):
     say : Wording, optional
         Plain words for the answers (``{yes: "armed groups present", no: "no armed
         groups"}``), for the reports' driver lines; changes no number.
+    iasc : str, optional
+        The IASC durable-solutions criterion the indicator informs (an id of
+        :data:`IASC_CRITERIA`, e.g. ``documentation``), or ``untagged`` when it
+        deliberately informs none (say why in ``iasc_note``); read by
+        :mod:`stability.priorities`, changes no number.
+    iasc_note : str, optional
+        Why the indicator has that tag (or none), shown with the criteria tables.
     """
 
     step: ClassVar[str] = "prepare"
     field_steps: ClassVar[dict[str, str]] = {
         "label": "ranked", "parent": "aggregated", "weight": "aggregated", "direction": "normalised",
         "goalposts": "normalised", "target": "normalised", "denominator_scale": "denominated",
-        "treat": "treated", "normalise": "normalised", "say": "ranked"}
+        "treat": "treated", "normalise": "normalised", "say": "ranked", "iasc": "ranked",
+        "iasc_note": "ranked"}
 
     id: str
     label: str = ""
@@ -410,6 +432,9 @@ class Indicator(_Model):
     treat: bool = True
     normalise: IndicatorNormalise | None = None
     say: Wording | None = None
+    iasc: Literal["safety_security", "standard_of_living", "livelihoods", "hlp", "documentation",
+                  "family_reunification", "participation", "remedies_justice", "untagged"] | None = None
+    iasc_note: str | None = None
 
     @field_validator("goalposts")
     @classmethod
@@ -505,6 +530,59 @@ class Categories(_Model):
             raise ValueError("category cut-offs must increase")
         if self.method == "quantile" and self.cuts is not None and any(not 0 < c < 1 for c in self.cuts):
             raise ValueError("quantile cut-offs are shares between 0 and 1 (e.g. [0.33, 0.67])")
+        return self
+
+
+class Priorities(_Model):
+    """The durable-solutions lens (:mod:`stability.priorities`): IASC criteria met or unmet, and priority classes.
+
+    A criterion (:data:`IASC_CRITERIA`) is *met* at a location when the mean of its
+    indicators' normalised scores, as a share of their scale, is at least ``met``;
+    *unmet* below ``unmet``; else *partly*; *not measured* without tagged indicators.
+    Each location and round with displaced people falls in the first class whose
+    rule holds: **urgent conditions for return** (at least ``returnees`` returnees, or
+    ``returnee_share`` of the population, in a low-stability location); **local
+    integration opportunity** (at least ``idps`` IDPs, or ``idp_share`` of the
+    population, in a high-stability location); **candidate area of return** (a
+    high-stability location whose ``nearby`` area hosts at least ``nearby_idps`` IDPs
+    in low-stability locations: a proxy for "displaced from nearby", origins being
+    unknown); **monitor** (any other location with IDPs or returnees); else **no
+    displaced people**.  Changes no number of the index.
+
+    Attributes
+    ----------
+    met, unmet : float, optional
+        Shares (0-1) of the scale; default: the categories' highest and lowest
+        cut-offs as shares of the index's range (0.6 and 0.4 for cuts 40, 60 on
+        0-100), or 0.6 and 0.4 when the index has no fixed range.
+    returnees, idps : float
+        People counts (defaults 100 each).
+    returnee_share, idp_share : float, optional
+        Shares (0-1) of ``population`` that also qualify (default: not used).
+    nearby_idps : float
+        IDPs hosted in low-stability locations of the same ``nearby`` area (default 500).
+    nearby : str, optional
+        Admin column of the "nearby" area (default: the second admin column, the cercle).
+    idp_column, returnee_column, population_column : str
+        Columns of the scores holding those counts (``idps``, ``returnees``, ``population``).
+    """
+
+    met: float | None = Field(None, gt=0, le=1)
+    unmet: float | None = Field(None, ge=0, lt=1)
+    returnees: float = Field(100.0, ge=0)
+    returnee_share: float | None = Field(None, gt=0, le=1)
+    idps: float = Field(100.0, ge=0)
+    idp_share: float | None = Field(None, gt=0, le=1)
+    nearby_idps: float = Field(500.0, ge=0)
+    nearby: str | None = None
+    idp_column: str = "idps"
+    returnee_column: str = "returnees"
+    population_column: str = "population"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.met is not None and self.unmet is not None and self.unmet > self.met:
+            raise ValueError(f"'unmet' ({self.unmet:g}) must not be above 'met' ({self.met:g})")
         return self
 
 
@@ -605,6 +683,7 @@ class IndexSpec(_Model):
     categories: Categories = Field(default_factory=Categories)
     rounds: list[Round] | None = None
     weights: dict[str, Weighting] = Field(default_factory=dict)
+    priorities: Priorities = Field(default_factory=Priorities)
 
     @field_validator("weights", mode="before")
     @classmethod

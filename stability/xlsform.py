@@ -79,6 +79,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .exceptions import SpecError
+from .spec import IndexSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -108,14 +109,12 @@ MISSING_CHOICES = re.compile(
 QUESTION_KINDS = ("select_one", "select_multiple", "integer", "decimal", "range", "calculate")
 _NUMERIC = ("integer", "decimal", "range", "calculate")
 
-#: Sections of a spec the mapping may hold (everything but the indicators).
-SPEC_SECTIONS = ("name", "description", "version", "columns", "answers", "combine", "impute", "treat",
-                 "normalise", "levels", "aggregates", "categories", "rank", "rounds", "weights")
+#: Sections of a spec the mapping may hold (every section of the spec model but the indicators).
+SPEC_SECTIONS = tuple(name for name in IndexSpec.model_fields if name != "indicators")
 #: Keys of the mapping that are not spec sections.
 MAPPING_KEYS = ("questions", "choices", "missing", "indicator_ids", "language")
-# order of the sections in a written spec (as data/specs/mali.yaml)
-_SPEC_ORDER = ("name", "description", "version", "columns", "answers", "combine", "impute", "treat",
-               "normalise", "levels", "aggregates", "categories", "rank", "rounds", "weights", "indicators")
+# order of the sections in a written spec: the model's, the indicators last (as data/specs/mali.yaml)
+_SPEC_ORDER = (*SPEC_SECTIONS, "indicators")
 _SELECTED = "selected"  # answer type of select_multiple choices (0/1)
 
 

@@ -423,8 +423,8 @@ def test_rankings_workbook(ctx, tmp_path):
     assert path == tmp_path / "out" / "rankings.xlsx"
     first = path.read_bytes()
     book = openpyxl.load_workbook(path, read_only=True)
-    assert book.sheetnames == ["Read me", "Ranked locations", "Drivers", "Data quality", "Indicator data quality",
-                               "Weights"]
+    assert book.sheetnames == ["Read me", "Ranked locations", "Drivers", "Priorities", "Priority classes",
+                               "IASC criteria", "Priority rule", "Data quality", "Indicator data quality", "Weights"]
     rows = list(book["Ranked locations"].values)
     header, body = rows[0], rows[1:]
     assert len(body) == len(ctx.current)

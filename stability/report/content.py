@@ -1261,6 +1261,9 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     else:
         sheets["League table"] = _with_note(ctx, league_table(ctx))
         sheets["All locations"] = _with_note(ctx, ranked_table(ctx))
+    from . import priorities as prio
+
+    sheets.update(prio.workbook_sheets(ctx))
     sheets["Data quality"] = data_quality(ctx)
     sheets["Indicator data quality"] = indicator_quality(ctx, top=len(ctx.spec.indicators))
     sheets["Weights"] = weights_table(ctx)

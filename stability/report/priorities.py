@@ -1,0 +1,167 @@
+"""Report tables and text of the durable-solutions lens (:mod:`stability.priorities`).
+
+Every function takes a :class:`~stability.report.context.ReportContext` (``ctx.result``,
+``ctx.round``, ``ctx.region``) and returns plain data with reader-facing column names, using only
+the public API of :class:`~stability.pipeline.Result` (``scores``, ``spec``, ``stage()``).
+
+==========================  ==================================================
+the rule in words           :func:`rule_sentence`
+priority classes            :func:`class_summary`, :func:`priorities_table`
+IASC criteria               :func:`criteria_table`, :func:`criteria_sentences`
+workbook                    :func:`workbook_sheets`
+==========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import priorities as pr
+from ..spec import IASC_CRITERIA
+
+#: Locations shown per class in the report's priorities table.
+TOP_PER_CLASS = 10
+#: The people count that orders the locations of each class (largest first) in :func:`priorities_table`.
+ORDER_BY = {"urgent_return": "returnees", "local_integration": "idps", "candidate_return": "nearby_low_idps",
+            "monitor": "displaced", "no_displaced": "displaced"}
+_ILLUSTRATIVE = "ILLUSTRATIVE data (generated, not a real survey)"
+
+
+def _round_of(ctx):
+    return ctx.round if ctx.result.spec.columns.round else None
+
+
+def classified(ctx) -> pd.DataFrame:
+    """:func:`stability.priorities.classify` for the report's round, restricted to its region (if any)."""
+    def make():
+        table = pr.classify(ctx.result, _round_of(ctx))
+        admin = ctx.result.spec.columns.admin
+        if ctx.region is not None and admin:
+            table = table[table[admin[0]] == ctx.region]
+        return table.reset_index(drop=True)
+
+    once = getattr(ctx, "once", None)
+    return once("priorities", make) if once is not None else make()
+
+
+def rule_sentence(ctx) -> str:
+    """The classification rule and the criteria thresholds in words (from the spec)."""
+    return pr.rule_text(ctx.result.spec)
+
+
+def _names(ids) -> str:
+    return "; ".join(IASC_CRITERIA[i] for i in ids)
+
+
+def _people(table: pd.DataFrame, column: str) -> pd.Series:
+    return table[column].fillna(0) if column in table.columns else pd.Series(0.0, index=table.index)
+
+
+def class_summary(ctx) -> pd.DataFrame:
+    """Locations, IDPs and returnees per priority class in the report's scope (region or country).
+
+    Columns: ``Class``, ``Locations``, ``IDPs``, ``Returnees``; every class appears (zeros included).
+    """
+    p = ctx.result.spec.priorities
+    t = classified(ctx)
+    d = pd.DataFrame({"class_id": t["class_id"], "Locations": 1, "IDPs": _people(t, p.idp_column),
+                      "Returnees": _people(t, p.returnee_column)})
+    g = d.groupby("class_id").sum().reindex(list(pr.CLASSES), fill_value=0)
+    g = g.round().astype("int64")
+    g.insert(0, "Class", [pr.CLASSES[k] for k in g.index])
+    return g.reset_index(drop=True)
+
+
+def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) -> pd.DataFrame:
+    """The top ``top`` locations of each priority class with their reasons (all when ``top`` is None).
+
+    Classes in the order of :data:`stability.priorities.CLASSES`; within a class, largest
+    :data:`ORDER_BY` count first, then location id.  Locations without displaced people are left
+    out unless ``include_none``.
+
+    Columns (each only when the data have it): ``Class``, ``Location``, ``Cercle``, ``IDPs``,
+    ``Returnees``, ``Category``, the index (its label), ``Unmet IASC criteria``, ``Reason``,
+    ``Location id``.
+    """
+    spec = ctx.result.spec
+    c, p = spec.columns, spec.priorities
+    t = classified(ctx).copy()
+    t["displaced"] = _people(t, p.idp_column) + _people(t, p.returnee_column)
+    t["_order"] = [float(t.at[i, ORDER_BY[k]]) if ORDER_BY[k] in t.columns and pd.notna(t.at[i, ORDER_BY[k]])
+                   else 0.0 for i, k in zip(t.index, t["class_id"])]
+    t["_class"] = t["class_id"].map({k: n for n, k in enumerate(pr.CLASSES)})
+    if not include_none:
+        t = t[t["class_id"] != "no_displaced"]
+    t = t.sort_values(["_class", "_order", c.location], ascending=[True, False, True], kind="mergesort")
+    if top is not None:
+        t = t.groupby("_class", sort=False).head(top)
+    out = pd.DataFrame(index=t.index)
+    out["Class"] = t["class"]
+    out["Location"] = t[c.name] if c.name and c.name in t.columns else t[c.location]
+    if ctx.region is None and len(c.admin_names) > 0 and c.admin_names[0] in t.columns:
+        out["Region"] = t[c.admin_names[0]]
+    if len(c.admin_names) > 1 and c.admin_names[1] in t.columns:
+        out["Cercle"] = t[c.admin_names[1]]
+    for col, label in ((p.idp_column, "IDPs"), (p.returnee_column, "Returnees")):
+        if col in t.columns:
+            out[label] = t[col].round().astype("Int64")
+    out["Category"] = t["category"].astype(object)
+    out[spec.label(spec.root.id)] = t[spec.root.id].round(1)
+    out["Unmet IASC criteria"] = t["criteria_unmet"].map(_names)
+    out["Reason"] = t["reason"]
+    out["Location id"] = t[c.location]
+    return out.reset_index(drop=True)
+
+
+def criteria_table(ctx) -> pd.DataFrame:
+    """How each IASC criterion looks in the report's scope this round (all eight, measured or not).
+
+    Columns: ``Criterion``, ``Indicators`` (labels of the tagged indicators, ``none`` when not
+    measured), ``Mean score (% of scale)``, ``Status`` (met, partly, unmet, not measured: of the
+    mean), ``Locations met``, ``Locations partly``, ``Locations unmet``.
+    """
+    spec = ctx.result.spec
+    admin = spec.columns.admin
+    by = "region" if (ctx.region is not None and admin) else None
+    t = pr.criteria_by(ctx.result, _round_of(ctx), by=by)
+    col = admin[0] if by else pr.ALL
+    if by:
+        t = t[t[col] == ctx.region]
+    tagged = pr.measured(spec)
+    out = pd.DataFrame({
+        "Criterion": t["criterion_name"].str.capitalize(),
+        "Indicators": [", ".join(spec.label(i) for i in tagged[k]) or "none" for k in t["criterion"]],
+        "Mean score (% of scale)": (t["share"] * 100).round(1),
+        "Status": t["status"],
+        "Locations met": t[pr.MET], "Locations partly": t[pr.PARTLY], "Locations unmet": t[pr.UNMET]})
+    return out.reset_index(drop=True)
+
+
+def criteria_sentences(ctx) -> list[str]:
+    """Which criteria look met, partly met, unmet and not measured in the report's scope."""
+    t = criteria_table(ctx)
+    where = ctx.region_name if ctx.region is not None else "all regions"
+    lines = []
+    for status, words in ((pr.MET, "look met"), (pr.PARTLY, "look partly met"), (pr.UNMET, "look unmet"),
+                          (pr.NOT_MEASURED, "are not measured (no indicator of the survey informs them)")):
+        names = t.loc[t["Status"] == status, "Criterion"].str.lower().tolist()
+        if names:
+            lines.append(f"In {where}, these IASC criteria {words}: {'; '.join(names)}.")
+    return lines
+
+
+def _with_note(ctx, table: pd.DataFrame) -> pd.DataFrame:
+    if not ctx.result.illustrative:
+        return table
+    return table.assign(**{"Data note": _ILLUSTRATIVE})[["Data note", *table.columns]]
+
+
+def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
+    """Sheets for the rankings workbook: ``Priorities`` (every location with its class and reason),
+    ``Priority classes`` (counts and people per class), ``IASC criteria`` and ``Priority rule``."""
+    return {
+        "Priorities": _with_note(ctx, priorities_table(ctx, top=None, include_none=True)),
+        "Priority classes": _with_note(ctx, class_summary(ctx)),
+        "IASC criteria": _with_note(ctx, criteria_table(ctx)),
+        "Priority rule": pd.DataFrame({"Rule": [rule_sentence(ctx), *criteria_sentences(ctx)]}),
+    }
