@@ -5,13 +5,19 @@ each, naming the file, column and row (line number in the file, header = line
 1).  Errors stop ``stability score``; warnings are shown but do not.
 
 Checks, in order: files not empty; the spec's columns present (including the
-imputation group and the ``rank.within`` column); location ids and
-rounds not empty; no duplicate rows (per key informant, or per location and
-round); answers readable (known labels, numbers) and within the valid range;
-no indicator all missing (overall or in a round) or constant; the location
-register has unique ids and covers every answered location; coordinates and
-denominators valid; admin p-codes known and consistent with their parents;
-population counts numeric, non-negative and unique per location and round.
+imputation group, the ``rank.within`` column and the outcome and cluster
+columns of derived weights); location ids and rounds not empty; no duplicate
+rows (per key informant, or per location and round); rounds of one kind (and
+declared ones, when the spec lists them); answers readable (known labels,
+numbers) and within the valid range; no indicator all missing (overall or in
+a round) or constant; the location register has unique ids and covers every
+answered location; coordinates inside the country and the declared cercle,
+swapped latitude and longitude named with the corrected place
+(:mod:`stability.locations`); denominators valid; admin p-codes known, at the
+column's level and consistent with their parents, with a suggestion for an
+unknown one; population and outcome tables numeric and unique per location
+and round; a round far thinner than the one before it; columns left out of
+every output as personal data (:mod:`stability.privacy`).
 """
 
 from __future__ import annotations
