@@ -54,7 +54,9 @@ KERNEL_PRELOAD = ("ipykernel.zmqshell", "ipykernel.debugger", "IPython.core.hist
                   "faulthandler", "IPython.display", "IPython.core.pylabtools", "matplotlib.pyplot", "yaml",
                   "shapely", "shapely.geometry", "pyarrow.pandas_compat", "stability.io", "stability.paths",
                   "stability.report.context", "matplotlib.patheffects", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
-                  "PIL.JpegImagePlugin", "PIL.PpmImagePlugin", "PIL.PngImagePlugin", "encodings.utf_16_le")
+                  "PIL.JpegImagePlugin", "PIL.PpmImagePlugin", "PIL.PngImagePlugin", "encodings.utf_16_le",
+                  "scipy.stats", "statsmodels.stats.multitest", "stability.explain", "stability.priorities",
+                  "stability.locations", "stability.weights")
 
 
 # ----------------------------------------------------------------- server side
@@ -77,10 +79,12 @@ def preload() -> None:
             __import__(name)
         except Exception:  # a missing optional library only costs time in the kernel
             pass
-    try:  # fonts loaded and glyphs laid out once, for every kernel
+    try:  # fonts loaded and glyphs laid out once, boundaries read once, for every kernel
+        from ..locations import boundaries
         from .figures import warm_up
 
         warm_up()
+        boundaries()
     except Exception:  # only costs time in the kernels
         pass
     import gc

@@ -118,8 +118,13 @@ def criteria_table(ctx) -> pd.DataFrame:
 
     Columns: ``Criterion``, ``Indicators`` (labels of the tagged indicators, ``none`` when not
     measured), ``Mean score (% of scale)``, ``Status`` (met, partly, unmet, not measured: of the
-    mean), ``Locations met``, ``Locations partly``, ``Locations unmet``.
+    mean), ``Locations met``, ``Locations partly``, ``Locations unmet``.  Computed once per report.
     """
+    once = getattr(ctx, "once", None)
+    return once("criteria_table", lambda: _criteria_table(ctx)) if once is not None else _criteria_table(ctx)
+
+
+def _criteria_table(ctx) -> pd.DataFrame:
     spec = ctx.result.spec
     admin = spec.columns.admin
     by = "region" if (ctx.region is not None and admin) else None

@@ -31,6 +31,7 @@ if "jsonschema" not in sys.modules:
 import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 from ..io import write_text_atomic
@@ -44,6 +45,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 #: Cells with this tag speak to someone running the notebook by hand; they are left out of the published page.
 EXPLORING_ONLY = "exploring-only"
+#: The papermill engine the reports run with (:class:`ReportEngine`).
+ENGINE = "stability"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -142,6 +145,38 @@ def page_exporter() -> HTMLExporter:
     return _EXPORTER[0]
 
 
+class _SaveAtEnd(NotebookExecutionManager):
+    """papermill's execution manager, writing the executed notebook once it is complete (or failed).
+
+    papermill writes the whole notebook after every cell, which for a report of thirty cells with
+    figures costs more than some of its cells.
+    """
+
+    def save(self, **kwargs):
+        if self.end_time is not None:
+            super().save(**kwargs)
+
+
+class ReportEngine(NBClientEngine):
+    """papermill's nbclient engine with :class:`_SaveAtEnd` (registered as ``stability``)."""
+
+    @classmethod
+    def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                         autosave_cell_every=30, **kwargs):
+        nb_man = _SaveAtEnd(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                            autosave_cell_every=autosave_cell_every)
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()  # written here, also when a cell failed or timed out
+        return nb_man.nb
+
+
+papermill_engines.register(ENGINE, ReportEngine)
+
+
 def _stub_notebook(job: Job, sentence: str):
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(f"# {job.title}\n\nThe notebook did not run: {sentence}"))
@@ -159,7 +194,7 @@ def _execute(job: Job, stage: Path) -> tuple[str, str, str, int]:
         attempts += 1
         try:
             # the kernel keeps no history, so it is stopped at once when the last cell is done
-            pm.execute_notebook(job.template, str(path), parameters=parameters, kernel_name="python3",
+            pm.execute_notebook(job.template, str(path), parameters=parameters, kernel_name="python3", engine_name=ENGINE,
                                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                                 execution_timeout=job.timeout, start_timeout=60, shutdown_kernel="immediate",
                                 extra_arguments=["--IPKernelApp.log_level=CRITICAL", *KERNEL_OPTIONS], **manager)
