@@ -39,7 +39,7 @@ def test_a_matching_cache_is_used(saved, mali_result):
     assert key_path(saved).name == "result.key.json"
     assert stored == {**_key(mali_result), "sha256": hashlib.sha256(saved.read_bytes()).hexdigest()}
     payload = load_cache(saved, _key(mali_result))
-    assert payload is not None and set(payload) == {"result", "geo"}
+    assert payload is not None and set(payload) == {"result", "geo", "tables"}
     assert payload["result"].spec_hash == mali_result.spec_hash
     assert len(payload["result"].scores) == len(mali_result.scores)
 
@@ -74,3 +74,44 @@ def test_load_context_recomputes_rather_than_unpickle_a_stale_cache(saved, tmp_p
     ctx = load_context(region="ML08", cache_path=path)
     assert not marker.exists()
     assert ctx.region_name == "Kidal" and len(ctx.current) > 0
+
+
+def _same(a, b) -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            _same(a[k], b[k])
+    elif hasattr(a, "equals"):
+        assert a.equals(b), (a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("region", [None, "ML05"])
+def test_tables_shared_by_a_batch_give_the_same_report(mali_result, tmp_path, region):
+    """The runner computes the tables every report would compute (once for the batch); a notebook that
+    starts from them shows and writes exactly what it computes on its own."""
+    from stability.report import content
+    from stability.report import priorities as prio
+    from stability.report.context import context_for, shared_tables
+
+    geo = map_layers(mali_result)
+    tables = shared_tables(mali_result, "latest", [None, "ML05", "ML02"], geo)
+    assert tables["round"] == mali_result.rounds[-1] and set(tables["reports"]) == {"", "ML05", "ML02"}
+    path = save_cache(tmp_path / "result.pkl", mali_result, geo, tables)
+    ctx = load_context(cache_path=path, region=region)
+    assert ctx.precomputed and "priorities" in ctx.precomputed
+    fresh = context_for(mali_result, region, "latest", geo)
+    assert not fresh.precomputed
+    for show in (prio.classified, prio.criteria_table, prio.class_summary, content.data_quality,
+                 content.workbook_sheets):
+        _same(show(ctx), show(fresh))
+    if region is None:
+        _same(content.league_table(ctx), content.league_table(fresh))
+        _same(content.region_tests(ctx), content.region_tests(fresh))
+    else:
+        _same(content.drivers(ctx), content.drivers(fresh))
+        assert content.driver_summaries(ctx, "least") == content.driver_summaries(fresh, "least")
+    # tables of another round are never used
+    earlier = load_context(cache_path=path, region=region, survey_round=mali_result.rounds[0])
+    assert earlier.precomputed == {}

@@ -1179,7 +1179,12 @@ def _index_by_region(ctx) -> dict:
 
 
 def region_tests(ctx) -> dict:
-    """Tests of the differences between regions in this round (deterministic; cheap, so not cached).
+    """Tests of the differences between regions in this round (computed once per report, see :func:`compute_region_tests`)."""
+    return _once(ctx, "region_tests", lambda: compute_region_tests(ctx))
+
+
+def compute_region_tests(ctx) -> dict:
+    """Tests of the differences between regions in this round (deterministic).
 
     Returns
     -------
@@ -1268,6 +1273,28 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     sheets["Indicator data quality"] = indicator_quality(ctx, top=len(ctx.spec.indicators))
     sheets["Weights"] = weights_table(ctx)
     return sheets
+
+
+def prepare(ctx) -> None:
+    """Compute, through ``ctx``, the tables of a report that take longest (kept by :meth:`ReportContext.once`).
+
+    ``stability report`` calls this once per report of a batch, in the process that
+    computed the index, and hands the tables to the notebooks with the cached
+    result (:func:`stability.report.context.shared_tables`), so that every kernel
+    does not classify the whole country again.
+    """
+    from . import priorities as prio
+
+    prio.classified(ctx)
+    prio.criteria_table(ctx)
+    data_quality(ctx)
+    if ctx.region is None:
+        league_table(ctx)
+        region_tests(ctx)
+    else:
+        drivers(ctx)
+        for which in ("most", "least"):
+            driver_summaries(ctx, which)
 
 
 def write_rankings(ctx, output_dir: str | Path = "") -> Path:

@@ -22,6 +22,8 @@ from .. import __version__
 from ..exceptions import ParameterError
 
 LATEST = "latest"
+#: Tables of :meth:`ReportContext.once` that only select rows of the scores: cheap, never stored.
+SELECTIONS = ("national", "current")
 
 
 @dataclass
@@ -54,6 +56,12 @@ class ReportContext:
     region_name: str
     regions: dict[str, str]
     geo: dict = field(default_factory=dict)
+    #: Tables of this round and region computed beforehand (name -> table), e.g. by ``stability report``
+    #: once for the whole batch (:func:`shared_tables`); :meth:`once` returns them instead of computing.
+    precomputed: dict = field(default_factory=dict, repr=False, compare=False)
+    #: Tables of the whole round (every region), shared by the contexts of one result and round
+    #: (see :meth:`once_round`); :func:`context_for` can hand one context's to another.
+    round_tables: dict = field(default_factory=dict, repr=False, compare=False)
     #: Tables computed once per result, round and region (see :meth:`once`).
     _computed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -62,14 +70,30 @@ class ReportContext:
 
         Several cells (and the workbook) start from the same rows and tables; a
         shallow copy is returned, so that changing it (copy-on-write) never
-        changes what the next caller gets.
+        changes what the next caller gets.  A table in :attr:`precomputed` is returned as it is.
         """
+        if name in self.precomputed:
+            return _shallow(self.precomputed[name])
         key = (id(self.result.scores), self.round, self.region)
         hit = self._computed.get(name)
         if hit is None or hit[0] != key:
             hit = (key, make())
             self._computed[name] = hit
-        return hit[1].copy(deep=False)
+        return _shallow(hit[1])
+
+    def once_round(self, name, make):
+        """Like :meth:`once`, for a table of the whole round (the same for every region's report)."""
+        key = (id(self.result.scores), self.round)
+        hit = self.round_tables.get(name)
+        if hit is None or hit[0] != key:
+            hit = (key, make())
+            self.round_tables[name] = hit
+        return _shallow(hit[1])
+
+    def computed(self) -> dict:
+        """The tables :meth:`once` has computed for this context so far (name -> table)."""
+        key = (id(self.result.scores), self.round, self.region)
+        return {name: hit[1] for name, hit in self._computed.items() if hit[0] == key}
 
     @property
     def spec(self):
@@ -123,6 +147,11 @@ class ReportContext:
         return f"{self.spec.name}: {where}, round {self.round}"
 
 
+def _shallow(table):
+    """A shallow copy of a DataFrame or Series (copy-on-write); anything else as it is."""
+    return table.copy(deep=False) if isinstance(table, (pd.DataFrame, pd.Series)) else table
+
+
 def cache_key(data_path: str | Path, spec) -> dict:
     """What a cached result must match: data checksum, spec hash, toolkit version."""
     from ..io import dataset_files, files_version
@@ -136,8 +165,12 @@ def key_path(path: str | Path) -> Path:
     return path.with_name(path.stem + ".key.json")
 
 
-def save_cache(path: str | Path, result, geo: dict) -> Path:
+def save_cache(path: str | Path, result, geo: dict, tables: dict | None = None) -> Path:
     """Store a computed result and the map layers for the report notebooks (atomically).
+
+    ``tables`` (from :func:`shared_tables`) adds the tables the reports of one
+    round share, computed once for the batch; each notebook's context starts with
+    those of its region (:attr:`ReportContext.precomputed`).
 
     Two files are written: the pickle at ``path`` and, beside it, a JSON sidecar
     (:func:`key_path`) with what the result was computed from (data checksum,
@@ -147,7 +180,8 @@ def save_cache(path: str | Path, result, geo: dict) -> Path:
     from ..io import write_atomic, write_text_atomic
 
     _ = result.scores  # build the scores table once, here, rather than in every notebook
-    payload = pickle.dumps({"result": result.without_answers(), "geo": geo}, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = pickle.dumps({"result": result.without_answers(), "geo": geo, "tables": tables or {}},
+                           protocol=pickle.HIGHEST_PROTOCOL)
     key = {"data": result.data_version, "spec": result.spec_hash, "version": __version__,
            "sha256": hashlib.sha256(payload).hexdigest()}
     write_atomic(path, lambda p: p.write_bytes(payload))
@@ -304,13 +338,52 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
         payload = load_cache(cache_path, cache_key(data_path or default_dataset(), spec))
     if payload is None:
         result, _, _ = compute_result(data_path, spec_path)
-        geo = map_layers(result)
-    else:
-        result, geo = payload["result"], payload["geo"]
-    return context_for(result, region, survey_round, geo)
+        return context_for(result, region, survey_round, map_layers(result))
+    ctx = context_for(payload["result"], region, survey_round, payload["geo"])
+    tables = payload.get("tables") or {}
+    if tables.get("round") == ctx.round:
+        ctx.precomputed = dict(tables.get("reports", {}).get(ctx.region or "", {}))
+    return ctx
 
 
-def context_for(result, region: str | None = None, survey_round: Any = LATEST, geo: dict | None = None):
+def shared_tables(result, survey_round: Any, regions, geo: dict | None = None, compute=None) -> dict:
+    """Tables the reports of one round would each compute, computed once (for :func:`save_cache`).
+
+    Parameters
+    ----------
+    result : Result
+    survey_round : optional
+        The round of the reports (a round of ``result``, or ``"latest"``).
+    regions : iterable of str or None
+        Regions of the reports (None = the country overview); regions not
+        assessed in the round are left out.
+    geo : dict, optional
+        Map layers.
+    compute : callable, optional
+        ``compute(ctx)`` asks, through ``ctx``, for the tables to keep
+        (default: :func:`stability.report.content.prepare`).
+
+    Returns
+    -------
+    dict
+        ``round`` and ``reports``: region p-code ("" for the overview) -> name -> table.
+    """
+    if compute is None:
+        from .content import prepare as compute
+    reports, rnd, shared = {}, None, {}
+    for region in regions:
+        try:
+            ctx = context_for(result, region, survey_round, geo, round_tables=shared)
+        except ParameterError:  # not assessed in the round: a short page, no notebook
+            continue
+        rnd = ctx.round
+        compute(ctx)
+        reports[region or ""] = {k: v for k, v in ctx.computed().items() if k not in SELECTIONS}
+    return {"round": rnd, "reports": reports}
+
+
+def context_for(result, region: str | None = None, survey_round: Any = LATEST, geo: dict | None = None,
+                round_tables: dict | None = None):
     """The context of a report on a given :class:`~stability.pipeline.Result` (e.g. a recomputed one).
 
     Parameters
@@ -322,6 +395,8 @@ def context_for(result, region: str | None = None, survey_round: Any = LATEST, g
         A round of the result, or ``"latest"``.
     geo : dict, optional
         Map layers (:func:`map_layers`); computed when not given.
+    round_tables : dict, optional
+        :attr:`ReportContext.round_tables` of another context of the same result (shared, not copied).
 
     Raises
     ------
@@ -340,4 +415,5 @@ def context_for(result, region: str | None = None, survey_round: Any = LATEST, g
                              f"region in that round (rounds with data for it: {', '.join(assessed) or 'none'})")
     return ReportContext(result=result, round=rnd, previous_round=previous, region=region,
                          region_name=regions.get(region, "") if region else "", regions=regions,
-                         geo=map_layers(result) if geo is None else geo)
+                         geo=map_layers(result) if geo is None else geo,
+                         round_tables={} if round_tables is None else round_tables)

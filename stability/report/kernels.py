@@ -55,8 +55,8 @@ KERNEL_PRELOAD = ("ipykernel.zmqshell", "ipykernel.debugger", "IPython.core.hist
                   "shapely", "shapely.geometry", "pyarrow.pandas_compat", "stability.io", "stability.paths",
                   "stability.report.context", "matplotlib.patheffects", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
                   "PIL.JpegImagePlugin", "PIL.PpmImagePlugin", "PIL.PngImagePlugin", "encodings.utf_16_le",
-                  "scipy.stats", "statsmodels.stats.multitest", "stability.explain", "stability.priorities",
-                  "stability.locations", "stability.weights")
+                  "stability.explain", "stability.priorities", "stability.locations", "stability.weights",
+                  "stability.rounds", "pandas.io.formats.html", "pandas.core.reshape.reshape")
 
 
 # ----------------------------------------------------------------- server side
@@ -79,12 +79,10 @@ def preload() -> None:
             __import__(name)
         except Exception:  # a missing optional library only costs time in the kernel
             pass
-    try:  # fonts loaded and glyphs laid out once, boundaries read once, for every kernel
-        from ..locations import boundaries
+    try:  # fonts loaded and glyphs laid out once, for every kernel
         from .figures import warm_up
 
         warm_up()
-        boundaries()
     except Exception:  # only costs time in the kernels
         pass
     import gc

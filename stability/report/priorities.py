@@ -31,10 +31,16 @@ def _round_of(ctx):
     return ctx.round if ctx.result.spec.columns.round else None
 
 
+def _round_table(ctx, name, make):
+    """``make()``, once per round for every region's report when the context keeps such tables."""
+    once = getattr(ctx, "once_round", None)
+    return once(name, make) if once is not None else make()
+
+
 def classified(ctx) -> pd.DataFrame:
     """:func:`stability.priorities.classify` for the report's round, restricted to its region (if any)."""
     def make():
-        table = pr.classify(ctx.result, _round_of(ctx))
+        table = _round_table(ctx, "priorities", lambda: pr.classify(ctx.result, _round_of(ctx)))
         admin = ctx.result.spec.columns.admin
         if ctx.region is not None and admin:
             table = table[table[admin[0]] == ctx.region]
@@ -128,7 +134,7 @@ def _criteria_table(ctx) -> pd.DataFrame:
     spec = ctx.result.spec
     admin = spec.columns.admin
     by = "region" if (ctx.region is not None and admin) else None
-    t = pr.criteria_by(ctx.result, _round_of(ctx), by=by)
+    t = _round_table(ctx, ("criteria_by", by), lambda: pr.criteria_by(ctx.result, _round_of(ctx), by=by))
     col = admin[0] if by else pr.ALL
     if by:
         t = t[t[col] == ctx.region]

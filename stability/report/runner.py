@@ -170,8 +170,11 @@ def _rebuild_command(name: str, rnd: Any, data_path, spec_path, out_root) -> str
 
 def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "latest", data_path: str | Path = "",
               spec_path: str | Path = "", out_root: str | Path | None = None, timeout: int = 600, retries: int = 2,
-              templates: str | Path | None = None):
+              templates: str | Path | None = None, resume: bool = False):
     """Check the parameters, compute the index once, and list the reports to build.
+
+    The index and the tables the reports share (:func:`~stability.report.context.shared_tables`, for the
+    reports to build: with ``resume``, not those already up to date) are saved for the notebooks.
 
     Returns
     -------
@@ -185,7 +188,7 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
         On any bad parameter or input, before any kernel starts.
     """
     from ..spec import load_spec
-    from .context import compute_result, map_layers, save_cache
+    from .context import compute_result, map_layers, save_cache, shared_tables
     from .jobs import Job
 
     if bool(region) == bool(all_regions):
@@ -217,7 +220,6 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
     names = list(regions) if all_regions else [region]
     outs = {name: safe_folder(folder, name, option="--region") for name in names}
     cache = folder / ".cache" / "result.pkl"
-    save_cache(cache, result, map_layers(result))
     base = {"survey_round": rnd if rnd is not None else "latest", "spec_path": str(spec_file),
             "data_path": str(data_in), "cache_path": str(cache)}
     provenance = {"round": rnd, "dataset": result.source.get("name", ""), "illustrative": result.illustrative,
@@ -248,6 +250,10 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
                            facts=facts(OVERVIEW)))
     if sum(j.assessed for j in jobs) <= 1:  # a pre-warmed kernel server only pays off over several reports
         jobs = [replace(j, prefork=False) for j in jobs]
+    # the tables every notebook would compute again (the national classification, ...) are computed here, once
+    todo = [None if j.name == OVERVIEW else j.name for j in jobs if j.assessed and not (resume and _up_to_date(j))]
+    geo = map_layers(result)
+    save_cache(cache, result, geo, shared_tables(result, rnd, todo, geo))
     return jobs, {"result": result, "round": rnd, "folder": folder, "regions": regions}
 
 
@@ -361,7 +367,7 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     try:
         jobs, info = plan_jobs(region=region, all_regions=all_regions, survey_round=survey_round,
                                data_path=data_path, spec_path=spec_path, out_root=out_root, timeout=timeout,
-                               retries=retries, templates=templates)
+                               retries=retries, templates=templates, resume=resume)
         todo = [j for j in jobs if not (resume and _up_to_date(j))]
         skipped = [Outcome(j.name, j.title, "skipped") for j in jobs if j not in todo]
         bar = tqdm(total=len(jobs), initial=len(skipped), unit="report", desc=f"round {info['round']}",
