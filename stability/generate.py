@@ -24,22 +24,40 @@ Generative model
    (named "Site <name>"), picked preferably where the surrounding area is unstable.  Residents
    are log-normal (villages ~1,400 south / ~1,100 centre / ~600 north, IDP sites ~700; GeoNames
    localities keep their GeoNames population when known).
-2. **Latent stability.**  Gaussian-process-like fields are simulated with random Fourier features
-   (squared-exponential kernel, length scale 150 km; 250 km for the change between rounds) on a
-   0.1° grid over Mali and interpolated bilinearly to the locations.  For location *i* in region
-   *g* and cercle *c*::
+2. **Latent stability.**  Gaussian-process-like fields (unit variance) are simulated with random
+   Fourier features (squared-exponential kernel; length scales 150 km for the broad field and the
+   pillar fields, 40 km for the local field, 250 km for the change between rounds) on a 0.1° grid
+   over Mali (about 11 km, a quarter of the shortest length scale: bilinear interpolation to the
+   locations moves a field by about 1 % of its standard deviation).  For location *i* in region *g*
+   and cercle *c*::
 
-       L[i, 1] = region_effect[g] + 0.25 * cercle_effect[c] + 0.8 * field[i] + 0.35 * noise[i]
-       L[i, r] = L[i, r-1] + region_trend[g, r] + 0.35 * change_field_r[i] + 0.15 * noise[i, r]
+       L[i, 1] = region_effect[g] + 0.3 * field[i] + local[i] + 0.2 * cercle_effect[c]
+                 + 0.75 * noise[i]
+       local[i] = 0.2 * local_field[i], or shift[a] if i lies in the planted area a
+       L[i, r] = L[i, r-1] + region_trend[g, r] + 0.3 * change_field_r[i] + 0.12 * noise[i, r]
        P[i, r, k] = L[i, r] + 0.25 * pillar_field_k[i] + 0.12 * pillar_noise[i, k]
                     + 0.08 * noise[i, r, k]
 
-   ``region_effect`` makes Kidal, Ménaka, Gao, Tombouctou and Mopti less stable and Bamako,
-   Sikasso, Kayes (and Koulikoro) more stable; ``region_trend`` worsens Ménaka and Gao (and, less,
-   Mopti, Ségou, Tombouctou) between rounds.  ``L`` is ``latent_stability`` and ``P`` the three
-   pillar latents of ``ground_truth.csv`` (higher = more stable).
+   ``region_effect`` (from -0.5 for Ménaka to +0.35 for Sikasso and +0.3 for Bamako) makes
+   Kidal, Ménaka, Gao, Tombouctou and Mopti less stable and Bamako, Sikasso, Kayes and Koulikoro
+   more stable, moderately: within every region the fields and the noise spread the locations
+   over stable and unstable values, and the region medians overlap.  ``region_trend`` worsens
+   Ménaka and Gao (and, less, Mopti, Ségou, Tombouctou) between rounds.  ``L`` is
+   ``latent_stability`` and ``P`` the three pillar latents of ``ground_truth.csv`` (higher = more
+   stable).
+
+   **Planted pockets and hotspots.**  Four pockets of stability (``P1``-``P4``, ``shift = +1.8``)
+   and four hotspots of instability (``H1``-``H4``, ``shift = -1.8``) are discs of radius 35-55 km
+   centred on a location of Kayes, Koulikoro, Sikasso, Ségou or Mopti (at most two per region,
+   centres at least 200 km apart, at least 8 locations per disc, wherever the surroundings are).  Inside a disc the shift
+   replaces the 40 km field, so a pocket stands out from its surroundings by about 1.8 (a hotspot
+   falls below them by as much), in every round (the areas do not move or change between rounds).
+   Every location within the radius (great-circle distance on a sphere of radius 6,371 km) is a
+   member; ``pockets.csv`` lists them (:attr:`IllustrativeDataset.pockets`, :func:`load_pockets`).
+   The areas are drawn from a random stream of their own (the 10th child of the seed sequence).
+   A small survey may hold fewer areas, or none.
 3. **True answers** of a location and round for indicator *j* of pillar *k* (direction ``d``,
-   centre ``b_j``, discrimination ``a = 2.5``; ``theta = P[i, r, k]``):
+   centre ``b_j`` from -1.35 to +1.65, discrimination ``a = 2.5``; ``theta = P[i, r, k]``):
 
    * yes/no: ``P(yes) = logistic(a * d * (theta - b_j))``;
    * share (none/some/most/all): ``z = a * d * (theta - b_j) + Logistic(0, 1)`` cut at
@@ -48,8 +66,8 @@ Generative model
    * ``water_points``: Poisson, mean ``population / 1000 * 1.3 * exp(0.45 * theta)``.
 4. **Key informants.**  3 to 5 KIs per location and round with distinct profiles (village chief or
    site manager first most of the time).  Each reports the true answer with perception noise:
-   yes/no flipped with probability 0.07; shares moved one category up or down with probability
-   0.25; counts multiplied by ``exp(N(0, 0.25))`` (and a zero reported as 1 with probability 0.1).
+   yes/no flipped with probability 0.05; shares moved one category up or down with probability
+   0.2; counts multiplied by ``exp(N(0, 0.25))`` (and a zero reported as 1 with probability 0.1).
 5. **Answer defects.**  ``dont_know`` for ~1 % of yes/no and share answers; ``missing_rate``
    (5 %) of answer cells empty, made of whole indicators missing at a location-round (all KIs),
    KIs skipping a whole pillar module, and single cells (more often where stability is low);
@@ -78,6 +96,48 @@ Generative model
    the same with or without them.  ``dataset.yaml`` names ``outcomes.csv`` (the observed outcome,
    a table of the survey); the true weights are the generator's ground truth, read with
    :func:`load_outcomes`.
+
+Liptako-Gourma (Mali, Burkina Faso, Niger)
+-------------------------------------------
+``generate(countries=("MLI", "BFA", "NER"))`` (``stability generate --countries MLI,BFA,NER``)
+draws the same model over the Liptako-Gourma area instead of the whole of Mali: the regions of
+:data:`LIPTAKO_GOURMA_REGIONS` of the countries listed (Mali: Mopti, Tombouctou, Gao, Ménaka;
+Burkina Faso: Boucle du Mouhoun, Centre-Nord, Est, Nord, Sahel; Niger: Tahoua, Tillabéri).  The
+data are just as ILLUSTRATIVE.  What changes:
+
+* **Locations.**  Regions get locations in proportion to the square root of their area (at least
+  one each, and every GeoNames locality of the region when they are included, with the same rule
+  as for Mali), spread uniformly over the region's area: Mali cercle polygons and Burkina Faso
+  province polygons (Natural Earth provinces joined to the OCHA p-codes by name,
+  :func:`stability.geo.load_bfa_provinces`, clipped to their admin-1 polygon) get locations in
+  proportion to their area (at least one each when the region has three times as many locations
+  as units).  Niger's departments have no polygons: points are drawn inside the region's admin-1
+  polygon and each is assigned to the department of its region whose seat (chef-lieu, a GeoNames
+  locality of the same name, :func:`stability.geo.load_niger_department_seats`) is nearest
+  (:func:`stability.geo.nearest_department`): an approximation of the department boundaries by
+  Voronoi cells, acceptable for illustrative data only.  The admin-1 polygons are Mali's
+  geoBoundaries regions and the Natural Earth admin-1 units of Burkina Faso and Niger
+  (:func:`stability.geo.load_admin1`).  ``locations.csv`` has a country column ``admin0_pcode``
+  (ISO3: ``MLI``, ``BFA``, ``NER``).
+* **Latent stability.**  The fields cover the area on a 0.1° grid of their own; regional effects
+  and trends for the regions of Burkina Faso and Niger are in :data:`_REGION_EFFECT` and
+  :data:`_REGION_TREND` (Sahel, Est, Centre-Nord and Tillabéri least stable).  Planted pockets and
+  hotspots may be centred in any of the selected regions.
+* **Residents, displacement, answers** as for Mali (generated names from Fulfulde-like syllables in
+  the Sahel region, Mooré-like ones elsewhere in Burkina Faso, Songhai-like in Tillabéri,
+  Hausa-like in Tahoua).
+
+The embedded three-country survey ``data/raw/liptako_gourma_illustrative/`` is
+``write_liptako_gourma()`` (seed ``20211201``, 1,500 locations, 3 rounds).  The default
+``countries=("MLI",)`` is the whole-Mali survey above, unchanged.
+
+Ground truth: ``ground_truth.csv`` (``truth`` in ``dataset.yaml``, :attr:`IllustrativeDataset.truth`)
+holds the latent values per location and round, ``pockets.csv`` (``pockets`` in ``dataset.yaml``,
+:attr:`IllustrativeDataset.pockets`, :func:`load_pockets`) the members of the planted pockets and
+hotspots, and ``outcome_weights.csv`` the true outcome weights.  On the embedded dataset the Mali
+index (``data/specs/mali.yaml``) ranks the locations like ``latent_stability``: Spearman's
+correlation is at least 0.9 nationally and at least 0.85 within every region, in every round
+(``tests/test_generate.py`` checks it).
 
 Determinism: one :class:`numpy.random.SeedSequence` spawns independent generators for each stage,
 orderings are stable, floats are rounded and written with explicit formats, so the same seed (and
@@ -117,16 +177,36 @@ __all__ = [
     "PILLARS",
     "OUTCOME",
     "OUTCOME_WEIGHTS",
+    "LIPTAKO_GOURMA_COUNTRIES",
+    "LIPTAKO_GOURMA_REGIONS",
     "generate",
     "indicator_catalogue",
     "load_outcomes",
+    "load_pockets",
     "write_default",
+    "write_liptako_gourma",
 ]
 
 #: Seed of the embedded illustrative dataset (the first survey month, 2021-12-01).
 DEFAULT_SEED = 20211201
 
 DATASET_NAME = "Mali stability survey (illustrative)"
+LIPTAKO_GOURMA_NAME = "Liptako-Gourma stability survey (illustrative)"
+#: Folder (under ``data/raw``) of the embedded three-country survey.
+LIPTAKO_GOURMA_FOLDER = "liptako_gourma_illustrative"
+
+#: Countries of the three-country survey (ISO3), in the order of its files.
+LIPTAKO_GOURMA_COUNTRIES = ("MLI", "BFA", "NER")
+#: Admin-1 p-codes (OCHA) of the Liptako-Gourma area, per country: Mali's Mopti, Tombouctou, Gao and
+#: Ménaka; Burkina Faso's Boucle du Mouhoun, Centre-Nord, Est, Nord and Sahel; Niger's Tahoua and
+#: Tillabéri.
+LIPTAKO_GOURMA_REGIONS: dict[str, tuple[str, ...]] = {
+    "MLI": ("ML05", "ML06", "ML07", "ML10"),
+    "BFA": ("BF46", "BF49", "BF52", "BF54", "BF56"),
+    "NER": ("NE005", "NE006"),
+}
+_ISO2 = {"MLI": "ML", "BFA": "BF", "NER": "NE"}
+_COUNTRY_NAMES = {"MLI": "Mali", "BFA": "Burkina Faso", "NER": "Niger"}
 
 #: Pillar id -> label.
 PILLARS: dict[str, str] = {
@@ -182,31 +262,31 @@ class Indicator:
 
 # id, label, pillar, answer type, direction, centre b (latent units; see module docstring)
 _CATALOGUE: tuple[tuple[str, str, str, str, int, float], ...] = (
-    ("armed_groups_present", "Armed groups present in or near the location", "safety", "yes_no", -1, -0.2),
-    ("security_incidents_3m", "Security incidents in the last 3 months", "safety", "count", -1, 0.0),
+    ("armed_groups_present", "Armed groups present in or near the location", "safety", "yes_no", -1, -0.15),
+    ("security_incidents_3m", "Security incidents in the last 3 months", "safety", "count", -1, 0.15),
     ("freedom_of_movement", "Residents who can move freely", "safety", "share", 1, -0.3),
-    ("cattle_theft", "Cattle theft in the last 3 months", "safety", "yes_no", -1, 0.1),
-    ("robbery", "Robbery in the last 3 months", "safety", "yes_no", -1, 0.2),
-    ("state_officials_present", "State officials present", "safety", "yes_no", 1, 0.2),
-    ("safe_at_night", "Residents who feel safe at night", "safety", "share", 1, 0.0),
-    ("explosive_hazards", "Explosive devices reported nearby", "safety", "yes_no", -1, -1.0),
-    ("drinking_water", "Residents with enough drinking water", "livelihoods", "share", 1, -0.2),
-    ("water_points", "Functioning water points", "livelihoods", "count", 1, 0.0),
-    ("health_centre_functioning", "A health centre is functioning", "livelihoods", "yes_no", 1, -0.6),
-    ("delayed_medical_care", "Residents who delayed medical care", "livelihoods", "share", -1, 0.3),
-    ("farmland_access", "Residents with access to their farmland", "livelihoods", "share", 1, -0.2),
-    ("market_functioning", "A market is functioning", "livelihoods", "yes_no", 1, -0.9),
-    ("primary_school_open", "The primary school is open", "livelihoods", "yes_no", 1, -0.5),
-    ("electricity", "Residents with access to electricity", "livelihoods", "share", 1, 1.0),
-    ("destroyed_housing", "Residents whose housing is destroyed or damaged", "livelihoods", "share", -1, -0.8),
-    ("livestock_pasture_access", "Herders with access to pasture", "livelihoods", "share", 1, -0.1),
+    ("cattle_theft", "Cattle theft in the last 3 months", "safety", "yes_no", -1, 0.3),
+    ("robbery", "Robbery in the last 3 months", "safety", "yes_no", -1, 0.45),
+    ("state_officials_present", "State officials present", "safety", "yes_no", 1, 0.45),
+    ("safe_at_night", "Residents who feel safe at night", "safety", "share", 1, 0.15),
+    ("explosive_hazards", "Explosive devices reported nearby", "safety", "yes_no", -1, -1.35),
+    ("drinking_water", "Residents with enough drinking water", "livelihoods", "share", 1, -0.15),
+    ("water_points", "Functioning water points", "livelihoods", "count", 1, 0.15),
+    ("health_centre_functioning", "A health centre is functioning", "livelihoods", "yes_no", 1, -0.75),
+    ("delayed_medical_care", "Residents who delayed medical care", "livelihoods", "share", -1, 0.6),
+    ("farmland_access", "Residents with access to their farmland", "livelihoods", "share", 1, -0.15),
+    ("market_functioning", "A market is functioning", "livelihoods", "yes_no", 1, -1.2),
+    ("primary_school_open", "The primary school is open", "livelihoods", "yes_no", 1, -0.6),
+    ("electricity", "Residents with access to electricity", "livelihoods", "share", 1, 1.65),
+    ("destroyed_housing", "Residents whose housing is destroyed or damaged", "livelihoods", "share", -1, -1.05),
+    ("livestock_pasture_access", "Herders with access to pasture", "livelihoods", "share", 1, 0.0),
     ("equal_access_services", "Residents with equal access to services", "cohesion", "share", 1, -0.3),
-    ("illegal_occupation_hlp", "Illegal occupation of housing, land or property", "cohesion", "yes_no", -1, -0.9),
-    ("daily_public_life", "Residents taking part in daily public life", "cohesion", "share", 1, -0.5),
+    ("illegal_occupation_hlp", "Illegal occupation of housing, land or property", "cohesion", "yes_no", -1, -1.2),
+    ("daily_public_life", "Residents taking part in daily public life", "cohesion", "share", 1, -0.6),
     ("community_tension", "Residents affected by tension between communities", "cohesion", "share", -1, -0.3),
-    ("id_documents", "Residents holding identity documents", "cohesion", "share", 1, 0.2),
-    ("participation_public_affairs", "Residents taking part in public affairs", "cohesion", "share", 1, 0.3),
-    ("displaced_host_relations", "Displaced people with good relations with hosts", "cohesion", "share", 1, -0.6),
+    ("id_documents", "Residents holding identity documents", "cohesion", "share", 1, 0.45),
+    ("participation_public_affairs", "Residents taking part in public affairs", "cohesion", "share", 1, 0.6),
+    ("displaced_host_relations", "Displaced people with good relations with hosts", "cohesion", "share", 1, -0.75),
 )
 
 #: The 25 indicators of the Mali stability survey, in column order.
@@ -242,53 +322,91 @@ _COUNT_GOALPOSTS = {"security_incidents_3m": 10.0, "water_points": 3.0}
 
 _PILLAR_INDEX = {p: k for k, p in enumerate(PILLARS)}
 
-# Regional effects on the latent (higher = more stable) and trends between rounds.
+# Regional effects on the latent (higher = more stable) and trends between rounds: moderate beside
+# the spread within a region, so that every region has stable and unstable locations.
 _REGION_EFFECT = {
-    "ML01": 0.55,  # Kayes
-    "ML02": 0.45,  # Koulikoro
-    "ML03": 0.65,  # Sikasso
-    "ML04": -0.05,  # Segou
-    "ML05": -0.65,  # Mopti
-    "ML06": -0.60,  # Tombouctou
-    "ML07": -0.75,  # Gao
-    "ML08": -0.90,  # Kidal
-    "ML09": 0.90,  # Bamako
-    "ML10": -1.00,  # Menaka
+    "ML01": 0.30,  # Kayes
+    "ML02": 0.25,  # Koulikoro
+    "ML03": 0.35,  # Sikasso
+    "ML04": 0.0,  # Segou
+    "ML05": -0.30,  # Mopti
+    "ML06": -0.30,  # Tombouctou
+    "ML07": -0.40,  # Gao
+    "ML08": -0.45,  # Kidal
+    "ML09": 0.30,  # Bamako
+    "ML10": -0.50,  # Menaka
+    # Liptako-Gourma survey only (countries=...): Burkina Faso and Niger
+    "BF46": -0.10,  # Boucle du Mouhoun
+    "BF49": -0.30,  # Centre-Nord
+    "BF52": -0.35,  # Est
+    "BF54": -0.20,  # Nord
+    "BF56": -0.45,  # Sahel
+    "NE005": -0.15,  # Tahoua
+    "NE006": -0.40,  # Tillaberi
 }
 # change from round r-1 to round r (entries for rounds 2, 3; later rounds: no trend)
 _REGION_TREND = {
-    "ML01": (0.05, 0.0),
-    "ML02": (0.0, -0.05),
-    "ML03": (0.05, 0.0),
-    "ML04": (-0.10, 0.0),
-    "ML05": (-0.10, -0.05),
-    "ML06": (-0.05, -0.10),
-    "ML07": (-0.20, -0.15),
+    "ML01": (0.03, 0.0),
+    "ML02": (0.0, -0.03),
+    "ML03": (0.03, 0.0),
+    "ML04": (-0.05, 0.0),
+    "ML05": (-0.05, -0.03),
+    "ML06": (-0.03, -0.05),
+    "ML07": (-0.10, -0.08),
     "ML08": (0.0, 0.0),
-    "ML09": (0.05, 0.0),
-    "ML10": (-0.35, -0.25),
+    "ML09": (0.03, 0.0),
+    "ML10": (-0.18, -0.12),
+    "BF46": (-0.03, 0.0),
+    "BF49": (-0.08, -0.05),
+    "BF52": (-0.10, -0.06),
+    "BF54": (-0.05, -0.03),
+    "BF56": (-0.12, -0.10),
+    "NE005": (-0.02, 0.0),
+    "NE006": (-0.08, -0.06),
 }
 _NAME_GROUP = {  # syllable set used for generated names, per region
     "ML01": "south", "ML02": "south", "ML03": "south", "ML04": "south", "ML09": "south",
     "ML05": "centre",
     "ML06": "north", "ML07": "north", "ML08": "north", "ML10": "north",
+    "BF56": "centre", "BF46": "mossi", "BF49": "mossi", "BF52": "mossi", "BF54": "mossi",
+    "NE006": "north", "NE005": "hausa",
 }
-_VILLAGE_MEDIAN = {"south": 1400.0, "centre": 1100.0, "north": 600.0}
+_VILLAGE_MEDIAN = {"south": 1400.0, "centre": 1100.0, "north": 600.0, "mossi": 1200.0, "hausa": 1000.0}
 
 _ROUND_START = "2021-12"  # month of round 1; one round every 6 months
 _SURVEY_DAYS = 21
 
 # Model constants (see the module docstring).
 _LENGTH_SCALE_KM = 150.0
+_LOCAL_LENGTH_SCALE_KM = 40.0
 _CHANGE_LENGTH_SCALE_KM = 250.0
 _N_FEATURES = 400
 _GRID = (-12.6, 4.6, 9.9, 25.3, 0.1)  # lon0, lon1, lat0, lat1, step (degrees)
+_W_FIELD = 0.3  # 150 km field
+_W_LOCAL = 0.2  # 40 km field
+_W_CERCLE = 0.2
+_W_NOISE = 0.75
+_W_CHANGE = 0.3  # 250 km change field, per round
+_W_CHANGE_NOISE = 0.12
+_W_PILLAR = 0.25
+_W_PILLAR_NOISE = 0.12
+_W_PILLAR_ROUND = 0.08
+# planted pockets of stability and hotspots of instability
+_PLANT_COUNT = 4  # of each kind
+_PLANT_SHIFT = 1.8  # added to (pocket) or taken from (hotspot) the latent of every member
+_PLANT_RADIUS_KM = (35.0, 55.0)
+_PLANT_MIN_MEMBERS = 8
+_PLANT_SEPARATION_KM = 200.0  # between the centres of any two planted areas
+_PLANT_PER_REGION = 2
+_PLANT_REGIONS = ("ML01", "ML02", "ML03", "ML04", "ML05")  # centres in the south and centre
+_PLANT_PREFERENCE = 0.0  # > 0: pockets preferably amid instability, hotspots amid stability
+_EARTH_RADIUS_KM = 6371.0
 _DISCRIMINATION = 2.5
 _SHARE_CUTS = (-1.5, 0.0, 1.5)
 _IDP_SITE_SHARE = 0.15
 _DONT_KNOW_RATE = 0.01
-_FLIP_YES_NO = 0.07
-_SHIFT_SHARE = 0.25
+_FLIP_YES_NO = 0.05
+_SHIFT_SHARE = 0.2
 _COUNT_NOISE = 0.25
 
 
@@ -351,6 +469,13 @@ class IllustrativeDataset:
     outcome_weights : pandas.DataFrame or None
         The true weights of that outcome: ``indicator``, ``pillar``, ``weight`` (within the pillar,
         summing to 1 per pillar) and ``pillar_weight``.
+    pockets : pandas.DataFrame or None
+        The planted pockets of stability and hotspots of instability (see the module docstring,
+        item 2), one row per member location: ``pocket_id`` (``P1``... for pockets, ``H1``... for
+        hotspots), ``kind`` (``pocket`` or ``hotspot``), ``centre_longitude``,
+        ``centre_latitude`` (the centre, a location), ``radius_km`` and ``location_id`` (every
+        location within ``radius_km`` of the centre, great-circle distance on a sphere of radius
+        6,371 km).  Empty when the survey is too small to hold one.
     """
 
     answers: pd.DataFrame
@@ -361,6 +486,7 @@ class IllustrativeDataset:
     parameters: dict[str, Any] = field(default_factory=dict)
     outcomes: pd.DataFrame | None = None
     outcome_weights: pd.DataFrame | None = None
+    pockets: pd.DataFrame | None = None
 
     @property
     def level(self) -> str:
@@ -381,6 +507,8 @@ class IllustrativeDataset:
             files["outcomes"] = "outcomes.csv"
         if self.outcome_weights is not None:
             files["outcome_weights"] = "outcome_weights.csv"
+        if self.pockets is not None:
+            files["pockets"] = "pockets.csv"
         return files
 
     def metadata(self) -> dict[str, Any]:
@@ -389,15 +517,31 @@ class IllustrativeDataset:
         kis = params.get("key_informants")
         params["key_informants"] = None if kis is None else list(kis)
         seed = params.pop("seed", None)
-        return {
-            "name": DATASET_NAME,
-            "description": (
+        countries = params.get("countries")
+        if countries:
+            name = LIPTAKO_GOURMA_NAME
+            where = "; ".join(f"{_COUNTRY_NAMES[c]}: {', '.join(_LG_REGION_NAMES[r] for r in LIPTAKO_GOURMA_REGIONS[c])}"
+                              for c in countries)
+            description = (
+                "ILLUSTRATIVE data: generated by a documented statistical model, NOT real survey "
+                "data. Key-informant answers on safety, livelihoods and social cohesion for "
+                f"displacement-hosting locations in the Liptako-Gourma area ({where}; real region, "
+                "Mali cercle and Burkina Faso province boundaries and GeoNames localities, Niger "
+                "departments approximated from their seats, generated villages), over survey rounds "
+                "from 2021-12, every six months. See README.md."
+            )
+        else:
+            name = DATASET_NAME
+            description = (
                 "ILLUSTRATIVE data: generated by a documented statistical model, NOT real survey "
                 "data. Key-informant answers on safety, livelihoods and social cohesion for "
                 "displacement-hosting locations in Mali's 10 regions (real cercle boundaries and "
                 "GeoNames localities, generated villages), over survey rounds in 2021-12, 2022-06 "
                 "and 2022-12. See README.md."
-            ),
+            )
+        return {
+            "name": name,
+            "description": description,
             "illustrative": True,
             "generator": {
                 "module": "stability.generate",
@@ -406,8 +550,8 @@ class IllustrativeDataset:
                 "parameters": params,
             },
             "level": self.level,
-            # the survey tables and the observed outcome; the true outcome weights are the generator's
-            # ground truth, read by load_outcomes()
+            # the survey tables, the observed outcome and, like the latent values (truth), the planted
+            # pockets; the true outcome weights are the generator's ground truth, read by load_outcomes()
             **{k: v for k, v in self.files.items() if k != "outcome_weights"},
         }
 
@@ -441,6 +585,11 @@ class IllustrativeDataset:
             write_text_atomic(folder / files["outcomes"], _csv(self.outcomes, "%.3f"))
         if self.outcome_weights is not None:
             write_text_atomic(folder / files["outcome_weights"], _csv(self.outcome_weights, "%.6f"))
+        if self.pockets is not None:
+            pockets = self.pockets.copy()
+            for col, fmt in (("centre_longitude", "{:.5f}"), ("centre_latitude", "{:.5f}"), ("radius_km", "{:.1f}")):
+                pockets[col] = pockets[col].map(fmt.format)
+            write_text_atomic(folder / files["pockets"], _csv(pockets, None))
         text = yaml.safe_dump(self.metadata(), sort_keys=False, allow_unicode=True, width=100)
         write_text_atomic(folder / "dataset.yaml", text)
         return folder
@@ -472,6 +621,30 @@ def load_outcomes(folder: str | os.PathLike[str] | None = None) -> tuple[pd.Data
     return outcomes.set_index(["location_id", "round"]), weights.set_index("indicator")
 
 
+def load_pockets(folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Read the planted pockets of stability and hotspots of instability of a generated dataset.
+
+    Parameters
+    ----------
+    folder : str or path-like, optional
+        A folder written by :meth:`IllustrativeDataset.write`; default the embedded dataset
+        (:func:`stability.paths.default_dataset`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per member location: ``pocket_id``, ``kind`` (``pocket`` or ``hotspot``),
+        ``centre_longitude``, ``centre_latitude``, ``radius_km``, ``location_id`` (see
+        :attr:`IllustrativeDataset.pockets`).
+    """
+    import pandas as pd
+
+    from stability.paths import default_dataset
+
+    folder = Path(default_dataset() if folder is None else folder)
+    return pd.read_csv(folder / "pockets.csv", dtype={"pocket_id": str, "kind": str, "location_id": str})
+
+
 def _csv(df: pd.DataFrame, float_format: str | None) -> str:
     return df.to_csv(index=False, lineterminator="\n", float_format=float_format)
 
@@ -497,6 +670,28 @@ def write_default(folder: str | os.PathLike[str] | None = None) -> IllustrativeD
     return ds
 
 
+def write_liptako_gourma(folder: str | os.PathLike[str] | None = None) -> IllustrativeDataset:
+    """Regenerate the embedded three-country (Liptako-Gourma) illustrative dataset exactly.
+
+    Parameters
+    ----------
+    folder : str or path-like, optional
+        Destination; default ``data/raw/liptako_gourma_illustrative`` of
+        :func:`stability.paths.data_dir`.  The hand-written ``README.md`` there is left alone.
+
+    Returns
+    -------
+    IllustrativeDataset
+        The dataset written (``generate(countries=("MLI", "BFA", "NER"))``, other arguments by
+        default).
+    """
+    from stability.paths import data_dir
+
+    ds = generate(countries=LIPTAKO_GOURMA_COUNTRIES)
+    ds.write(data_dir() / "raw" / LIPTAKO_GOURMA_FOLDER if folder is None else folder)
+    return ds
+
+
 # ---------------------------------------------------------------------------------------------
 # generation
 # ---------------------------------------------------------------------------------------------
@@ -510,8 +705,9 @@ def generate(
     missing_rate: float = 0.05,
     outlier_rate: float = 0.003,
     n_indicators: int = 25,
+    countries: tuple[str, ...] | str | None = ("MLI",),
 ) -> IllustrativeDataset:
-    """Generate an ILLUSTRATIVE Mali key-informant dataset (see the module docstring).
+    """Generate an ILLUSTRATIVE Mali (or Liptako-Gourma) key-informant dataset (see the module docstring).
 
     Parameters
     ----------
@@ -531,6 +727,12 @@ def generate(
         Share of count answers multiplied by 10-30 (typos).
     n_indicators : int, default 25
         Number of indicators (see :func:`indicator_catalogue`).
+    countries : tuple of str, str or None, default ("MLI",)
+        ISO3 codes (a tuple, or one comma-separated string such as ``"MLI,BFA,NER"``).  ``("MLI",)``
+        (or None) is the whole of Mali, the embedded survey.  A selection with Burkina Faso
+        (``"BFA"``) or Niger (``"NER"``) covers the Liptako-Gourma regions
+        (:data:`LIPTAKO_GOURMA_REGIONS`) of the countries listed, and ``locations.csv`` gets the
+        country column ``admin0_pcode`` (see the module docstring, "Liptako-Gourma").
 
     Returns
     -------
@@ -563,6 +765,7 @@ def generate(
             raise ValueError("key_informants must be (min, max) with 1 <= min <= max <= 6")
         key_informants = (kmin, kmax)
     indicators = indicator_catalogue(n_indicators)
+    area = _area_countries(countries)
     parameters = {
         "n_locations": n_locations,
         "n_rounds": n_rounds,
@@ -572,13 +775,19 @@ def generate(
         "outlier_rate": float(outlier_rate),
         "n_indicators": int(n_indicators),
     }
+    if area is not None:
+        parameters["countries"] = list(area)
 
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
+    children = np.random.SeedSequence(int(seed)).spawn(10)
+    streams = [np.random.default_rng(s) for s in children[:8]]
     rng_loc, rng_field, rng_latent, rng_rounds, rng_truth, rng_disp, rng_ki, rng_defects = streams
+    # the outcome (9th child) and the planted areas (10th child) have streams of their own
+    rng_outcome, rng_plant = (np.random.default_rng(s) for s in children[8:])
 
-    geo = _load_geo()
-    loc = _place_locations(rng_loc, geo, n_locations)
-    lat_l, lat_p, context = _latents(rng_field, rng_latent, geo, loc, n_rounds)
+    geo = _load_geo() if area is None else _load_geo_area(area)
+    loc = (_place_locations(rng_loc, geo, n_locations) if area is None
+           else _place_locations_area(rng_loc, geo, n_locations))
+    lat_l, lat_p, context = _latents(rng_field, rng_latent, geo, loc, n_rounds, rng_plant)
     _finish_locations(rng_loc, geo, loc, lat_l, unique_names=key_informants is not None)
     present = _round_presence(rng_rounds, n_locations, n_rounds)
 
@@ -590,8 +799,7 @@ def generate(
     idps, returnees = _displacement(rng_disp, loc, lr_loc, lr_round, lr_l, context)
 
     frames = _frames(loc, geo, lr_loc, lr_round, lr_l, lr_p, idps, returnees)
-    # the outcome has a stream of its own (the 9th child): the 8 streams above are unchanged by it
-    rng_outcome = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(9)[8])
+    pockets = _pockets_frame(loc["areas"], frames["locations"]["location_id"].to_numpy())
     outcome, outcome_weights = _outcome(rng_outcome, indicators, truth_codes, loc["population"][lr_loc])
     outcomes = pd.DataFrame({"location_id": frames["truth"]["location_id"].to_numpy(),
                              "round": frames["truth"]["round"].to_numpy(), OUTCOME: outcome})
@@ -618,6 +826,7 @@ def generate(
         parameters=parameters,
         outcomes=outcomes,
         outcome_weights=outcome_weights,
+        pockets=pockets,
     )
 
 
@@ -653,6 +862,190 @@ def _load_geo() -> dict[str, Any]:
         "polygons": polys,
         "localities": localities,
     }
+
+
+_LG_REGION_NAMES = {
+    "ML05": "Mopti", "ML06": "Tombouctou", "ML07": "Gao", "ML10": "Ménaka",
+    "BF46": "Boucle du Mouhoun", "BF49": "Centre-Nord", "BF52": "Est", "BF54": "Nord", "BF56": "Sahel",
+    "NE005": "Tahoua", "NE006": "Tillabéri",
+}
+
+
+def _area_countries(countries: tuple[str, ...] | str | None) -> tuple[str, ...] | None:
+    """The countries of a Liptako-Gourma survey in file order, or None for the whole-Mali survey."""
+    if countries is None:
+        return None
+    if isinstance(countries, str):
+        countries = tuple(countries.split(","))
+    chosen = {str(c).strip().upper() for c in countries if str(c).strip()}
+    unknown = sorted(chosen - set(LIPTAKO_GOURMA_REGIONS))
+    if unknown or not chosen:
+        raise ValueError(f"countries must be ISO3 codes among {', '.join(LIPTAKO_GOURMA_REGIONS)}"
+                         + (f", not {', '.join(unknown)}" if unknown else ""))
+    if chosen == {"MLI"}:
+        return None
+    return tuple(c for c in LIPTAKO_GOURMA_COUNTRIES if c in chosen)
+
+
+def _polygonal(geom: Any) -> Any:
+    """The polygons of a geometry (a clipped polygon can come back as a collection)."""
+    import shapely
+
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _area_km2(geoms: list[Any]) -> np.ndarray:
+    """Geodesic areas (km², WGS 84) of lon/lat polygons."""
+    import numpy as np
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    return np.array([abs(geod.geometry_area_perimeter(g)[0]) / 1e6 if not g.is_empty else 0.0 for g in geoms])
+
+
+def _load_geo_area(countries: tuple[str, ...]) -> dict[str, Any]:
+    """Units (admin-2) and regions of the Liptako-Gourma survey of ``countries`` (module docstring).
+
+    Units are Mali cercle polygons, Burkina Faso provinces clipped to their admin-1 polygon and
+    Niger departments with a seat (no polygon: ``None``), in the order of ``countries`` and then
+    of their p-codes.
+    """
+    import numpy as np
+    import shapely
+
+    from stability import geo
+
+    selected = [r for c in countries for r in LIPTAKO_GOURMA_REGIONS[c]]
+    pcodes = geo.load_pcodes(None)
+    names = dict(zip(pcodes["pcode"], pcodes["name"], strict=True))
+    admin1 = geo.load_admin1(countries)
+    region_geom = {p: _polygonal(shapely.make_valid(g)) for p, g in zip(admin1["adm1_pcode"], admin1.geometry)
+                   if p in selected}
+    units: list[tuple[str, str, str, Any]] = []  # p-code, region, country, polygon
+    if "MLI" in countries:
+        cercles = geo.load_cercles()
+        units += [(p, r, "MLI", g) for p, r, g in zip(cercles["adm2_pcode"], cercles["adm1_pcode"], cercles.geometry)
+                  if r in selected]
+    if "BFA" in countries:
+        prov = geo.load_bfa_provinces()
+        clipped = [(p, r, "BFA", _polygonal(shapely.intersection(shapely.make_valid(g), region_geom[r])))
+                   for p, r, g in zip(prov["adm2_pcode"], prov["adm1_pcode"], prov.geometry) if r in selected]
+        units += [u for u in clipped if u[3].area > 1e-6]  # a province outside its region's polygon gets none
+    seats = geo.load_niger_department_seats()
+    seats = seats[seats["adm1_pcode"].isin(selected)].reset_index(drop=True)
+    if "NER" in countries:
+        units += [(p, r, "NER", None) for p, r in zip(seats["adm2_pcode"], seats["adm1_pcode"])]
+    polys = np.empty(len(units), dtype=object)
+    polys[:] = [u[3] for u in units]
+    regions = np.array(selected, dtype=object)
+    rpolys = np.empty(len(regions), dtype=object)
+    rpolys[:] = [region_geom[r] for r in selected]
+    for g in [*polys, *rpolys]:
+        if g is not None:
+            shapely.prepare(g)
+    x0, y0, x1, y1 = shapely.union_all(list(rpolys)).bounds
+    grid = (math.floor(x0 * 10 - 3) / 10, math.ceil(x1 * 10 + 3) / 10, math.floor(y0 * 10 - 3) / 10,
+            math.ceil(y1 * 10 + 3) / 10, 0.1)
+    pcode = np.array([u[0] for u in units], dtype=object)
+    adm1 = np.array([u[1] for u in units], dtype=object)
+    return {
+        "pcode": pcode,
+        "adm1": adm1,
+        "country": np.array([u[2] for u in units], dtype=object),
+        "adm2_name": np.array([names[p] for p in pcode], dtype=object),
+        "adm1_name": np.array([names[p] for p in adm1], dtype=object),
+        "polygons": polys,
+        "regions": regions,
+        "region_polygons": rpolys,
+        "seats": seats,
+        "localities": geo.load_localities(None),
+        "grid": grid,
+        "plant_regions": tuple(selected),
+    }
+
+
+def _place_locations_area(rng: np.random.Generator, geo: dict[str, Any], n: int) -> dict[str, Any]:
+    """Allocate ``n`` locations to the regions and units of a Liptako-Gourma survey and draw them."""
+    import numpy as np
+    import shapely
+
+    from stability.geo import nearest_department
+
+    polys, regions, rpolys = geo["polygons"], geo["regions"], geo["region_polygons"]
+    unit_of = {p: i for i, p in enumerate(geo["pcode"])}
+    unit_region = np.array([int(np.flatnonzero(regions == r)[0]) for r in geo["adm1"]], dtype="int64")
+    unit_iso2 = np.array([_ISO2[c] for c in geo["country"]], dtype=object)
+    seats = geo["seats"]
+
+    def assign(lon: np.ndarray, lat: np.ndarray, region: str) -> np.ndarray:
+        deps = nearest_department(lon, lat, np.full(len(lon), region, dtype=object), seats)
+        if (deps == "").any():  # pragma: no cover - every selected Niger region has seats
+            raise RuntimeError(f"no department seat in region {region}")
+        return np.array([unit_of[d] for d in deps], dtype="int64")
+
+    # GeoNames localities: in a unit polygon of their country, or (Niger) in a region, then the nearest seat
+    loc_gdf = geo["localities"]
+    g_lon = np.round(loc_gdf["longitude"].to_numpy(dtype="float64"), 5)
+    g_lat = np.round(loc_gdf["latitude"].to_numpy(dtype="float64"), 5)
+    g_cc = loc_gdf["countrycode"].to_numpy(dtype=object)
+    g_unit = np.full(len(loc_gdf), -1, dtype="int64")
+    for u, poly in enumerate(polys):
+        if poly is not None:
+            inside = shapely.contains_xy(poly, g_lon, g_lat) & (g_unit < 0) & (g_cc == unit_iso2[u])
+            g_unit[inside] = u
+    for k, r in enumerate(regions):
+        if str(r).startswith("NE"):
+            inside = np.flatnonzero(shapely.contains_xy(rpolys[k], g_lon, g_lat) & (g_unit < 0) & (g_cc == "NE"))
+            if len(inside):
+                g_unit[inside] = assign(g_lon[inside], g_lat[inside], r)
+    keep = g_unit >= 0
+    if n < 4 * int(keep.sum()):
+        keep[:] = False
+    g_idx = np.flatnonzero(keep)
+
+    def floor_at(total: int, floor: np.ndarray, needed: np.ndarray) -> np.ndarray:
+        minimum = np.maximum(floor, needed)
+        return minimum if minimum.sum() <= total else needed
+
+    # regions: sqrt(area), at least one location each (when n allows) and their localities
+    r_g = np.bincount(unit_region[g_unit[g_idx]], minlength=len(regions))
+    r_min = floor_at(n, np.full(len(regions), 1 if n >= len(regions) else 0), r_g)
+    r_counts = _allocate(n, np.sqrt(_area_km2(list(rpolys))), r_min)
+    u_g = np.bincount(g_unit[g_idx], minlength=len(polys))
+
+    lon_parts, lat_parts, unit_parts, src_parts = [], [], [], []
+    for k, r in enumerate(regions):
+        gi = g_idx[unit_region[g_unit[g_idx]] == k]
+        lon_parts.append(g_lon[gi])
+        lat_parts.append(g_lat[gi])
+        unit_parts.append(g_unit[gi])
+        src_parts.append(gi)
+        todo = int(r_counts[k]) - len(gi)
+        members = np.flatnonzero(unit_region == k)
+        if polys[members[0]] is None:  # Niger: uniform in the region, then the nearest department seat
+            x, y = _sample_in_polygon(rng, rpolys[k], todo)
+            lon_parts.append(x)
+            lat_parts.append(y)
+            unit_parts.append(assign(x, y, r) if len(x) else np.empty(0, dtype="int64"))
+            src_parts.append(np.full(len(x), -1, dtype="int64"))
+            continue
+        floor = np.full(len(members), 1 if r_counts[k] >= 3 * len(members) else 0)
+        counts = _allocate(int(r_counts[k]), _area_km2(list(polys[members])), floor_at(int(r_counts[k]), floor,
+                                                                                       u_g[members]))
+        for u, c in zip(members, counts - u_g[members]):
+            x, y = _sample_in_polygon(rng, polys[u], int(c))
+            lon_parts.append(x)
+            lat_parts.append(y)
+            unit_parts.append(np.full(len(x), u, dtype="int64"))
+            src_parts.append(np.full(len(x), -1, dtype="int64"))
+    lon = np.concatenate(lon_parts)
+    lat = np.concatenate(lat_parts)
+    unit = np.concatenate(unit_parts).astype("int64")
+    src_geo = np.concatenate(src_parts).astype("int64")
+    assert len(lon) == n
+    order = np.lexsort((rng.random(n), unit))
+    return {"cercle": unit[order], "lon": lon[order], "lat": lat[order], "src_geo": src_geo[order]}
 
 
 def _allocate(total: int, weights: np.ndarray, minimum: np.ndarray) -> np.ndarray:
@@ -844,6 +1237,22 @@ _SYLLABLES = {
          "gou", "zabi", "lal", "fif"),
         (" Haoussa", " Gourma", " Est", " Ouest", " Songhai", " Kel Ansar", " Bella"),
     ),
+    "mossi": (
+        ("Ko", "Kou", "Ou", "Ya", "Sa", "Ta", "Pi", "Bou", "Zi", "Ka", "Ti", "Ga", "Ba", "Lo", "Ra",
+         "Ni", "Di", "Kay", "Ma", "Na", "Wa", "Yi", "Pou", "Sam", "Tou", "Gou", "Rou", "Zam"),
+        ("", "", "", "n", "la", "ba", "ga", "re", "go", "si", "ko", "ri"),
+        ("tenga", "ssin", "go", "ghin", "sse", "bila", "doum", "yale", "koulga", "zougou", "naba",
+         "re", "pore", "boule", "ogo", "bin", "kin", "lga", "nde", "yiri"),
+        (" Peulh", " Mossi", " Yarse", " Nord", " Sud", " Centre"),
+    ),
+    "hausa": (
+        ("Dan", "Guidan", "Tsa", "Ma", "Ka", "Bir", "Ga", "Sa", "Dou", "Ta", "Zan", "Kal", "Gar",
+         "Ja", "Ba", "Yan", "Ala", "Mai", "Sab", "Kou", "Rou", "Tan"),
+        ("", "", "", "n", "ra", "ma", "ga", "ba", "da", "ka"),
+        ("ji", "wa", "rou", "ri", "kou", "fa", "dawa", "tawa", "bi", "raoua", "goua", "doutchi",
+         "kaki", "gari", "sa", "nia", "de"),
+        (" Peulh", " Touareg", " Haoussa", " Sabon Gari", " Gabas", " Yamma"),
+    ),
 }
 _PREFIX_NORTH = ("Tin-", "In-")
 
@@ -905,11 +1314,17 @@ def _village_names(rng: np.random.Generator, group: np.ndarray, is_site: np.ndar
 # ---------------------------------------------------------------------------------------------
 
 
-def _grid_fields(rng: np.random.Generator, n_main: int, n_change: int) -> np.ndarray:
-    """Random-Fourier-feature Gaussian fields on the 0.1-degree grid, shape (ny, nx, k)."""
+def _grid_fields(rng: np.random.Generator, layers: list[tuple[float, int]],
+                 grid: tuple[float, float, float, float, float] = _GRID) -> np.ndarray:
+    """Random-Fourier-feature Gaussian fields on the 0.1-degree grid, shape (ny, nx, k).
+
+    ``layers`` lists ``(length scale in km, number of fields)``; the fields come in that order,
+    each with unit variance.  The grid step (about 11 km) is small beside the shortest length
+    scale (40 km): bilinear interpolation moves a field by about 1 % of its standard deviation.
+    """
     import numpy as np
 
-    lon0, lon1, lat0, lat1, step = _GRID
+    lon0, lon1, lat0, lat1, step = grid
     gx = lon0 + step * np.arange(int(round((lon1 - lon0) / step)) + 1)
     gy = lat0 + step * np.arange(int(round((lat1 - lat0) / step)) + 1)
     lon, lat = np.meshgrid(gx, gy)
@@ -921,22 +1336,23 @@ def _grid_fields(rng: np.random.Generator, n_main: int, n_change: int) -> np.nda
         b = rng.uniform(0.0, 2.0 * math.pi, _N_FEATURES)
         return math.sqrt(2.0 / _N_FEATURES) * np.cos(np.outer(x, w[0]) + np.outer(y, w[1]) + b)
 
-    out = np.empty((x.size, n_main + n_change))
-    phi = features(_LENGTH_SCALE_KM)
-    coef = rng.standard_normal((_N_FEATURES, n_main))
-    out[:, :n_main] = np.einsum("nm,mk->nk", phi, coef)
-    phi = features(_CHANGE_LENGTH_SCALE_KM)
-    if n_change:
-        coef = rng.standard_normal((_N_FEATURES, n_change))
-        out[:, n_main:] = np.einsum("nm,mk->nk", phi, coef)
+    out = np.empty((x.size, sum(k for _, k in layers)))
+    pos = 0
+    for length, k in layers:
+        phi = features(length)
+        if k:
+            coef = rng.standard_normal((_N_FEATURES, k))
+            out[:, pos:pos + k] = np.einsum("nm,mk->nk", phi, coef)
+        pos += k
     return out.reshape(len(gy), len(gx), -1)
 
 
-def _interpolate(grid: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Bilinear interpolation of grid fields at points, shape (n, k)."""
+def _interpolate(grid: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                 spec: tuple[float, float, float, float, float] = _GRID) -> np.ndarray:
+    """Bilinear interpolation of grid fields at points, shape (n, k) (``spec``: the grid's extent and step)."""
     import numpy as np
 
-    lon0, _, lat0, _, step = _GRID
+    lon0, _, lat0, _, step = spec
     ny, nx, _ = grid.shape
     fx = (lon - lon0) / step
     fy = (lat - lat0) / step
@@ -948,15 +1364,94 @@ def _interpolate(grid: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarr
             + (1 - tx) * ty * grid[iy + 1, ix] + tx * ty * grid[iy + 1, ix + 1])
 
 
+def _haversine_km(lon0: float, lat0: float, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Great-circle distance (km, sphere of radius 6,371 km) from one point to many."""
+    import numpy as np
+
+    p0, p = np.radians(lat0), np.radians(lat)
+    h = (np.sin((p - p0) / 2.0) ** 2
+         + np.cos(p0) * np.cos(p) * np.sin(np.radians(lon - lon0) / 2.0) ** 2)
+    return 2.0 * _EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def _plant_areas(rng: np.random.Generator, geo: dict[str, Any], loc: dict[str, Any],
+                 broad: np.ndarray) -> list[dict[str, Any]]:
+    """Choose the planted pockets of stability and hotspots of instability (module docstring, item 2).
+
+    Centres are locations of the regions of :data:`_PLANT_REGIONS` (any selected region of the
+    Liptako-Gourma survey), drawn without replacement
+    with weights ``exp(-broad)`` for a pocket (preferably amid instability) and ``exp(broad)`` for
+    a hotspot (``broad``: the regional effect plus the 150 km field).  A centre is kept when its
+    region holds fewer than :data:`_PLANT_PER_REGION` areas, it lies at least
+    :data:`_PLANT_SEPARATION_KM` from the centres already kept and its disc holds at least
+    :data:`_PLANT_MIN_MEMBERS` locations.  Kinds alternate (pocket, hotspot, ...) until
+    :data:`_PLANT_COUNT` of each are placed or the candidates run out (small surveys).
+
+    Returns
+    -------
+    list of dict
+        ``id``, ``kind``, ``lon``, ``lat`` (the centre, rounded to 5 decimals), ``radius`` (km,
+        1 decimal), ``members`` (indices of the locations within the radius) and ``shift``.
+    """
+    import numpy as np
+
+    n = len(loc["cercle"])
+    region = geo["adm1"][loc["cercle"]]
+    lon = np.round(loc["lon"], 5)
+    lat = np.round(loc["lat"], 5)
+    eligible = np.isin(region, geo.get("plant_regions", _PLANT_REGIONS))
+    u = rng.random((2, n))
+    radii = np.round(rng.uniform(*_PLANT_RADIUS_KM, 2 * _PLANT_COUNT), 1)
+    candidates = {}
+    for k, kind in enumerate(("pocket", "hotspot")):
+        sign = -1.0 if kind == "pocket" else 1.0
+        keys = np.log(u[k]) / np.exp(sign * _PLANT_PREFERENCE * broad)
+        keys[~eligible] = -np.inf
+        candidates[kind] = np.argsort(-keys, kind="stable")[: int(eligible.sum())]
+    tried = {"pocket": 0, "hotspot": 0}
+    placed = {"pocket": 0, "hotspot": 0}
+    per_region: dict[str, int] = {}
+    areas: list[dict[str, Any]] = []
+    for kind in ("pocket", "hotspot") * _PLANT_COUNT:
+        order = candidates[kind]
+        while tried[kind] < len(order):
+            c = int(order[tried[kind]])
+            tried[kind] += 1
+            if per_region.get(region[c], 0) >= _PLANT_PER_REGION:
+                continue
+            if areas:
+                others = np.array([[a["lon"], a["lat"]] for a in areas])
+                if _haversine_km(lon[c], lat[c], others[:, 0], others[:, 1]).min() < _PLANT_SEPARATION_KM:
+                    continue
+            radius = float(radii[len(areas)])
+            members = np.flatnonzero(_haversine_km(lon[c], lat[c], lon, lat) <= radius)
+            if len(members) < _PLANT_MIN_MEMBERS:
+                continue
+            placed[kind] += 1
+            per_region[region[c]] = per_region.get(region[c], 0) + 1
+            areas.append({"id": f"{'P' if kind == 'pocket' else 'H'}{placed[kind]}", "kind": kind,
+                          "lon": float(lon[c]), "lat": float(lat[c]), "radius": radius,
+                          "members": members, "shift": _PLANT_SHIFT if kind == "pocket" else -_PLANT_SHIFT})
+            break
+    return areas
+
+
 def _latents(rng_field: np.random.Generator, rng: np.random.Generator, geo: dict[str, Any],
-             loc: dict[str, Any], n_rounds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Latent stability ``(n, R)``, pillar latents ``(n, R, 3)`` and cercle means ``(n, R)``."""
+             loc: dict[str, Any], n_rounds: int,
+             rng_plant: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latent stability ``(n, R)``, pillar latents ``(n, R, 3)`` and cercle means ``(n, R)``.
+
+    Also sets ``loc["smooth"]`` (the surroundings without local noise) and ``loc["areas"]`` (the
+    planted pockets and hotspots, see :func:`_plant_areas`).
+    """
     import numpy as np
 
     n = len(loc["cercle"])
     n_c = len(geo["pcode"])
-    grid = _grid_fields(rng_field, 4, n_rounds - 1)
-    f = _interpolate(grid, loc["lon"], loc["lat"])
+    spec = geo.get("grid", _GRID)
+    grid = _grid_fields(rng_field, [(_LENGTH_SCALE_KM, 4), (_LOCAL_LENGTH_SCALE_KM, 1),
+                                    (_CHANGE_LENGTH_SCALE_KM, n_rounds - 1)], spec)
+    f = _interpolate(grid, loc["lon"], loc["lat"], spec)
     cercle = loc["cercle"]
     regions = geo["adm1"]
     region_eff = np.array([_REGION_EFFECT[r] for r in regions])[cercle]
@@ -964,16 +1459,24 @@ def _latents(rng_field: np.random.Generator, rng: np.random.Generator, geo: dict
     cercle_eff = rng.standard_normal(n_c)[cercle]
     noise0 = rng.standard_normal(n)
     pillar_noise = rng.standard_normal((n, 3))
+    broad = region_eff + _W_FIELD * f[:, 0]
+    areas = _plant_areas(rng_plant, geo, loc, broad)
+    # inside a planted area the 40 km field gives way to the area's shift
+    local = _W_LOCAL * f[:, 4]
+    for a in areas:
+        local[a["members"]] = a["shift"]
+    loc["areas"] = areas
     lat_l = np.empty((n, n_rounds))
-    lat_l[:, 0] = region_eff + 0.25 * cercle_eff + 0.8 * f[:, 0] + 0.35 * noise0
+    lat_l[:, 0] = broad + local + _W_CERCLE * cercle_eff + _W_NOISE * noise0
     for r in range(1, n_rounds):
         trend = np.array([_REGION_TREND[g][r - 1] if r - 1 < len(_REGION_TREND[g]) else 0.0
                           for g in regions])[cercle]
-        lat_l[:, r] = lat_l[:, r - 1] + trend + 0.35 * f[:, 3 + r] + 0.15 * rng.standard_normal(n)
-    lat_p = (lat_l[:, :, None] + (0.25 * f[:, None, 1:4] + 0.12 * pillar_noise[:, None, :])
-             + 0.08 * rng.standard_normal((n, n_rounds, 3)))
+        lat_l[:, r] = (lat_l[:, r - 1] + trend + _W_CHANGE * f[:, 4 + r]
+                       + _W_CHANGE_NOISE * rng.standard_normal(n))
+    lat_p = (lat_l[:, :, None] + (_W_PILLAR * f[:, None, 1:4] + _W_PILLAR_NOISE * pillar_noise[:, None, :])
+             + _W_PILLAR_ROUND * rng.standard_normal((n, n_rounds, 3)))
     # smooth surroundings (no local noise), used to place IDP sites
-    loc["smooth"] = region_eff + 0.8 * f[:, 0]
+    loc["smooth"] = broad + local
     counts = np.bincount(cercle, minlength=n_c).astype("float64")
     context = np.empty((n, n_rounds))
     for r in range(n_rounds):
@@ -1280,6 +1783,7 @@ def _frames(loc: dict[str, Any], geo: dict[str, Any], lr_loc: np.ndarray, lr_rou
             "name_source": pd.array(np.where(is_geo, "geonames", "generated").astype(object), dtype="str"),
             "geonameid": geonameid,
             "location_type": pd.array(np.where(loc["is_site"], "idp_site", "village").astype(object), dtype="str"),
+            **({"admin0_pcode": pd.array(geo["country"][cercle], dtype="str")} if "country" in geo else {}),
             "admin1_pcode": pd.array(geo["adm1"][cercle], dtype="str"),
             "admin1_name": pd.array(geo["adm1_name"][cercle], dtype="str"),
             "admin2_pcode": pd.array(geo["pcode"][cercle], dtype="str"),
@@ -1304,3 +1808,25 @@ def _frames(loc: dict[str, Any], geo: dict[str, Any], lr_loc: np.ndarray, lr_rou
         }
     )
     return {"locations": locations, "population": population, "truth": truth}
+
+
+def _pockets_frame(areas: list[dict[str, Any]], location_ids: np.ndarray) -> pd.DataFrame:
+    """One row per member location of each planted area: pockets ``P1``... first, then hotspots ``H1``..."""
+    import numpy as np
+    import pandas as pd
+
+    ordered = sorted(areas, key=lambda a: (a["kind"] != "pocket", int(a["id"][1:])))
+    rows = []
+    for a in ordered:
+        ids = np.sort(location_ids[a["members"]].astype(str))
+        rows.append(pd.DataFrame({
+            "pocket_id": a["id"], "kind": a["kind"], "centre_longitude": a["lon"],
+            "centre_latitude": a["lat"], "radius_km": a["radius"], "location_id": ids}))
+    columns = ["pocket_id", "kind", "centre_longitude", "centre_latitude", "radius_km", "location_id"]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c.startswith(("centre", "radius")) else "str")
+                             for c in columns})
+    out = pd.concat(rows, ignore_index=True)[columns]
+    for c in ("pocket_id", "kind", "location_id"):
+        out[c] = out[c].astype("str")
+    return out

@@ -20,6 +20,7 @@ from stability.generate import (
     PILLARS,
     generate,
     indicator_catalogue,
+    load_pockets,
 )
 from stability.paths import default_dataset
 
@@ -99,9 +100,25 @@ def test_committed_dataset_is_labelled_illustrative():
     assert meta["generator"]["module"] == "stability.generate"
     assert (meta["answers"], meta["locations"], meta["population"], meta["truth"]) == (
         "key_informants.csv", "locations.csv", "displacement.csv", "ground_truth.csv")
+    assert meta["pockets"] == "pockets.csv"  # ground truth, listed like the latent values
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert "ILLUSTRATIVE" in readme and "NOT REAL SURVEY DATA" in readme
     assert (folder / "key_informants.csv").stat().st_size < 3_000_000
+
+
+def test_same_seed_writes_identical_bytes(tmp_path):
+    """Two runs with one seed write the same bytes, planted pockets included; another seed differs."""
+    kwargs = dict(n_rounds=2, key_informants=None)
+    first = generate(1500, seed=7, **kwargs).write(tmp_path / "a")
+    second = generate(1500, seed=7, **kwargs).write(tmp_path / "b")
+    other = generate(1500, seed=8, **kwargs).write(tmp_path / "c")
+    names = sorted(p.name for p in first.iterdir())
+    assert "pockets.csv" in names and names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert len(load_pockets(first)) >= 8 * 6
+    assert (first / "pockets.csv").read_bytes() != (other / "pockets.csv").read_bytes()
+    assert (first / "ground_truth.csv").read_bytes() != (other / "ground_truth.csv").read_bytes()
 
 
 def test_seed_changes_the_data():
@@ -269,6 +286,140 @@ def test_regional_pattern(ds):
     m = ds.truth.merge(ds.locations[["location_id", "admin1_pcode"]], on="location_id")
     means = m.groupby("admin1_pcode")["latent_stability"].mean()
     assert means[["ML09", "ML03", "ML01"]].min() > means[["ML08", "ML10", "ML07", "ML06"]].max()
+
+
+def test_regions_differ_but_overlap(ds):
+    """Every region has stable and unstable locations: region medians differ, their spreads overlap."""
+    m = ds.truth.merge(ds.locations[["location_id", "admin1_pcode"]], on="location_id")
+    for rnd, grp in m.groupby("round"):
+        pct = grp["latent_stability"].rank(pct=True)  # national percentile of each location
+        q = pct.groupby(grp["admin1_pcode"]).quantile([0.1, 0.5, 0.9]).unstack()
+        assert len(q) == 10, rnd
+        assert (q[0.1] < 0.6).all(), (rnd, q[0.1].idxmax())  # the most stable region has unstable places
+        assert (q[0.9] > 0.4).all(), (rnd, q[0.9].idxmin())  # the least stable region has stable places
+        assert q[0.5].max() - q[0.5].min() > 0.3, rnd  # ... and the regions still differ
+
+
+def haversine_km(lon0, lat0, lon, lat):
+    """Great-circle distance in km on a sphere of radius 6,371 km."""
+    p0, p = np.radians(lat0), np.radians(np.asarray(lat, dtype="float64"))
+    dlon = np.radians(np.asarray(lon, dtype="float64") - lon0)
+    h = np.sin((p - p0) / 2) ** 2 + np.cos(p0) * np.cos(p) * np.sin(dlon / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(h))
+
+
+def test_latent_is_spatially_correlated_at_tens_of_km(ds):
+    """Within a region, a location's latent follows the mean of its neighbours within 30 km."""
+    m = ds.truth[ds.truth["round"] == 1].merge(ds.locations, on="location_id")
+    resid = (m["latent_stability"] - m.groupby("admin1_pcode")["latent_stability"].transform("mean")).to_numpy()
+    lon, lat = m["longitude"].to_numpy(), m["latitude"].to_numpy()
+    dist = np.stack([haversine_km(x, y, lon, lat) for x, y in zip(lon, lat)])
+
+    def neighbour_corr(lo, hi):
+        w = (dist > lo) & (dist <= hi)
+        np.fill_diagonal(w, False)
+        has = w.sum(axis=1) > 0
+        mean = (w @ resid) / np.maximum(w.sum(axis=1), 1)
+        return np.corrcoef(resid[has], mean[has])[0, 1]
+
+    near, far = neighbour_corr(0, 30), neighbour_corr(300, 500)
+    assert near > 0.4 and abs(far) < 0.2 and near > far + 0.3, (near, far)
+
+
+# --------------------------------------------------------------------------------------------
+# planted pockets of stability and hotspots of instability
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pockets():
+    """The committed pockets.csv."""
+    return load_pockets()
+
+
+def test_pockets_file_is_consistent(pockets, ds):
+    pd.testing.assert_frame_equal(pockets, ds.pockets, check_dtype=False)
+    assert list(pockets.columns) == ["pocket_id", "kind", "centre_longitude", "centre_latitude", "radius_km",
+                                     "location_id"]
+    loc = ds.locations.set_index("location_id")
+    assert pockets["location_id"].isin(loc.index).all()
+    assert not pockets["location_id"].duplicated().any()  # no location in two planted areas
+    areas = pockets.groupby("pocket_id")
+    assert sorted(areas.groups) == ["H1", "H2", "H3", "H4", "P1", "P2", "P3", "P4"]
+    regions = set()
+    for pid, grp in areas:
+        assert grp["kind"].nunique() == 1 and grp["kind"].iloc[0] == {"P": "pocket", "H": "hotspot"}[pid[0]]
+        assert grp[["centre_longitude", "centre_latitude", "radius_km"]].nunique().eq(1).all(), pid
+        lon0, lat0, radius = grp[["centre_longitude", "centre_latitude", "radius_km"]].iloc[0]
+        assert 35 <= radius <= 60, pid
+        assert len(grp) >= 6, pid
+        # the centre is a location, a member
+        centre = loc.index[(loc["longitude"] == lon0) & (loc["latitude"] == lat0)]
+        assert len(centre) == 1 and centre[0] in set(grp["location_id"]), pid
+        regions.add(loc.loc[centre[0], "admin1_pcode"])
+        # the members are exactly the locations within the radius
+        dist = pd.Series(haversine_km(lon0, lat0, loc["longitude"], loc["latitude"]), index=loc.index)
+        assert (dist[grp["location_id"]] <= radius + 1e-6).all(), pid
+        assert set(dist.index[dist <= radius - 1e-6]) <= set(grp["location_id"]), pid
+    assert len(regions) >= 4  # spread over several regions
+
+
+def test_pockets_stand_out_from_their_surroundings(pockets, ds):
+    """In every round, a pocket's members are more stable (a hotspot's less) than the other locations
+    within 150 km of its centre."""
+    loc = ds.locations.set_index("location_id")
+    for pid, grp in pockets.groupby("pocket_id"):
+        lon0, lat0, kind = grp["centre_longitude"].iloc[0], grp["centre_latitude"].iloc[0], grp["kind"].iloc[0]
+        dist = pd.Series(haversine_km(lon0, lat0, loc["longitude"], loc["latitude"]), index=loc.index)
+        members = set(grp["location_id"])
+        around = set(dist.index[dist <= 150]) - members
+        assert len(around) >= 20, pid
+        for rnd, truth in ds.truth.groupby("round"):
+            latent = truth.set_index("location_id")["latent_stability"]
+            inside = latent[latent.index.isin(members)].mean()
+            outside = latent[latent.index.isin(around)].mean()
+            gap = inside - outside if kind == "pocket" else outside - inside
+            assert gap > 0.3, (pid, rnd, inside, outside)
+
+
+def test_pockets_of_a_small_survey():
+    small = generate(120, n_rounds=2, key_informants=None)
+    assert list(small.pockets.columns) == ["pocket_id", "kind", "centre_longitude", "centre_latitude",
+                                           "radius_km", "location_id"]
+    assert small.pockets["location_id"].isin(small.locations["location_id"]).all()
+
+
+# --------------------------------------------------------------------------------------------
+# the index recovers the latent (the Mali spec on the embedded survey)
+# --------------------------------------------------------------------------------------------
+
+
+def recovery(scores: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Spearman's correlation of the index with ``latent_stability``, per round: nationally
+    (``admin1_pcode`` = ``"all"``) and within each region."""
+    m = scores[["location_id", "round", "admin1_pcode", "stability"]].merge(
+        truth[["location_id", "round", "latent_stability"]], on=["location_id", "round"], validate="one_to_one")
+    assert len(m) == len(truth)
+    rows = []
+    for rnd, grp in m.groupby("round"):
+        rows.append(("all", rnd, grp["stability"].corr(grp["latent_stability"], method="spearman")))
+        for region, sub in grp.groupby("admin1_pcode"):
+            rows.append((region, rnd, sub["stability"].corr(sub["latent_stability"], method="spearman")))
+    return pd.DataFrame(rows, columns=["admin1_pcode", "round", "rho"])
+
+
+def test_index_recovers_the_latent_nationally_and_in_every_region(mali_result):
+    truth = pd.read_csv(default_dataset() / "ground_truth.csv", dtype={"location_id": str})
+    rho = recovery(mali_result.scores, truth)
+    assert len(rho) == 3 * 11  # three rounds, the nation and ten regions
+    national = rho[rho["admin1_pcode"] == "all"]
+    regional = rho[rho["admin1_pcode"] != "all"]
+    assert (national["rho"] >= 0.9).all(), national
+    assert (regional["rho"] >= 0.85).all(), regional.nsmallest(3, "rho")
+    # the check can fail: latent values shuffled within each round are not recovered
+    shuffled = truth.assign(latent_stability=truth.groupby("round")["latent_stability"].transform(
+        lambda s: s.sample(frac=1.0, random_state=1).to_numpy()))
+    assert recovery(mali_result.scores, shuffled)["rho"].abs().max() < 0.5
 
 
 # --------------------------------------------------------------------------------------------

@@ -205,8 +205,8 @@ def test_python_dash_m_runs_the_command_line():
 # --------------------------------------------------------------------------------------------
 
 #: What a wheel must carry from the repository, as package data under stability/_embedded/.
-EMBEDDED = ["data/specs/*.yaml", "data/raw/mali_illustrative/*", "data/external/geo/*", "data/external/asem/*",
-            "notebooks/*.ipynb"]
+EMBEDDED = ["data/specs/*.yaml", "data/raw/mali_illustrative/*", "data/raw/liptako_gourma_illustrative/*",
+            "data/external/geo/*", "data/external/asem/*", "notebooks/*.ipynb"]
 #: Not needed to build the wheel (and large or changing while the tests run).
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "reports", "test-artifacts", "build", "dist", "*.egg-info",
                                     "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".ruff_cache",

@@ -1,0 +1,310 @@
+"""The Liptako-Gourma view: the three-country illustrative survey (Mali, Burkina Faso, Niger), its
+geodata, map layers, region names, maps and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from stability import geo
+from stability.cli import main
+from stability.generate import LIPTAKO_GOURMA_REGIONS, generate, write_liptako_gourma
+from stability.paths import data_dir
+
+SPEC = data_dir() / "specs" / "liptako_gourma.yaml"
+EMBEDDED = data_dir() / "raw" / "liptako_gourma_illustrative"
+COUNTRIES = ("MLI", "BFA", "NER")
+SELECTED = [r for c in COUNTRIES for r in LIPTAKO_GOURMA_REGIONS[c]]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A small three-country survey (200 locations, 2 rounds), written to a folder."""
+    folder = tmp_path_factory.mktemp("lg_small")
+    ds = generate(200, n_rounds=2, countries=COUNTRIES)
+    ds.write(folder)
+    return ds, folder
+
+
+@pytest.fixture(scope="module")
+def embedded_locations():
+    return pd.read_csv(EMBEDDED / "locations.csv", dtype={"location_id": str, "admin1_pcode": str,
+                                                           "admin2_pcode": str, "admin0_pcode": str})
+
+
+@pytest.fixture(scope="module")
+def lg_result():
+    from stability.report.context import compute_result
+
+    result, _, _ = compute_result(EMBEDDED, SPEC)
+    return result
+
+
+@pytest.fixture(scope="module")
+def layers(lg_result):
+    from stability.report.context import map_layers
+
+    return map_layers(lg_result)
+
+
+# --------------------------------------------------------------------------------------------
+# geodata
+# --------------------------------------------------------------------------------------------
+
+
+def test_bfa_provinces_have_ocha_pcodes():
+    prov = geo.load_bfa_provinces()
+    pcodes = geo.load_pcodes("BFA")
+    adm2 = pcodes[pcodes["admin_level"] == 2]
+    assert len(prov) == 45 and prov["adm2_pcode"].is_unique
+    assert set(prov["adm2_pcode"]) == set(adm2["pcode"])
+    parent = dict(zip(adm2["pcode"], adm2["parent_pcode"]))
+    assert all(parent[p] == r for p, r in zip(prov["adm2_pcode"], prov["adm1_pcode"]))
+    assert prov.set_index("ne_name").loc["Mou Houn", "adm2_pcode"] == "BF4604"
+    assert str(prov.crs) == "EPSG:4326"
+
+
+def test_niger_department_seats_and_nearest_department():
+    seats = geo.load_niger_department_seats()
+    assert seats["adm2_pcode"].is_unique
+    ours = seats[seats["adm1_pcode"].isin(["NE005", "NE006"])]
+    # every department of Tahoua and Tillaberi has its seat, except the urban "Ville de Tahoua"
+    assert len(ours) == 12 + 13 and "NE005013" not in set(seats["adm2_pcode"])
+    # a seat belongs to its own department; a point near Tera goes to Tera
+    got = geo.nearest_department(ours["longitude"], ours["latitude"], ours["adm1_pcode"], seats)
+    assert list(got) == list(ours["adm2_pcode"])
+    assert geo.nearest_department([0.8], [14.05], ["NE006"], seats)[0] == "NE006011"
+    assert geo.nearest_department([0.8], [14.05], ["NE099"], seats)[0] == ""
+
+
+def test_admin_layers_of_the_three_countries():
+    a1 = geo.load_admin1()
+    assert a1["adm0_iso3"].value_counts().to_dict() == {"BFA": 13, "MLI": 10, "NER": 8}
+    assert a1["adm1_pcode"].is_unique and set(a1["adm1_pcode"]) <= set(geo.load_pcodes(None)["pcode"])
+    a2 = geo.load_admin2()
+    assert a2["adm0_iso3"].value_counts().to_dict() == {"MLI": 50, "BFA": 45}
+    assert [geo.country_of(p) for p in ("ML05", "BF5601", "NE006011", "XX1", None)] == [
+        "MLI", "BFA", "NER", None, None]
+
+
+# --------------------------------------------------------------------------------------------
+# the generator
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_country_and_region_present(small, embedded_locations):
+    ds, _ = small
+    for loc in (ds.locations, embedded_locations):
+        assert list(loc.columns[:7]) == ["location_id", "location_name", "name_source", "geonameid",
+                                         "location_type", "admin0_pcode", "admin1_pcode"]
+        assert set(loc["admin0_pcode"]) == set(COUNTRIES)
+        assert set(loc["admin1_pcode"]) == set(SELECTED)
+        assert all(geo.country_of(p) == c for p, c in zip(loc["admin1_pcode"], loc["admin0_pcode"]))
+        assert loc["location_id"].is_unique
+        assert (loc["population"] > 0).all()
+    # every Burkina Faso province of the area, and most Niger departments, hold locations
+    counts = embedded_locations.groupby("admin0_pcode")["admin2_pcode"].nunique()
+    assert counts["BFA"] == 22 and counts["NER"] >= 20 and counts["MLI"] == 17
+
+
+def test_pcodes_are_valid_and_nested(small):
+    ds, _ = small
+    pc = geo.load_pcodes(None)
+    parent = dict(zip(pc["pcode"], pc["parent_pcode"]))
+    name = dict(zip(pc["pcode"], pc["name"]))
+    loc = ds.locations
+    assert loc["admin2_pcode"].map(parent).tolist() == loc["admin1_pcode"].tolist()
+    assert loc["admin1_pcode"].map(parent).tolist() == loc["admin0_pcode"].tolist()
+    assert loc["admin1_name"].tolist() == loc["admin1_pcode"].map(name).tolist()
+    assert loc["admin2_name"].tolist() == loc["admin2_pcode"].map(name).tolist()
+    assert loc["location_id"].str.split("-").str[0].tolist() == loc["admin2_pcode"].tolist()
+
+
+def test_locations_inside_their_admin1_polygon(embedded_locations):
+    from stability.locations import TOLERANCE_M, place
+
+    loc = embedded_locations
+    placed = place(loc["longitude"].to_numpy(), loc["latitude"].to_numpy(),
+                   [loc["admin1_pcode"].to_numpy(dtype=object), loc["admin2_pcode"].to_numpy(dtype=object)],
+                   tolerance=TOLERANCE_M)
+    assert (placed["status"] == "ok").all(), placed[placed["status"] != "ok"].head()
+    # strictly inside the admin-1 polygon (no tolerance needed)
+    import shapely
+
+    a1 = geo.load_admin1()
+    polys = dict(zip(a1["adm1_pcode"], a1.geometry))
+    for region, grp in loc.groupby("admin1_pcode"):
+        assert shapely.contains_xy(polys[region], grp["longitude"], grp["latitude"]).all(), region
+
+
+def test_burkina_faso_points_in_their_province_and_niger_at_the_nearest_seat(embedded_locations):
+    import shapely
+
+    loc = embedded_locations
+    prov = geo.load_bfa_provinces()
+    polys = dict(zip(prov["adm2_pcode"], prov.geometry))
+    bfa = loc[loc["admin0_pcode"] == "BFA"]
+    for code, grp in bfa.groupby("admin2_pcode"):
+        assert shapely.contains_xy(polys[code], grp["longitude"], grp["latitude"]).all(), code
+    ner = loc[loc["admin0_pcode"] == "NER"]
+    again = geo.nearest_department(ner["longitude"], ner["latitude"], ner["admin1_pcode"])
+    assert list(again) == list(ner["admin2_pcode"])
+
+
+def test_validate_passes_without_error(small, capsys):
+    _, folder = small
+    assert main(["validate", "--data", str(folder), "--spec", str(SPEC)]) == 0
+    out = capsys.readouterr().out
+    assert "0 error(s)" in out and "0 warning(s)" in out
+
+
+def test_embedded_dataset_validates_and_is_labelled(capsys):
+    import yaml
+
+    assert main(["validate", "--data", str(EMBEDDED), "--spec", str(SPEC)]) == 0
+    assert "0 error(s)" in capsys.readouterr().out
+    meta = yaml.safe_load((EMBEDDED / "dataset.yaml").read_text(encoding="utf-8"))
+    assert meta["illustrative"] is True and meta["name"] == "Liptako-Gourma stability survey (illustrative)"
+    assert meta["generator"]["parameters"]["countries"] == list(COUNTRIES)
+    readme = (EMBEDDED / "README.md").read_text(encoding="utf-8")
+    assert "ILLUSTRATIVE" in readme and "NOT REAL SURVEY DATA" in readme
+    assert "stability generate --countries MLI,BFA,NER" in readme
+
+
+def test_embedded_dataset_is_reproduced_byte_for_byte(tmp_path):
+    ds = write_liptako_gourma(tmp_path)
+    names = [*ds.files.values(), "dataset.yaml"]
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (EMBEDDED / name).read_bytes(), name
+
+
+def test_index_recovers_the_latent(lg_result):
+    truth = pd.read_csv(EMBEDDED / "ground_truth.csv", dtype={"location_id": str})
+    m = lg_result.scores[["location_id", "round", "admin1_pcode", "stability"]].merge(truth, on=["location_id", "round"])
+
+    def rho(g):
+        return g["stability"].corr(g["latent_stability"], method="spearman")
+
+    assert min(rho(g) for _, g in m.groupby("round")) >= 0.9
+    assert min(rho(g) for _, g in m.groupby(["round", "admin1_pcode"])) >= 0.85
+
+
+def test_deterministic_and_seeded(tmp_path):
+    a = generate(150, n_rounds=1, seed=5, key_informants=None, countries="MLI,BFA,NER").write(tmp_path / "a")
+    b = generate(150, n_rounds=1, seed=5, key_informants=None, countries=("ner", "bfa", "mli")).write(tmp_path / "b")
+    c = generate(150, n_rounds=1, seed=6, key_informants=None, countries=COUNTRIES).write(tmp_path / "c")
+    for name in sorted(p.name for p in a.iterdir()):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert (a / "locations.csv").read_bytes() != (c / "locations.csv").read_bytes()
+
+
+def test_country_selection():
+    ds = generate(120, n_rounds=1, key_informants=None, countries=("BFA",))
+    assert set(ds.locations["admin0_pcode"]) == {"BFA"}
+    assert set(ds.locations["admin1_pcode"]) == set(LIPTAKO_GOURMA_REGIONS["BFA"])
+    mali = generate(60, n_rounds=1, key_informants=None, countries=("MLI",))
+    assert "admin0_pcode" not in mali.locations.columns  # the whole-Mali survey, as by default
+    pd.testing.assert_frame_equal(mali.locations, generate(60, n_rounds=1, key_informants=None).locations)
+    with pytest.raises(ValueError, match="countries"):
+        generate(60, countries=("MLI", "SEN"))
+
+
+def test_cli_generate_countries(tmp_path, capsys):
+    out = tmp_path / "lg"
+    assert main(["generate", "--out", str(out), "--locations", "80", "--rounds", "1", "--countries",
+                 "MLI,BFA,NER"]) == 0
+    loc = pd.read_csv(out / "locations.csv")
+    assert set(loc["admin0_pcode"]) == set(COUNTRIES) and len(loc) == 80
+    assert "MLI, BFA, NER" in capsys.readouterr().out
+    assert main(["generate", "--out", str(tmp_path / "x"), "--countries", "MLI,XYZ"]) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# map layers, region names, maps
+# --------------------------------------------------------------------------------------------
+
+
+def test_map_layers_have_the_three_countries(layers):
+    assert set(layers["countries"]) == set(COUNTRIES)
+    assert layers["country_names"] == {"BFA": "Burkina Faso", "MLI": "Mali", "NER": "Niger"}
+    assert set(layers["admin1"]) == set(SELECTED)
+    assert {layers["admin1_country"][p] for p in layers["admin1"]} == set(COUNTRIES)
+    parents = set(layers["admin2_parent"].values())
+    assert {"BF56", "ML05"} <= set(layers["admin2_parent"][p] for p in layers["admin2"])
+    assert not any(p.startswith("NE") for p in layers["admin2"])  # no polygons of Niger's departments
+    assert len(layers["admin2_seats"]) == 25 and {"NE005", "NE006"} <= parents
+    # Mali's regions are the geoBoundaries ones (with Menaka), the others the Natural Earth ones
+    assert layers["admin1"]["ML10"].equals(geo.load_regions().set_index("adm1_pcode").geometry["ML10"])
+    for region, geom in layers["admin1"].items():
+        assert layers["countries"][layers["admin1_country"][region]].buffer(1e-6).contains(geom)
+
+
+def test_region_names_carry_the_country(lg_result, mali_result):
+    from stability.report.context import region_names
+
+    names = region_names(lg_result)
+    assert names["BF56"] == "Sahel (Burkina Faso)" and names["NE006"] == "Tillaberi (Niger)"
+    assert names["ML05"] == "Mopti (Mali)"
+    assert region_names(mali_result)["ML05"] == "Mopti"  # one country: no suffix
+
+
+@pytest.mark.parametrize("region", [None, "BF56", "NE006"])
+def test_maps_of_several_countries(lg_result, layers, region, tmp_path):
+    from stability.report import figures
+    from stability.report.context import context_for
+
+    ctx = context_for(lg_result, region, "latest", layers)
+    fig = figures.country_map(ctx) if region is None else figures.region_map(ctx)
+    alt = figures.alt_text(fig)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    if region is None:
+        assert {"MALI", "BURKINA FASO", "NIGER"} <= set(texts)
+        assert "Burkina Faso, Mali, Niger" in alt and "Country borders" in alt
+        assert any(t.startswith("Tillaberi\n") for t in texts)  # labelled without the country
+    elif region == "BF56":
+        assert "Provinces are shaded" in alt and "Soum" in alt
+        assert "BURKINA FASO" in texts
+    else:
+        assert "No department boundaries" in alt and "seats of its 13 departments" in alt
+        assert any(t.startswith("Tera ") for t in texts)  # a seat, labelled with its median
+    assert fig.axes[0].title.get_fontsize() >= 9
+    fig.savefig(tmp_path / "map.png")
+    assert (tmp_path / "map.png").stat().st_size > 10_000
+
+
+def test_overview_tables_with_eleven_regions(lg_result, layers):
+    from stability.report import content, figures
+    from stability.report.context import context_for
+
+    ctx = context_for(lg_result, None, "latest", layers)
+    medians = content.region_medians(ctx)
+    assert len(medians) == 11 and set(medians.index) == set(SELECTED)
+    alt = figures.alt_text(figures.region_comparison(ctx))
+    assert "Sahel (Burkina Faso)" in alt and "Tahoua (Niger)" in alt
+
+
+# --------------------------------------------------------------------------------------------
+# end to end
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_reports_of_a_three_country_survey(small, tmp_path):
+    from stability.report.runner import build_reports
+
+    _, folder = small
+    batch = build_reports(all_regions=True, data_path=folder, spec_path=SPEC, out_root=tmp_path, workers=2,
+                          progress=False)
+    status = {o.name: o.status for o in batch.outcomes}
+    assert set(status) == {"overview", *SELECTED}, status
+    assert all(s in ("ok", "not assessed") for s in status.values()), [(o.name, o.error) for o in batch.failed]
+    assert status["overview"] == "ok"
+    out = Path(batch.folder)
+    for name, s in status.items():
+        assert json.loads((out / name / "manifest.json").read_text())["status"] == s
+    assert (out / "BF56" / "report.html").is_file() and (out / "NE006" / "report.html").is_file()
+    html = (out / "overview" / "report.html").read_text(encoding="utf-8")
+    assert "Sahel (Burkina Faso)" in html and "Tillaberi (Niger)" in html
