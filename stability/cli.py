@@ -4,7 +4,7 @@
 
     stability validate [--data PATH] [--spec FILE]
     stability score    [--data PATH] [--spec FILE] [--out DIR] [--format csv,parquet,xlsx,gpkg]
-    stability generate --out DIR [--locations N] [--rounds N] [--seed N] [--kobo]
+    stability generate --out DIR [--locations N] [--rounds N] [--seed N] [--countries MLI,BFA,NER] [--kobo]
     stability spec from-xlsform FORM.xlsx --mapping MAPPING.yaml [--language fr] [--out spec.yaml]
     stability weights  --method pca|factor|outcome|... [--level 2] [--set OPTION=VALUE] [--out DIR]
     stability audit    [--data PATH] [--spec FILE] [--round latest|all|R] [--out DIR]
@@ -107,7 +107,7 @@ def cmd_score(args) -> int:
         raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})", option="--format")
     out, progress, result = _computed(args, "scores")
     progress.say(f"writing {', '.join(formats)} to {out} ...")
-    files = write_result(result, out, formats, hxl=args.hxl)
+    files = write_result(result, out, formats, hxl=args.hxl, pockets=not args.no_pockets)
     scores = result.scores
     progress.say("done")
     if not args.quiet:
@@ -123,9 +123,15 @@ def cmd_score(args) -> int:
 def cmd_generate(args) -> int:
     from .generate import generate
 
-    ds = generate(n_locations=args.locations, n_rounds=args.rounds, seed=args.seed)
+    try:
+        ds = generate(n_locations=args.locations, n_rounds=args.rounds, seed=args.seed, countries=args.countries)
+    except ValueError as exc:
+        if "countries" not in str(exc):
+            raise
+        raise ParameterError(str(exc), option="--countries") from None
     ds.write(args.out)
-    print(f"wrote an illustrative survey of {args.locations} locations x {args.rounds} rounds to {args.out}")
+    where = ", ".join(ds.parameters.get("countries", ["MLI"]))
+    print(f"wrote an illustrative survey of {args.locations} locations x {args.rounds} rounds ({where}) to {args.out}")
     if getattr(args, "kobo", False):
         from .kobo_export import write_kobo_export
 
@@ -253,14 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="compute the index and write scores (CSV, Parquet, Excel, GeoPackage)",
                        description="Validate the survey, compute the index of every location and round, and "
-                                   "write scores.csv, scores.parquet, scores.xlsx, locations.gpkg and "
-                                   "audit_log.csv. Nothing is written if anything fails.")
+                                   "write scores.csv, scores.parquet, scores.xlsx, locations.gpkg (with a pockets layer), "
+                                   "pockets.csv and audit_log.csv. Nothing is written if anything fails.")
     _data_args(p)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/scores)")
     p.add_argument("--format", default="csv,parquet,xlsx,gpkg",
                    help="comma-separated output formats (default: csv,parquet,xlsx,gpkg)")
     p.add_argument("--hxl", action="store_true",
                    help="write an HXL hashtag row under the header of scores.csv (#loc+code, #adm1+code, ...)")
+    p.add_argument("--no-pockets", action="store_true",
+                   help="skip pockets of stability and hotspots (the pocket columns, pockets.csv, the gpkg layer)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_score)
 
@@ -271,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locations", type=int, default=1500, help="number of locations (default 1500)")
     p.add_argument("--rounds", type=int, default=3, help="number of rounds (default 3)")
     p.add_argument("--seed", type=int, default=20211201, help="random seed (default 20211201)")
+    p.add_argument("--countries", default="MLI", metavar="ISO3,...",
+                   help="MLI (default): the whole of Mali; a list with BFA and/or NER, e.g. MLI,BFA,NER: the "
+                        "Liptako-Gourma regions of those countries (Mali: Mopti, Tombouctou, Gao, Menaka; "
+                        "Burkina Faso: Boucle du Mouhoun, Centre-Nord, Est, Nord, Sahel; Niger: Tahoua, "
+                        "Tillaberi), with a country column admin0_pcode")
     p.add_argument("--kobo", action="store_true",
                    help="also write the survey as a KoBoToolbox project hands it over to DIR/kobo: the XLSForm, "
                         "the export (CSV and Excel, with fake personal data) and the mapping to the Mali spec")

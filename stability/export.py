@@ -3,11 +3,14 @@
 =================  ==============================================================
 file               contents
 =================  ==============================================================
-scores.csv         one row per location and round (see ``Result.scores``)
+scores.csv         one row per location and round (see ``Result.scores``), with its
+                   ``pocket`` class and ``pocket_area`` when the spec names coordinates
 scores.parquet     the same, typed
 scores.xlsx        workbook: read-me (method, spec hash, data version), scores,
-                   normalised indicators, data quality, audit log
-locations.gpkg     GeoPackage point layer ``scores`` (EPSG:4326) with the scores
+                   normalised indicators, data quality, audit log, pockets
+locations.gpkg     GeoPackage point layer ``scores`` (EPSG:4326) with the scores, and
+                   polygon layer ``pockets`` (the named pocket and hotspot areas)
+pockets.csv        the pocket and hotspot areas of every round (:mod:`stability.pockets`)
 audit_log.csv      every imputed, winsorised, transformed or dropped value (with the spec hash)
 =================  ==============================================================
 
@@ -46,12 +49,40 @@ FORMATS = ("csv", "parquet", "xlsx", "gpkg")
 ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey)"
 
 
-def scores_table(result) -> pd.DataFrame:
-    """The scores with a ``data_note`` column when the data are illustrative."""
+def scores_table(result, found=None) -> pd.DataFrame:
+    """The scores with a ``data_note`` column when the data are illustrative.
+
+    With ``found`` (:func:`stability.pockets.find`), a ``pocket`` column (the class of each location
+    and round: pocket of stability, hotspot of instability, outliers, not significant, not mapped)
+    and a ``pocket_area`` column (the id of its named area, if any).
+    """
     table = result.scores.copy()
+    if found is not None:
+        from .pockets import with_pockets
+
+        table = with_pockets(table, found, column="pocket", area_column="pocket_area")
     if result.illustrative:
         table.insert(0, "data_note", ILLUSTRATIVE_NOTE)
     return table
+
+
+def find_pockets(result):
+    """Pockets and hotspots of every round (:func:`stability.pockets.find`), or None without coordinates."""
+    c = result.spec.columns
+    if not (c.longitude and c.latitude and c.longitude in result.scores and c.latitude in result.scores):
+        return None
+    from .pockets import find
+
+    return find(result)
+
+
+def pocket_areas_table(result, found) -> pd.DataFrame:
+    """The named pocket and hotspot areas of every round, members as ``;``-separated ids (a table for files)."""
+    areas = found.areas.copy()
+    areas["members"] = ["; ".join(map(str, m)) if isinstance(m, (list, tuple)) else m for m in areas["members"]]
+    if result.illustrative:
+        areas.insert(0, "data_note", ILLUSTRATIVE_NOTE)
+    return areas
 
 
 def audit_table(result) -> pd.DataFrame:
@@ -92,9 +123,9 @@ def about(result) -> pd.DataFrame:
     return pd.DataFrame({"item": list(rows), "value": list(rows.values())})
 
 
-def _write_xlsx(result, path: Path) -> None:
+def _write_xlsx(result, path: Path, found=None) -> None:
     spec = result.spec
-    scores = scores_table(result)
+    scores = scores_table(result, found)
     norm = result.stage("normalised").reset_index()
     labels = {i.id: i.label or i.id for i in spec.indicators}
     quality = scores[[c for c in scores.columns if c in
@@ -108,6 +139,9 @@ def _write_xlsx(result, path: Path) -> None:
     sheets = {"Read me": about(result), "Scores": scores, "Indicators": indicators,
               "Indicator scores": norm.rename(columns=labels), "Weights": weights_table(result),
               "Data quality": quality, "Audit log": audit_table(result)}
+    if found is not None:
+        sheets["Pockets"] = pocket_areas_table(result, found)
+        sheets["Spatial autocorrelation"] = found.global_moran
     for level, d in sorted(result.weight_derivations.items()):  # how derived weights came about
         for name, table in d.tables.items():
             if name != "rows_used":  # one flag per row and group: for the API, not for reading
@@ -115,11 +149,11 @@ def _write_xlsx(result, path: Path) -> None:
     write_workbook(path, sheets, spec.name)
 
 
-def _write_gpkg(result, path: Path) -> None:
+def _write_gpkg(result, path: Path, found=None) -> None:
     import geopandas as gpd
 
     c = result.spec.columns
-    table = scores_table(result)
+    table = scores_table(result, found)
     if not (c.longitude and c.latitude and c.longitude in table and c.latitude in table):
         raise ValueError("no coordinates")
     table["category"] = table["category"].astype(str).replace("nan", None)
@@ -127,6 +161,35 @@ def _write_gpkg(result, path: Path) -> None:
                            crs="EPSG:4326")
     with _fixed_gdal_date():
         geo.to_file(path, layer="scores", driver="GPKG")
+        if found is not None:
+            pocket_layer(result, found).to_file(path, layer="pockets", driver="GPKG")
+
+
+#: Buffer (metres) around the member locations of a pocket area in the ``pockets`` layer.
+POCKET_BUFFER_M = 5000.0
+
+
+def pocket_layer(result, found):
+    """The named pocket and hotspot areas as polygons (EPSG:4326): the convex hull of their member
+    locations grown by :data:`POCKET_BUFFER_M` (computed in the area's azimuthal equidistant projection),
+    with the area's attributes; an empty layer when there is none."""
+    import geopandas as gpd
+    import shapely
+    from pyproj import CRS
+
+    c = result.spec.columns
+    areas = pocket_areas_table(result, found)
+    areas = areas[areas["area"].notna()].reset_index(drop=True)
+    xy = result.scores.drop_duplicates(c.location).set_index(c.location)[[c.longitude, c.latitude]]
+    shapes = []
+    for members, lon0, lat0 in zip(found.areas.loc[found.areas["area"].notna(), "members"], areas["longitude"],
+                                   areas["latitude"]):
+        pts = xy.reindex(list(members)).dropna()
+        local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m")
+        g = gpd.GeoSeries(gpd.points_from_xy(pts[c.longitude], pts[c.latitude]), crs="EPSG:4326").to_crs(local)
+        hull = shapely.convex_hull(shapely.union_all(g.to_numpy())).buffer(POCKET_BUFFER_M)
+        shapes.append(gpd.GeoSeries([hull], crs=local).to_crs("EPSG:4326").iloc[0])
+    return gpd.GeoDataFrame(areas, geometry=shapes, crs="EPSG:4326")
 
 
 #: The date GDAL writes in a GeoPackage's ``gpkg_contents.last_change`` (else the time of writing):
@@ -167,7 +230,7 @@ def hxl_tags(columns, spec) -> list[str]:
 
 
 def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS, *,
-                 hxl: bool = False) -> list[Path]:
+                 hxl: bool = False, pockets: bool = True) -> list[Path]:
     """Write the scores (and audit log) of ``result`` to ``out_dir``, all files or none.
 
     Parameters
@@ -178,6 +241,11 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
         ``gpkg`` is skipped when the spec names no coordinate columns.
     hxl : bool
         Write a row of HXL hashtags (:func:`hxl_tags`) under the header of ``scores.csv``.
+    pockets : bool
+        When the spec names coordinates: find pockets of stability and hotspots
+        (:mod:`stability.pockets`, the spec's ``pockets`` options), add the ``pocket`` and
+        ``pocket_area`` columns to the scores, a ``Pockets`` sheet to ``scores.xlsx``, a ``pockets``
+        layer to ``locations.gpkg`` and ``pockets.csv`` (the areas).
 
     Returns
     -------
@@ -188,7 +256,8 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown output format(s): {', '.join(sorted(unknown))}")
-    scores = scores_table(result)
+    found = find_pockets(result) if pockets else None
+    scores = scores_table(result, found)
     writers = {}
     if "csv" in formats:
         tags = hxl_tags(scores.columns, result.spec) if hxl else None
@@ -198,10 +267,12 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
     if "parquet" in formats:
         writers[out / "scores.parquet"] = lambda p: _parquet(scores, p, result)
     if "xlsx" in formats:
-        writers[out / "scores.xlsx"] = lambda p: _write_xlsx(result, p)
+        writers[out / "scores.xlsx"] = lambda p: _write_xlsx(result, p, found)
     c = result.spec.columns
     if "gpkg" in formats and c.longitude and c.latitude:
-        writers[out / "locations.gpkg"] = lambda p: _write_gpkg(result, p)
+        writers[out / "locations.gpkg"] = lambda p: _write_gpkg(result, p, found)
+    if found is not None and "csv" in formats:
+        writers[out / "pockets.csv"] = lambda p: to_csv(pocket_areas_table(result, found), p)
     return write_outputs(writers)
 
 

@@ -586,6 +586,74 @@ class Priorities(_Model):
         return self
 
 
+class Pockets(_Model):
+    """Pockets of stability and hotspots of instability (:mod:`stability.pockets`): local spatial autocorrelation.
+
+    Per round, local Moran's I of the index (by default relative to the median of
+    the location's region, ``relative_to``) over a neighbour graph of the located
+    locations (coordinates projected to metres), with conditional permutation
+    inference: a location is a **pocket of stability** when it and its neighbours
+    score significantly high together, a **hotspot of instability** when they
+    score significantly low together; significant high-high (or low-low)
+    locations linked in the graph form one area, named when it has at least
+    ``min_size`` locations.  Changes no number of the index.
+
+    Attributes
+    ----------
+    relative_to : {"region", "country"}
+        ``region`` (default): the index minus the median of the location's region
+        (first admin column) in the round, so that a pocket is a cluster more stable
+        than its own region, also in an unstable region, and a whole stable region
+        is not one pocket; ``country``: the index itself, against the country's mean.
+    neighbours : {"knn", "distance"}
+        The neighbour graph: the ``k`` nearest locations (default), or every
+        location within ``distance_km``.
+    k : int
+        Nearest neighbours of each location (default 8; at least 1).
+    distance_km : float
+        Radius of the distance band in kilometres (default 50; read with ``neighbours: distance``).
+    permutations : int
+        Conditional permutations per location (default 999; at least 99).
+    alpha : float
+        Significance level, between 0 and 1 (default 0.05).
+    correction : {"fdr", "none"}
+        ``fdr`` (default): Benjamini-Hochberg over the locations of a round; ``none``: raw pseudo p-values.
+    seed : int
+        Seed of the permutations (default 12345): the same inputs give the same tables.
+    min_size : int
+        Least locations of a named area (default 3; at least 1).
+    """
+
+    relative_to: Literal["region", "country"] = "region"
+    neighbours: Literal["knn", "distance"] = "knn"
+    k: int = 8
+    distance_km: float = 50.0
+    permutations: int = 999
+    alpha: float = 0.05
+    correction: Literal["fdr", "none"] = "fdr"
+    seed: int = 12345
+    min_size: int = 3
+
+    @field_validator("k", "distance_km", "permutations", "alpha", "seed", "min_size")
+    @classmethod
+    def _in_range(cls, v, info):
+        ok, rule = _POCKET_RULES[info.field_name]
+        if not ok(v):
+            raise ValueError(f"{info.field_name} must be {rule}, got {v:g}")
+        return v
+
+
+#: Rules of the ``pockets`` options: (test, what the value must be).
+_POCKET_RULES = {
+    "k": (lambda v: v >= 1, "at least 1 (nearest neighbours of each location)"),
+    "distance_km": (lambda v: v > 0, "a positive number of kilometres"),
+    "permutations": (lambda v: v >= 99, "at least 99 (pseudo p-values need them)"),
+    "alpha": (lambda v: 0 < v < 1, "between 0 and 1 (e.g. 0.05)"),
+    "seed": (lambda v: v >= 0, "a whole number of 0 or more"),
+    "min_size": (lambda v: v >= 1, "at least 1 location"),
+}
+
+
 class Round(_Model):
     """A survey round declared in the spec: its value in the data and a label for reports."""
 
@@ -684,6 +752,7 @@ class IndexSpec(_Model):
     rounds: list[Round] | None = None
     weights: dict[str, Weighting] = Field(default_factory=dict)
     priorities: Priorities = Field(default_factory=Priorities)
+    pockets: Pockets = Field(default_factory=Pockets)
 
     @field_validator("weights", mode="before")
     @classmethod

@@ -70,7 +70,8 @@ def test_validate_the_default_data(capsys):
 def test_score_the_default_data(capsys, tmp_path, mali_spec):
     rc, out, err = run(capsys, "score", "--out", tmp_path, "--format", "csv,parquet")
     assert rc == 0, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit_log.csv", "scores.csv", "scores.parquet", "weights.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit_log.csv", "pockets.csv", "scores.csv",
+                                                          "scores.parquet", "weights.csv"]
     assert f"spec {mali_spec.hash}" in out and "[ILLUSTRATIVE data]" in out
     assert "4357 location-rounds scored" in out
     # progress goes to stderr, one line per step
@@ -367,3 +368,22 @@ def test_console_script_exit_code_on_a_bad_spec(dataset_copy):
     assert p.returncode == 2
     assert p.stderr.strip().startswith(f"stability: error: {dataset_copy.spec}, column 'indicators.")
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_score_writes_the_pockets_unless_told_not_to(capsys, tmp_path):
+    import pandas as pd
+    import pyogrio
+
+    rc, out, err = run(capsys, "score", "--out", tmp_path / "with", "--format", "csv,gpkg")
+    assert rc == 0, err
+    scores = pd.read_csv(tmp_path / "with" / "scores.csv")
+    assert {"pocket", "pocket_area"} <= set(scores.columns)
+    assert (scores["pocket"] == "pocket of stability").any() and (scores["pocket"] == "hotspot of instability").any()
+    areas = pd.read_csv(tmp_path / "with" / "pockets.csv")
+    assert set(areas.dropna(subset=["area"])["area"]) <= set(scores["pocket_area"].dropna())
+    layers = dict(pyogrio.list_layers(tmp_path / "with" / "locations.gpkg"))
+    assert layers == {"scores": "Point", "pockets": "Polygon"}
+    rc, out, err = run(capsys, "score", "--out", tmp_path / "without", "--format", "csv", "--no-pockets")
+    assert rc == 0, err
+    assert "pocket" not in pd.read_csv(tmp_path / "without" / "scores.csv").columns
+    assert not (tmp_path / "without" / "pockets.csv").exists()

@@ -270,7 +270,8 @@ def test_outputs_are_labelled_illustrative(mali_outputs):
 
     out, files = mali_outputs
     assert sorted(p.name for p in files) == sorted(
-        ["scores.csv", "audit_log.csv", "weights.csv", "scores.parquet", "scores.xlsx", "locations.gpkg"])
+        ["scores.csv", "audit_log.csv", "weights.csv", "scores.parquet", "scores.xlsx", "locations.gpkg",
+         "pockets.csv"])
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files)   # no temporary files left
     csv = pd.read_csv(out / "scores.csv")
     assert csv.columns[0] == "data_note" and (csv["data_note"] == ILLUSTRATIVE_NOTE).all()
@@ -321,7 +322,7 @@ def test_a_failed_write_leaves_existing_outputs_untouched(mali_result, tmp_path,
         (tmp_path / name).write_bytes(b"previous " + name.encode())
     before = {p.name: digest(p) for p in tmp_path.iterdir()}
 
-    def broken(result, path):
+    def broken(result, path, found=None):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(export, "_write_gpkg", broken)

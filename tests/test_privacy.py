@@ -221,7 +221,7 @@ def test_outputs_with_personal_columns_are_byte_identical_across_runs(survey, tm
         _run(capsys, "score", "-q", "--data", survey, "--out", tmp_path / name)
         digests.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                         for p in sorted((tmp_path / name).iterdir())})
-    assert digests[0] == digests[1] and len(digests[0]) == 6
+    assert digests[0] == digests[1] and len(digests[0]) == 7
 
 
 # ============================================================================ the rule
@@ -413,7 +413,7 @@ def test_formulas_in_the_data_stay_text_in_every_export(survey, tmp_path, capsys
 
 # ============================================================================ HXL
 def test_hxl_row_under_the_header(mali_result, tmp_path):
-    from stability.export import hxl_tags, scores_table, write_result
+    from stability.export import find_pockets, hxl_tags, scores_table, write_result
 
     files = write_result(mali_result, tmp_path / "hxl", ("csv",), hxl=True)
     lines = (tmp_path / "hxl" / "scores.csv").read_text().splitlines()
@@ -425,10 +425,10 @@ def test_hxl_row_under_the_header(mali_result, tmp_path):
     assert tag["latitude"] == "#geo+lat" and tag["longitude"] == "#geo+lon"
     assert tag["stability"].startswith("#indicator") and "+stability" in tag["stability"]
     assert tag["category"] == "#indicator+category"
-    assert tags == hxl_tags(scores_table(mali_result).columns, mali_result.spec)
+    assert tags == hxl_tags(scores_table(mali_result, find_pockets(mali_result)).columns, mali_result.spec)
     assert all(t == "" or t.startswith("#") for t in tags)
     # the rest of the file is the file without the HXL row
     write_result(mali_result, tmp_path / "plain", ("csv",))
     plain = (tmp_path / "plain" / "scores.csv").read_text().splitlines()
     assert lines[:1] + lines[2:] == plain
-    assert [f.name for f in files] == ["scores.csv", "audit_log.csv", "weights.csv"]
+    assert [f.name for f in files] == ["scores.csv", "audit_log.csv", "weights.csv", "pockets.csv"]
