@@ -141,9 +141,16 @@ class ReportContext:
 
         return self.once("current", select)
 
+    def _overview_name(self) -> str:
+        from ..locations import COUNTRIES
+
+        prefixes = {str(p)[:2] for p in self.regions}
+        names = [name for name, prefix, _ in COUNTRIES.values() if prefix in prefixes]
+        return f"Overview of {', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "Country overview"
+
     @property
     def title(self) -> str:
-        where = f"{self.region_name} ({self.region})" if self.region else "Country overview"
+        where = f"{self.region_name} ({self.region})" if self.region else self._overview_name()
         return f"{self.spec.name}: {where}, round {self.round}"
 
 
@@ -214,32 +221,90 @@ def load_cache(path: str | Path, key: dict) -> dict | None:
 
 
 def map_layers(result) -> dict:
-    """Region and cercle boundaries for the p-codes in ``result`` (embedded geodata)."""
+    """Region and admin-2 boundaries for the p-codes in ``result`` (embedded geodata).
+
+    The countries of the data are those of its region p-codes (:func:`stability.geo.country_of`:
+    ``ML`` Mali, ``BF`` Burkina Faso, ``NE`` Niger).  Mali's regions and cercles are the
+    geoBoundaries polygons, Burkina Faso's and Niger's regions the Natural Earth admin-1 polygons and
+    Burkina Faso's provinces the Natural Earth provinces (:func:`stability.geo.load_admin1`,
+    :func:`stability.geo.load_admin2`); Niger's departments have no polygons.
+
+    Returns
+    -------
+    dict
+        Empty without admin columns or without embedded boundaries for the data's regions; else
+        ``admin1`` (region p-code -> geometry, the regions in the data), ``admin1_names`` (their
+        names, without the country), ``admin1_country`` (their ISO3), ``countries`` (ISO3 -> the
+        outline of each country of the data: the union of all its regions), ``country_names``
+        (ISO3 -> name) and, with an admin-2 column, ``admin2`` (p-code -> geometry of every
+        admin-2 polygon of those countries), ``admin2_names`` and ``admin2_parent`` (p-code ->
+        region p-code), and for Niger, whose departments have no polygons, ``admin2_seats``
+        (department p-code -> ``(longitude, latitude)`` of its seat,
+        :func:`stability.geo.load_niger_department_seats`; the names and parents of those
+        departments are in ``admin2_names`` and ``admin2_parent`` too).
+    """
     from .. import geo
 
     c = result.spec.columns
     layers: dict = {}
     if not c.admin:
         return layers
-    try:
-        regions = geo.load_regions()
-        cercles = geo.load_cercles()
-    except Exception:  # no embedded boundaries: maps show points only
-        return layers
     codes = result.units
     have1 = set(codes[c.admin[0]].dropna().astype(str))
-    layers["admin1"] = {p: g for p, g in zip(regions["adm1_pcode"], regions.geometry) if p in have1}
-    if len(c.admin) > 1:
-        layers["admin2"] = {p: g for p, g in zip(cercles["adm2_pcode"], cercles.geometry)}
-        layers["admin2_names"] = dict(zip(cercles["adm2_pcode"], cercles["adm2_name"]))
-        layers["admin2_parent"] = dict(zip(cercles["adm2_pcode"], cercles["adm1_pcode"]))
+    countries = sorted({geo.country_of(p) for p in have1} - {None})
+    if not countries:
+        return layers
+    try:
+        admin1 = geo.load_admin1(countries)
+        admin2 = geo.load_admin2(countries) if len(c.admin) > 1 else None
+    except Exception:  # no embedded boundaries: maps show points only
+        return layers
+    import shapely
+
+    inside = admin1["adm1_pcode"].isin(have1).to_numpy()
+    layers["admin1"] = dict(zip(admin1["adm1_pcode"][inside], admin1.geometry[inside]))
     if not layers["admin1"]:
         return {}
+    layers["admin1_names"] = dict(zip(admin1["adm1_pcode"][inside], admin1["adm1_name"][inside]))
+    layers["admin1_country"] = dict(zip(admin1["adm1_pcode"][inside], admin1["adm0_iso3"][inside]))
+    present = set(layers["admin1_country"].values())
+    layers["countries"] = {iso3: _without_slivers(shapely.union_all(shapely.make_valid(grp.geometry.to_numpy())))
+                           for iso3, grp in admin1.groupby("adm0_iso3", sort=True) if iso3 in present}
+    layers["country_names"] = {iso3: geo.COUNTRY_NAMES.get(iso3, iso3) for iso3 in layers["countries"]}
+    if admin2 is not None:
+        layers["admin2"] = dict(zip(admin2["adm2_pcode"], admin2.geometry))
+        layers["admin2_names"] = dict(zip(admin2["adm2_pcode"], admin2["adm2_name"]))
+        layers["admin2_parent"] = dict(zip(admin2["adm2_pcode"], admin2["adm1_pcode"]))
+        if "NER" in countries:
+            seats = geo.load_niger_department_seats()
+            seats = seats[seats["adm1_pcode"].isin(have1)]
+            layers["admin2_seats"] = {p: (float(x), float(y)) for p, x, y in
+                                      zip(seats["adm2_pcode"], seats["longitude"], seats["latitude"])}
+            layers["admin2_names"].update(zip(seats["adm2_pcode"], seats["adm2_name"]))
+            layers["admin2_parent"].update(zip(seats["adm2_pcode"], seats["adm1_pcode"]))
     return layers
 
 
+def _without_slivers(geom, area: float = 1e-3):
+    """``geom`` without the holes smaller than ``area`` (square degrees) that a union of neighbouring polygons leaves."""
+    import shapely
+
+    parts = []
+    for poly in shapely.get_parts(geom):
+        if poly.geom_type != "Polygon":
+            continue
+        parts.append(shapely.Polygon(poly.exterior, [r for r in poly.interiors if shapely.Polygon(r).area >= area]))
+    return shapely.union_all(parts) if parts else geom
+
+
 def region_names(result) -> dict[str, str]:
-    """Admin-1 p-code -> name for every region in the data (name = p-code if unknown)."""
+    """Admin-1 p-code -> name for every region in the data (name = p-code if unknown).
+
+    When the regions belong to several countries (by their p-code prefixes, see
+    :func:`stability.geo.country_of`), each name says its country: ``Sahel (Burkina Faso)``.
+    """
+    from .. import geo
+
     c = result.spec.columns
     if not c.admin:
         return {}
@@ -248,8 +313,12 @@ def region_names(result) -> dict[str, str]:
     names = c.admin_names[0] if c.admin_names and c.admin_names[0] in u.columns else None
     pairs = u[[col] + ([names] if names else [])].dropna(subset=[col]).drop_duplicates(col)
     pairs = pairs.sort_values(col)
-    return {str(p): (str(n) if names and pd.notna(n) else str(p))
-            for p, n in zip(pairs[col], pairs[names] if names else pairs[col])}
+    out = {str(p): (str(n) if names and pd.notna(n) else str(p))
+           for p, n in zip(pairs[col], pairs[names] if names else pairs[col])}
+    country = {p: geo.country_of(p) for p in out}
+    if len(set(country.values()) - {None}) > 1:
+        out = {p: f"{n} ({geo.COUNTRY_NAMES[country[p]]})" if country[p] else n for p, n in out.items()}
+    return out
 
 
 def resolve_round(rounds: list, value, option: str | None = None) -> Any:

@@ -94,7 +94,7 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
         head.append("IDPs in low-stability locations")
     if has_ret:
         head.append("Returnees in low-stability locations")
-    head += ["Status", "Workbook"]
+    head += ["Status", "Workbook", "Interactive map"]
     rows = []
     for r in table.itertuples(index=False):
         m = _manifest(folder / r.pcode)
@@ -113,6 +113,8 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
         wb = folder / r.pcode / "rankings.xlsx"
         cells.append((f'<a href="{e(r.pcode)}/rankings.xlsx">rankings.xlsx</a>' if status == OK and wb.exists()
                       else "–", ""))
+        cells.append((f'<a href="{e(r.pcode)}/map.html">map.html</a>' if status == OK
+                      and (folder / r.pcode / "map.html").exists() else "–", ""))
         tds = "".join(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>" for text, cls in cells)
         rows.append(f'<tr class="{slug}">{tds}</tr>')
     overview = _manifest(folder / "overview")
@@ -120,6 +122,8 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
     ov_link = ('<p><a href="overview/report.html">Country overview</a>'
                + (' · <a href="overview/rankings.xlsx">all locations (Excel)</a>'
                   if ov_ok and (folder / "overview" / "rankings.xlsx").exists() else "")
+               + (' · <a href="overview/map.html">interactive map (offline)</a>'
+                  if ov_ok and (folder / "overview" / "map.html").exists() else "")
                + (f' <span class="status-failed">(failed: {e(overview.get("error", ""))})</span>'
                   if overview.get("status") == FAILED else "") + "</p>") if overview else ""
     thin = thin_round_note(result, survey_round)

@@ -13,6 +13,8 @@ NOTEBOOK = "report.ipynb"
 HTML = "report.html"
 MANIFEST = "manifest.json"
 WORKBOOK = "rankings.xlsx"
+#: The offline interactive map a report writes beside its workbook.
+MAP = "map.html"
 
 OK = "ok"
 FAILED = "failed"

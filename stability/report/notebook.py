@@ -299,6 +299,13 @@ def close(fig) -> None:
 
 
 def _figure_alt(fig) -> str:
+    """The alternative text of a figure: the sentence its function attached (see
+    :func:`stability.report.figures.set_alt`), else its titles, else ``"figure"``."""
+    from .figures import alt_text
+
+    text = alt_text(fig)
+    if text:
+        return text
     titles = [fig.get_suptitle()] if hasattr(fig, "get_suptitle") and fig.get_suptitle() else []
     titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
     return "; ".join(titles) or "figure"

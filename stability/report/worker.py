@@ -36,7 +36,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from ..io import write_text_atomic
 from . import kernels, pages
-from .jobs import FAILED, HTML, MANIFEST, NOT_ASSESSED, NOTEBOOK, OK, WORKBOOK, Job, Outcome
+from .jobs import FAILED, HTML, MANIFEST, MAP, NOT_ASSESSED, NOTEBOOK, OK, WORKBOOK, Job, Outcome
 from .kernels import ForkingKernelManager
 from .staging import discard, new_staging, publish_folder
 
@@ -274,7 +274,7 @@ def run_job(job: Job) -> Outcome:
     stage = new_staging(out)
     try:
         status, error, attempts = _build(job, stage)
-        files = [p.name for p in (stage / NOTEBOOK, stage / HTML, stage / WORKBOOK) if p.exists()]
+        files = [p.name for p in (stage / NOTEBOOK, stage / HTML, stage / WORKBOOK, stage / MAP) if p.exists()]
         outcome = Outcome(job.name, job.title, status, round(time.perf_counter() - t0, 2), attempts, error, files,
                           kernels.take_warnings())
         manifest = {"inputs": job.inputs,
