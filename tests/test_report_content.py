@@ -112,7 +112,7 @@ def test_overview_ranks_every_location_nationally(overview):
 
 HAND_CHECKED = {  # an IDP site of Kidal in round 3, read off the embedded data by hand
     "Location id": "ML0801-0001", "Location": "Site Ouskarane", "Location type": "IDP site", "IDPs": 474,
-    "Returnees": 1, "Population": 520, "Cercle p-code": "ML0801", "Latitude": 19.74723, "Longitude": 2.64244,
+    "Returnees": 4, "Population": 520, "Cercle p-code": "ML0801", "Latitude": 19.74723, "Longitude": 2.64244,
 }
 
 
@@ -122,7 +122,7 @@ def test_ranked_table_shows_people_type_and_coordinates(ctx):
     for col, value in HAND_CHECKED.items():
         if col != "Location id":
             assert row[col] == (pytest.approx(value) if isinstance(value, float) else value), col
-    assert row["Rank in region"] == 13
+    assert row["Rank in region"] == 16
     units = ctx.result.units.reset_index()
     here = units[(units[ctx.columns.round] == ctx.round) & (units[ctx.columns.admin[0]] == ctx.region)]
     here = here.set_index(ctx.columns.location).loc[table["Location id"]]
@@ -424,7 +424,8 @@ def test_rankings_workbook(ctx, tmp_path):
     first = path.read_bytes()
     book = openpyxl.load_workbook(path, read_only=True)
     assert book.sheetnames == ["Read me", "Ranked locations", "Drivers", "Priorities", "Priority classes",
-                               "IASC criteria", "Priority rule", "Data quality", "Indicator data quality", "Weights"]
+                               "IASC criteria", "Priority rule", "Pockets", "Pocket locations", "Change", "Trend",
+                               "Data quality", "Indicator data quality", "Weights"]
     rows = list(book["Ranked locations"].values)
     header, body = rows[0], rows[1:]
     assert len(body) == len(ctx.current)
@@ -496,5 +497,9 @@ def test_notebook_runs_with_a_cache(name, cache, tmp_path):
     html_text = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert "ILLUSTRATIVE DATA" in html_text
-    assert len(images) == 3
+    # the map, the trend across rounds, the pockets, and two figures of the index by region and pillar
+    assert len(images) == 5
+    alts = [o.get("metadata", {}).get("image/png", {}).get("alt", "") for o in images]
+    assert all(len(a) > 40 for a in alts) and len(set(alts)) == len(alts)  # every image says what it shows
+    assert (tmp_path / "out" / "map.html").is_file()
     assert "<script" not in html_text

@@ -33,6 +33,10 @@ def test_default_parameters_leave_the_published_workbook_alone(tmp_path):
     new_dirs = _created_dirs(published) + _created_dirs(interactive)
     sentinel = not published.exists()
     had_interactive = interactive.exists()
+    page = interactive.with_name("map.html")
+    had_page = page.exists()
+    published_page = published.with_name("map.html")
+    page_before = published_page.read_bytes() if published_page.exists() else None
     try:
         if sentinel:  # stands for the workbook programme teams use
             published.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +46,8 @@ def test_default_parameters_leave_the_published_workbook_alone(tmp_path):
         papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
                                    cwd=str(tmp_path))
         assert (published.read_bytes(), published.stat().st_mtime_ns) == before
-        assert interactive.is_file()
+        assert interactive.is_file() and page.is_file()  # the workbook and the interactive map, both aside
+        assert (published_page.read_bytes() if published_page.exists() else None) == page_before
         book = nbformat.read(out, as_version=4)
         shown = "".join(o.get("data", {}).get("text/html", "") for c in book.cells if c.cell_type == "code"
                         for o in c.get("outputs", []))
@@ -54,6 +59,8 @@ def test_default_parameters_leave_the_published_workbook_alone(tmp_path):
             published.unlink()
         if not had_interactive and interactive.exists():
             interactive.unlink()
+        if not had_page and page.exists():
+            page.unlink()
         for folder in sorted(new_dirs, key=lambda p: len(p.parts), reverse=True):
             if folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()

@@ -17,11 +17,12 @@ def register(sub) -> None:
                     "was built, 1 when some failed, 2 for bad parameters (nothing is built).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  stability report --region ML05 --round 3\n  stability report --all --round latest "
-               "--resume\n  stability report --all --scheduler tcp://scheduler:8786")
+               "--resume\n  stability report --all --round all\n  stability report --all --scheduler tcp://scheduler:8786")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--region", metavar="P-CODE", help="admin-1 p-code of one region (e.g. ML05)")
     which.add_argument("--all", action="store_true", help="every region, plus the country overview")
-    p.add_argument("--round", default="latest", help="survey round, or 'latest' (default)")
+    p.add_argument("--round", default="latest",
+                   help="survey round, 'latest' (default), or 'all' (every round, e.g. after a change of method)")
     p.add_argument("--data", type=Path, default=None, help="dataset folder or answers file (default: embedded)")
     p.add_argument("--spec", type=Path, default=None, help="index specification (default: embedded Mali spec)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/)")
@@ -54,17 +55,34 @@ def whole_number(value, option: str) -> int | None:
 
 
 def cmd_report(args) -> int:
-    from .runner import build_reports, check_options, raise_for_failures
+    from .runner import ALL_ROUNDS, build_every_round, build_reports, check_options, raise_for_failures
 
     workers = whole_number(args.jobs, "--jobs")
     timeout = whole_number(args.timeout, "--timeout")
     retries = whole_number(args.retries, "--retries")
     check_options(workers=workers, timeout=timeout, retries=retries)
-    batch = build_reports(region=args.region, all_regions=args.all, survey_round=args.round,
-                          data_path=args.data or "", spec_path=args.spec or "", out_root=args.out,
-                          workers=workers, resume=args.resume, scheduler=args.scheduler, timeout=timeout,
-                          retries=retries, templates=args.templates, progress=not args.quiet)
-    if not args.quiet:
+    options = dict(region=args.region, all_regions=args.all, data_path=args.data or "", spec_path=args.spec or "",
+                   out_root=args.out, workers=workers, resume=args.resume, scheduler=args.scheduler,
+                   timeout=timeout, retries=retries, templates=args.templates, progress=not args.quiet)
+    if str(args.round).strip().lower() == ALL_ROUNDS:
+        batches = build_every_round(**options)
+    else:
+        batches = [build_reports(survey_round=args.round, **options)]
+    for batch in batches:
+        _summary(batch, args.quiet)
+    if len(batches) == 1:
+        raise_for_failures(batches[0])
+    failed = [(b, o) for b in batches for o in b.failed]
+    if failed:
+        from ..exceptions import ReportError
+
+        names = ", ".join(f"{o.name} (round {b.round})" for b, o in failed)
+        raise ReportError(f"{len(failed)} report(s) failed: {names} (see the index page of each round)")
+    return 0
+
+
+def _summary(batch, quiet: bool) -> None:
+    if not quiet:
         for o in batch.outcomes:
             extra = f" – {o.error}" if o.error else ""
             print(f"{o.status:>12}  {o.name:<9} {o.seconds:5.1f}s  {o.title}{extra}", file=sys.stderr)
@@ -72,5 +90,3 @@ def cmd_report(args) -> int:
     else:
         for o in batch.failed:
             print(f"FAILED {o.name}: {o.error} (see {batch.folder / o.name / 'report.html'})", file=sys.stderr)
-    raise_for_failures(batch)
-    return 0

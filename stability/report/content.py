@@ -68,9 +68,29 @@ def population_label(column: str) -> str:
     return POPULATION_COLUMNS.get(column, column.replace("_", " ").capitalize())
 
 
-def admin_term(level: int) -> str:
-    """What the reports call admin level ``level`` (1 = region)."""
+def admin_term(level: int, ctx=None) -> str:
+    """What the reports call admin level ``level`` (1 = region) — in the country of ``ctx``'s region
+    (``cercle`` in Mali, ``province`` in Burkina Faso, ``department`` in Niger), else the Mali terms;
+    ``admin-2 area`` for the overview of data from several countries."""
+    from ..locations import COUNTRIES
+
+    if ctx is not None and level >= 2:
+        countries = _countries(ctx)
+        if ctx.region is not None:
+            countries = [iso for iso in countries if str(ctx.region).startswith(COUNTRIES[iso][1])] or countries
+        if len(countries) == 1 and level <= len(COUNTRIES[countries[0]][2]):
+            return COUNTRIES[countries[0]][2][level - 1]
+        if len(countries) > 1:
+            return f"admin-{level} area"
     return ADMIN_TERMS[level - 1] if level <= len(ADMIN_TERMS) else f"admin-{level} area"
+
+
+def _countries(ctx) -> list[str]:
+    """ISO3 codes of the countries of the data's regions (by their p-code prefix), in a fixed order."""
+    from ..locations import COUNTRIES
+
+    prefixes = {str(p)[:2] for p in ctx.regions}
+    return [iso for iso, (_, prefix, _) in COUNTRIES.items() if prefix in prefixes]
 
 
 def category_labels(ctx) -> list[str]:
@@ -320,7 +340,7 @@ def headline_text(ctx) -> list[str]:
     admin1, _ = admin_columns(ctx, 1)
     n_regions = cur[admin1].nunique() if admin1 else len(ctx.regions)
     where = f"in {ctx.region_name}" if ctx.region is not None else f"in {_count(n_regions, 'region')}"
-    areas = f" ({_count(cur[admin2].nunique(), admin_term(2))})" if admin2 else ""
+    areas = f" ({_count(cur[admin2].nunique(), admin_term(2, ctx))})" if admin2 else ""
     lines.append(f"{_count(len(cur), 'location')} {'was' if len(cur) == 1 else 'were'} assessed {where}{areas} "
                  f"in round {ctx.round}.")
     med = idx.median()
@@ -501,7 +521,7 @@ def ranked_table(ctx, compact: bool = False) -> pd.DataFrame:
         out[admin_term(1).capitalize()] = order[region_name].astype(object)
     admin2_code, admin2_name = admin_columns(ctx, 2)
     if admin2_name:
-        out[admin_term(2).capitalize()] = order[admin2_name].astype(object)
+        out[admin_term(2, ctx).capitalize()] = order[admin2_name].astype(object)
     if LOCATION_TYPE_COLUMN in have:
         out["Location type"] = order[LOCATION_TYPE_COLUMN].map(location_type_label).astype(object)
     for col in [ctx.index_id, *ctx.pillars]:
@@ -526,7 +546,7 @@ def ranked_table(ctx, compact: bool = False) -> pd.DataFrame:
     if ctx.region is None and admin1_code:
         out[f"{admin_term(1).capitalize()} p-code"] = order[admin1_code].astype(object)
     if admin2_code:
-        out[f"{admin_term(2).capitalize()} p-code"] = order[admin2_code].astype(object)
+        out[f"{admin_term(2, ctx).capitalize()} p-code"] = order[admin2_code].astype(object)
     for col, label in ((lat, "Latitude"), (lon, "Longitude")):
         if col:
             out[label] = pd.to_numeric(order[col], errors="coerce").astype(float).round(COORDINATE_DIGITS) + 0.0
@@ -875,7 +895,7 @@ def compute_data_quality(ctx) -> pd.DataFrame:
 def _impute_method(ctx) -> str:
     s = ctx.spec.impute
     admin = list(ctx.columns.admin)
-    group = admin_term(admin.index(s.group) + 1) if s.group in admin else s.group
+    group = admin_term(admin.index(s.group) + 1, ctx) if s.group in admin else s.group
     text = s.method.replace("group_", "").replace("_", " ") + (f" of the same {group}" if s.group else "")
     return text + (f", else {s.fallback} of the round" if s.fallback not in ("none", None) else "")
 
@@ -1266,9 +1286,12 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     else:
         sheets["League table"] = _with_note(ctx, league_table(ctx))
         sheets["All locations"] = _with_note(ctx, ranked_table(ctx))
+    from . import pockets, trends
     from . import priorities as prio
 
     sheets.update(prio.workbook_sheets(ctx))
+    sheets.update(pockets.workbook_sheets(ctx))
+    sheets.update(trends.workbook_sheets(ctx))
     sheets["Data quality"] = data_quality(ctx)
     sheets["Indicator data quality"] = indicator_quality(ctx, top=len(ctx.spec.indicators))
     sheets["Weights"] = weights_table(ctx)
@@ -1281,12 +1304,16 @@ def prepare(ctx) -> None:
     ``stability report`` calls this once per report of a batch, in the process that
     computed the index, and hands the tables to the notebooks with the cached
     result (:func:`stability.report.context.shared_tables`), so that every kernel
-    does not classify the whole country again.
+    does not classify the whole country, or look for its pockets of stability, again.
     """
+    from . import pockets, trends
     from . import priorities as prio
 
     prio.classified(ctx)
     prio.criteria_table(ctx)
+    trends.workbook_sheets(ctx)
+    pockets.workbook_sheets(ctx)
+    pockets.pocket_text(ctx)
     data_quality(ctx)
     if ctx.region is None:
         league_table(ctx)

@@ -44,7 +44,8 @@ from jupyter_client.provisioning import LocalProvisioner
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "pandas", "pyarrow", "matplotlib",
            "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib_inline.backend_inline",
            "xlsxwriter", "stability.pipeline", "stability.report.notebook", "stability.report.content",
-           "stability.report.figures", "stability.report.priorities")
+           "stability.report.figures", "stability.report.priorities", "stability.report.trends",
+           "stability.report.pockets", "stability.report.interactive")
 
 
 #: Imported by the server only: what every kernel imports while it starts (its debugger, shell history, pdb)

@@ -114,9 +114,28 @@ def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) 
     out["Category"] = t["category"].astype(object)
     out[spec.label(spec.root.id)] = t[spec.root.id].round(1)
     out["Unmet IASC criteria"] = t["criteria_unmet"].map(_names)
-    out["Reason"] = t["reason"]
+    out["Reason"] = t["reason"] + _pocket_words(ctx, t[c.location])
     out["Location id"] = t[c.location]
     return out.reset_index(drop=True)
+
+
+def _pocket_words(ctx, ids: pd.Series) -> pd.Series:
+    """``"; in pocket of stability P3 near Douentza (Douentza)"`` for the locations of a named pocket or hotspot."""
+    from .pockets import pocket_areas, pocket_locations
+
+    c = ctx.result.spec.columns
+    if not (c.longitude and c.latitude):
+        return pd.Series("", index=ids.index)
+    loc = pocket_locations(ctx).set_index(c.location)
+    names = pocket_areas(ctx).set_index("area")["name"].to_dict()
+
+    def words(i):
+        area = loc["area"].get(i) if i in loc.index else None
+        if not isinstance(area, str):
+            return ""
+        return f"; in {loc['class'].get(i)} {area} {names.get(area, '')}".rstrip()
+
+    return pd.Series([words(i) for i in ids], index=ids.index, dtype=object)
 
 
 def criteria_table(ctx) -> pd.DataFrame:

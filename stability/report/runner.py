@@ -403,6 +403,27 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     return batch
 
 
+#: ``--round`` value that builds the reports of every round of the data.
+ALL_ROUNDS = "all"
+
+
+def data_rounds(data_path: str | Path = "", spec_path: str | Path = "") -> list:
+    """The rounds of a dataset, in order (one unlabelled round: ``[None]``)."""
+    from .context import compute_result
+
+    result, _, _ = compute_result(data_path, spec_path)
+    return list(result.rounds) or [None]
+
+
+def build_every_round(**options) -> list[Batch]:
+    """:func:`build_reports` for every round of the data, oldest first (e.g. after a change of method).
+
+    Takes the options of :func:`build_reports` except ``survey_round``.
+    """
+    rounds = data_rounds(options.get("data_path", ""), options.get("spec_path", ""))
+    return [build_reports(survey_round="latest" if r is None else r, **options) for r in rounds]
+
+
 def raise_for_failures(batch: Batch) -> None:
     if batch.failed:
         names = ", ".join(o.name for o in batch.failed)
