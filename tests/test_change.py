@@ -93,3 +93,108 @@ def test_pillars_moved_on_a_hand_made_case():
     frame = pd.DataFrame({"change_a": [10.0, 1.0, np.nan], "change_b": [-20.0, 4.9, 6.0]})
     got = change._moved(frame, ["a", "b"], 5.0).tolist()
     assert got == ["b -20.0, a +10.0", "", "b +6.0"]
+
+
+# --------------------------------------------------------------------------- change beyond noise
+def _two_rounds(mali_data, mali_spec, n_locations: int = 120, seed: int = 3):
+    """Round 1 of the first ``n_locations`` locations, and a round 2 that meets the same informants again:
+    each location's round-2 informants are drawn (with replacement) from its round-1 informants."""
+    from dataclasses import replace
+
+    c = mali_spec.columns
+    a = mali_data.answers
+    first = a[a[c.round].astype(str) == "1"]
+    keep = sorted(first[c.location].unique())[:n_locations]
+    r1 = first[first[c.location].isin(keep)].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    parts = [grp.iloc[rng.integers(0, len(grp), len(grp))] for _, grp in r1.groupby(c.location, sort=True)]
+    r2 = pd.concat(parts, ignore_index=True)
+    r2[c.round] = r2[c.round].astype(str).str.replace("1", "2") if r2[c.round].dtype == object else 2
+    r2[c.key_informant] = [f"KI{k}" for k in range(len(r2))]
+    answers = pd.concat([r1, r2], ignore_index=True).astype({c.round: r1[c.round].dtype})
+    pop = mali_data.population
+    pop1 = pop[(pop[c.round].astype(str) == "1") & pop[c.location].isin(keep)]
+    population = pd.concat([pop1, pop1.assign(**{c.round: 2}).astype({c.round: pop1[c.round].dtype})],
+                           ignore_index=True)
+    return replace(mali_data, answers=answers, population=population, outcomes=None)
+
+
+def test_informants_who_all_agree_leave_no_noise(mali_data, mali_spec):
+    from dataclasses import replace
+
+    from stability.pipeline import compute
+
+    data = _two_rounds(mali_data, mali_spec, 40)
+    c = mali_spec.columns
+    a = data.answers.copy()
+    first = a.groupby([c.location, c.round], sort=False).cumcount() == 0
+    lead = a[first].set_index([c.location, c.round])[mali_spec.indicator_ids]
+    a[mali_spec.indicator_ids] = lead.reindex(pd.MultiIndex.from_frame(a[[c.location, c.round]])).to_numpy()
+    agree = replace(data, answers=a)
+    result = compute(agree, mali_spec, check=False)
+    boot = change.informant_bootstrap(agree, mali_spec, n=10, seed=1)
+    rc = change.real_change(result, boot)
+    assert len(rc) and np.allclose(rc["change_low"], rc["change"]) and np.allclose(rc["change_high"], rc["change"])
+    assert (rc["beyond_noise"] == (rc["change"] != 0)).all()
+
+
+def test_the_same_seed_gives_the_same_replicates(mali_data, mali_spec):
+    data = _two_rounds(mali_data, mali_spec, 20)
+    a = change.informant_bootstrap(data, mali_spec, n=4, seed=7)
+    b = change.informant_bootstrap(data, mali_spec, n=4, seed=7)
+    assert a.equals(b) and not a.equals(change.informant_bootstrap(data, mali_spec, n=4, seed=8))
+
+
+def test_planted_changes_are_flagged_and_resampling_noise_is_not(mali_data, mali_spec):
+    from dataclasses import replace
+
+    from stability.pipeline import compute
+
+    data = _two_rounds(mali_data, mali_spec, 120)
+    c = mali_spec.columns
+    result = compute(data, mali_spec, check=False)
+    rc = change.real_change(result, change.informant_bootstrap(data, mali_spec, n=40, seed=2))
+    # the same informants met twice: no real change, and few changes called real
+    assert len(rc) == 120 and rc["beyond_noise"].mean() <= 0.12
+    # plant a real change: in round 2, every informant of 30 locations reports the worst on every yes/no item
+    a = data.answers.copy()
+    planted = sorted(a[c.location].unique())[::4]
+    worse = {i.id: (1 if i.direction < 0 else 0) for i in mali_spec.indicators if i.answers == "yes_no"}
+    rows = a[c.location].isin(planted) & (a[c.round].astype(str) == "2")
+    for ind, value in worse.items():
+        a.loc[rows, ind] = value
+    shifted = replace(data, answers=a)
+    rc = change.real_change(compute(shifted, mali_spec, check=False),
+                            change.informant_bootstrap(shifted, mali_spec, n=40, seed=2))
+    hit = rc[rc[c.location].isin(planted)]
+    fell = hit[hit["change"] < -5]  # (a location already at the worst answers cannot fall)
+    assert len(fell) >= 0.8 * len(hit) and fell["beyond_noise"].mean() >= 0.9
+    assert rc[~rc[c.location].isin(planted)]["beyond_noise"].mean() <= 0.12
+
+
+def test_without_key_informants_there_is_nothing_to_resample(mali_spec, mali_data):
+    spec = mali_spec.with_changes({"columns.key_informant": None})
+    with pytest.raises(ValueError, match="no key informants to resample"):
+        change.informant_bootstrap(mali_data, spec, n=3)
+
+
+def test_reports_say_which_changes_are_beyond_informant_noise(mali_result, mali_data, mali_spec, tmp_path):
+    """``stability report --real-change N`` bootstraps once for the batch; each report reads its region's part."""
+    from stability.report import trends
+    from stability.report.context import load_context, map_layers, save_cache, shared_tables
+    from stability.report.runner import add_real_change
+
+    geo = map_layers(mali_result)
+    tables = shared_tables(mali_result, "latest", ["ML05"], geo)
+    add_real_change(tables, mali_result, mali_data, mali_spec, replicates=3)
+    ctx = load_context(cache_path=save_cache(tmp_path / "r.pkl", mali_result, geo, tables), region="ML05")
+    rc = trends.real_change(ctx)
+    assert set(rc["location_id"]) <= set(ctx.current["location_id"]) and (rc["replicates"] == 3).all()
+    table = trends.dropped_table(ctx, top=None)
+    beyond = rc.set_index("location_id")["beyond_noise"]
+    assert list(table["Beyond informant noise"]) == ["yes" if beyond[i] else "no" for i in table["Location id"]]
+    assert "bootstrap interval of the change, 3 replicates" in " ".join(trends.dropped_text(ctx))
+    plain = load_context(cache_path=save_cache(tmp_path / "p.pkl", mali_result, geo,
+                                               shared_tables(mali_result, "latest", ["ML05"], geo)), region="ML05")
+    assert trends.real_change(plain) is None and "Beyond informant noise" not in trends.dropped_table(plain)
+    assert "--real-change" in " ".join(trends.dropped_text(plain))

@@ -308,3 +308,21 @@ def test_reports_of_a_three_country_survey(small, tmp_path):
     assert (out / "BF56" / "report.html").is_file() and (out / "NE006" / "report.html").is_file()
     html = (out / "overview" / "report.html").read_text(encoding="utf-8")
     assert "Sahel (Burkina Faso)" in html and "Tillaberi (Niger)" in html
+
+
+def test_the_overview_compares_the_countries():
+    from stability.report import content
+    from stability.report.context import compute_result, context_for, map_layers
+
+    result, _, _ = compute_result(data_dir() / "raw" / "liptako_gourma_illustrative",
+                                  data_dir() / "specs" / "liptako_gourma.yaml")
+    ctx = context_for(result, None, "latest", map_layers(result))
+    table = content.country_table(ctx)
+    assert list(table["Country"]) == ["Mali", "Burkina Faso", "Niger"]
+    assert table["Locations"].sum() == len(ctx.national) and table["Regions"].sum() == len(ctx.regions)
+    for _, row in table.iterrows():
+        assert row["Median 95 % CI low"] <= row["Median index"] <= row["Median 95 % CI high"]
+    assert "Countries" in content.workbook_sheets(ctx)
+    assert ctx.title.endswith("Overview of Mali, Burkina Faso and Niger, round 3")
+    sahel = context_for(result, "BF56", "latest", map_layers(result))
+    assert content.admin_term(2, sahel) == "province" and "(Burkina Faso)" in sahel.region_name

@@ -1070,6 +1070,46 @@ def compute_league_table(ctx) -> pd.DataFrame:
     return out
 
 
+def country_table(ctx) -> pd.DataFrame | None:
+    """The countries of the data compared in this round (computed once per report, see :func:`compute_country_table`)."""
+    return _once(ctx, "country_table", lambda: compute_country_table(ctx))
+
+
+def compute_country_table(ctx) -> pd.DataFrame | None:
+    """The countries of the data compared in this round (None when the data hold one country).
+
+    Columns: ``Country``, ``Regions``, ``Locations``, ``Median index`` with its 95 % bootstrap
+    interval (:func:`median_ci`), ``% <category>`` per category and the people counts.  Countries are
+    told apart by their regions' p-code prefix (``ML``, ``BF``, ``NE``).
+    """
+    from ..locations import COUNTRIES
+
+    countries = _countries(ctx)
+    if len(countries) < 2:
+        return None
+    region = ctx.columns.admin[0]
+    nat = ctx.national
+    prefix = {COUNTRIES[iso][1]: COUNTRIES[iso][0] for iso in countries}
+    country = nat[region].astype(str).str[:2].map(prefix)
+    cats = categories_of(ctx, nat)
+    rows = []
+    for name in [COUNTRIES[iso][0] for iso in countries]:
+        part = nat[country == name]
+        values = part[ctx.index_id]
+        low, high = median_ci(values)
+        row = {"Country": name, "Regions": part[region].nunique(), "Locations": len(part),
+               "Median index": values.median(), CI_LOW: low, CI_HIGH: high}
+        for lab in category_labels(ctx):
+            row[f"% {lab}"] = _share((cats[country == name] == lab).sum(), len(part))
+        for col in population_columns(ctx):
+            row[population_label(col)] = int(part[col].fillna(0).sum())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    num = [k for k in out.columns if k.startswith(("Median", "%"))]
+    out[num] = out[num].astype(float).round(1) + 0.0
+    return out
+
+
 def kruskal_test(groups) -> tuple[float, float]:
     """Kruskal–Wallis H and p-value across ``groups`` (mapping name -> values; missing values dropped).
 
@@ -1285,6 +1325,9 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
         sheets["Drivers"] = _with_note(ctx, drivers(ctx))
     else:
         sheets["League table"] = _with_note(ctx, league_table(ctx))
+        countries = country_table(ctx)
+        if countries is not None:
+            sheets["Countries"] = _with_note(ctx, countries)
         sheets["All locations"] = _with_note(ctx, ranked_table(ctx))
     from . import pockets, trends
     from . import priorities as prio
@@ -1317,6 +1360,7 @@ def prepare(ctx) -> None:
     data_quality(ctx)
     if ctx.region is None:
         league_table(ctx)
+        country_table(ctx)
         region_tests(ctx)
     else:
         drivers(ctx)

@@ -24,6 +24,12 @@ def _changes(ctx) -> pd.DataFrame:
     return ctx.once("location_changes", make)
 
 
+def real_change(ctx) -> pd.DataFrame | None:
+    """The key-informant bootstrap of this report's changes (:func:`stability.change.real_change`), when
+    ``stability report --real-change N`` computed it for the batch; else None."""
+    return ctx.once("real_change", lambda: None)
+
+
 def dropped_text(ctx) -> list[str]:
     """How many locations dropped or rose a category since the previous round, in words."""
     if ctx.previous_round is None:
@@ -39,7 +45,22 @@ def dropped_text(ctx) -> list[str]:
                 f"than {change.MOVE_THRESHOLD:g} points."
     else:
         text += "."
-    return [text]
+    lines = [text]
+    rc = real_change(ctx)
+    if rc is not None and len(rc):
+        n = int(rc["replicates"].iloc[0])
+        real = rc[rc["beyond_noise"]]
+        fell = ch[ch["category_move"] == "dropped"][ctx.columns.location]
+        lines.append(
+            f"Of the {len(rc)} locations assessed in both rounds, {len(real)} changed by more than resampling their "
+            f"key informants produces ({int(change.CHANGE_LEVEL * 100)} % bootstrap interval of the change, {n} "
+            f"replicates): {int((real['change'] < 0).sum())} worsened and {int((real['change'] > 0).sum())} improved; "
+            f"{int(real[ctx.columns.location].isin(fell).sum())} of the {len(fell)} that dropped a category did.")
+    else:
+        lines.append(f"A change of more than {change.MOVE_THRESHOLD:g} points is called a change here; whether it "
+                     "exceeds what the key informants' disagreement alone produces is not estimated for this report "
+                     "(stability report --real-change N does).")
+    return lines
 
 
 def dropped_table(ctx, top: int | None = 15) -> pd.DataFrame | None:
@@ -67,6 +88,11 @@ def dropped_table(ctx, top: int | None = 15) -> pd.DataFrame | None:
     out[f"Index in round {ctx.round}"] = ch[idx].round(1).to_numpy()
     out["Change"] = ch[f"change_{idx}"].round(1).to_numpy()
     out["Pillars that moved"] = [_pillar_words(ctx, t) for t in ch["pillars_moved"]]
+    rc = real_change(ctx)
+    if rc is not None:
+        beyond = rc.set_index(c.location)["beyond_noise"]
+        out["Beyond informant noise"] = ["yes" if v is True else "no" if v is False else "–"
+                                         for v in ch[c.location].map(beyond)]
     out["Location id"] = ch[c.location].to_numpy()
     return out.reset_index(drop=True)
 
@@ -99,7 +125,8 @@ def trend_table(ctx) -> pd.DataFrame:
 
 
 def trend_figure(ctx):
-    """The median index across rounds (the region against the country) and locations per category per round.
+    """The median index across rounds (the region against the country), and the locations, IDPs and returnees
+    living in each category, per round.
 
     Returns
     -------
@@ -119,15 +146,17 @@ def trend_figure(ctx):
     where = ctx.region_name if ctx.region is not None else "All regions"
     x = np.arange(len(rounds))
     with figures.style():
-        fig = figures.new_figure(9.5, 4.2)
-        ax1 = fig.add_axes([0.08, 0.2, 0.38, 0.62])
-        ax2 = fig.add_axes([0.57, 0.2, 0.38, 0.62])
+        n_people = sum(1 for col in ("idps", "returnees") if f"{col}_{labels[0]}" in t.columns)
+        fig = figures.new_figure(10.5, 4.2)
+        width = 0.86 / (2 + n_people) - 0.06
+        axes = [fig.add_axes([0.07 + k * (width + 0.075), 0.2, width, 0.62]) for k in range(2 + n_people)]
+        ax1 = axes[0]
         if mine is not None:
             ax1.plot(x, mine["median_index"], marker="o", color=figures.HIGHLIGHT, linewidth=2, label=where)
-            for xi, v in zip(x, mine["median_index"]):
-                if np.isfinite(v):
-                    ax1.annotate(content.number(v), (xi, v), textcoords="offset points", xytext=(0, 7), ha="center",
-                                 fontsize=8.5)
+            for xi, v, w in zip(x, mine["median_index"], country["median_index"]):
+                if np.isfinite(v):  # written on the side away from the country's line
+                    ax1.annotate(content.number(v), (xi, v), textcoords="offset points",
+                                 xytext=(0, -13 if np.isfinite(w) and w > v else 7), ha="center", fontsize=8.5)
         ax1.plot(x, country["median_index"], marker="s", color="#777777", linewidth=1.5, linestyle="--",
                  label="All regions")
         rng = content.index_range(ctx)
@@ -142,21 +171,31 @@ def trend_figure(ctx):
         ax1.legend(loc="lower left", fontsize=8, frameon=False)
         ax1.set_title("Median index by round", fontsize=10)
         part = mine if mine is not None else country
-        bottom = np.zeros(len(rounds))
-        for lab in labels:
-            vals = part[f"locations_{lab}"].fillna(0).to_numpy(dtype=float)
-            ax2.bar(x, vals, bottom=bottom, color=colours[lab], edgecolor="white", width=0.6)
-            bottom += vals
-        ax2.set_xticks(x, [str(r) for r in rounds])
-        ax2.set_xlabel("Round")
-        ax2.set_ylabel("Locations")
-        ax2.set_title("Locations by category", fontsize=10)
+        people = [col for col in ("idps", "returnees") if f"{col}_{labels[0]}" in t.columns]
+        panels = [("locations", "Locations")] + [(col, content.population_label(col)) for col in people]
+        for ax, (key, name) in zip(axes[1:], panels):
+            bottom = np.zeros(len(rounds))
+            for lab in labels:
+                vals = part[f"{key}_{lab}"].fillna(0).to_numpy(dtype=float)
+                ax.bar(x, vals, bottom=bottom, color=colours[lab], edgecolor="white", width=0.6)
+                bottom += vals
+            ax.set_xticks(x, [str(r) for r in rounds])
+            ax.set_xlabel("Round")
+            ax.set_title(f"{name} by category", fontsize=10)
+            ax.yaxis.set_major_formatter(_thousands())
         fig.legend(handles=[Patch(facecolor=colours[lab], label=lab) for lab in labels], loc="lower center",
-                   ncols=len(labels), frameon=False, bbox_to_anchor=(0.75, 0.0), fontsize=8.5)
+                   ncols=len(labels), frameon=False, bbox_to_anchor=(0.6, 0.0), fontsize=8.5)
         fig.suptitle(f"{where}: the index across rounds", fontsize=11.5, x=0.08, ha="left", y=0.97)
-        fig.set_label(f"{where}: median index by round against all regions, and locations in each "
-                      "stability category by round.")
+        fig.set_label(f"{where}: median index by round against all regions, and locations"
+                      + (", IDPs and returnees" if n_people == 2 else "")
+                      + " in each stability category by round.")
     return fig
+
+
+def _thousands():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
 def spec_sentence(ctx) -> str:
