@@ -497,8 +497,8 @@ def test_notebook_runs_with_a_cache(name, cache, tmp_path):
     html_text = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert "ILLUSTRATIVE DATA" in html_text
-    # the map, the trend across rounds, the pockets, and two figures of the index by region and pillar
-    assert len(images) == 5
+    # the trend across rounds, the map (pockets ringed), and two figures of the index by region and pillar
+    assert len(images) == 4
     alts = [o.get("metadata", {}).get("image/png", {}).get("alt", "") for o in images]
     assert all(len(a) > 40 for a in alts) and len(set(alts)) == len(alts)  # every image says what it shows
     assert (tmp_path / "out" / "map.html").is_file()

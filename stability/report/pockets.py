@@ -121,7 +121,8 @@ def areas_table(ctx) -> pd.DataFrame:
 
 
 def pocket_map(ctx):
-    """The report's map (region or country) with pocket and hotspot locations ringed."""
+    """The report's map (region or country: :func:`~stability.report.figures.region_map`,
+    :func:`~stability.report.figures.country_map`) with pocket and hotspot locations ringed."""
     from matplotlib.lines import Line2D
 
     fig = figures.region_map(ctx) if ctx.region is not None else figures.country_map(ctx)
@@ -137,7 +138,7 @@ def pocket_map(ctx):
                               markeredgewidth=1.6, markersize=9, label=f"{cls} ({len(part)})"))
     ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9, title="Ringed", title_fontsize=8)
     where = ctx.region_name if ctx.region is not None else "All regions"
-    ax.set_title(f"{where}: pockets of stability and hotspots of instability (round {ctx.round})")
+    ax.set_title(f"{where}: locations by category, pockets and hotspots ringed (round {ctx.round})")
     n = loc["class"].value_counts()
     figures.set_alt(fig, f"{figures.alt_text(fig)} Ringed: {int(n.get(pk.POCKET, 0))} locations in pockets of "
                          f"stability (black rings) and {int(n.get(pk.HOTSPOT, 0))} in hotspots of instability "
