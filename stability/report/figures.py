@@ -84,6 +84,8 @@ STYLE = {
 
 # Layout, in inches.
 _FOOT = 0.28        # illustrative-data line above the title
+#: Height (inches) of the illustrative-data line that :func:`footnote` draws at the top of a figure.
+FOOTNOTE_HEIGHT = _FOOT
 _TITLE = 0.42       # an axes title
 _XAXIS = 0.55       # x tick labels and x label
 _LEGEND_ROW = 0.25
@@ -281,8 +283,11 @@ def _category_legend_handles(ctx, present: pd.Series | None = None, marker: bool
     return handles
 
 
-def _footnote(ctx, fig) -> None:
-    """Say on the figure itself, above its title, that the data are illustrative (figures get copied)."""
+def footnote(ctx, fig) -> None:
+    """Say on the figure itself, above its title, that the data are illustrative (figures get copied).
+
+    Leave :data:`FOOTNOTE_HEIGHT` inches free at the top of a figure for it.
+    """
     if ctx.illustrative:
         fig.text(0.005, 1 - 0.05 / fig.get_figheight(), ILLUSTRATIVE_FOOTNOTE, ha="left", va="top",
                  fontsize=8.5, color="#b2182b", fontweight="bold")
@@ -759,7 +764,7 @@ def region_map(ctx):
             where = f"{_plural(term)} by class of their median index, " if region_geom is not None else ""
         _fit_title(ax, f"{_short(ctx.region_name, 40)}: {where}locations by category (round {ctx.round})")
         _map_legend(ctx, fig, cats, extra)
-        _footnote(ctx, fig)
+        footnote(ctx, fig)
     alt = (f"Map of {ctx.region_name} region ({ctx.region}), round {ctx.round}: {len(cur):,} assessed locations "
            f"drawn as points coloured by stability category: {category_counts_text(ctx, cats)}; the least stable are "
            "drawn on top.")
@@ -855,7 +860,7 @@ def country_map(ctx):
         shaded = f"{area}s by class of their median index, " if regions else ""
         _fit_title(ax, f"{shaded}locations by category (round {ctx.round})".capitalize())
         _map_legend(ctx, fig, cats, extra)
-        _footnote(ctx, fig)
+        footnote(ctx, fig)
     where = f"all regions of {', '.join(countries)}" if countries else "all regions"
     alt = (f"Map of {where}, round {ctx.round}: {len(nat):,} assessed locations drawn as points coloured by "
            f"stability category: {category_counts_text(ctx, cats)}; the least stable are drawn on top.")
@@ -986,7 +991,7 @@ def pillar_profile(ctx):
         ax.set_title(f"{where}: index and pillar scores, round {ctx.round} (medians written above)")
         handles = [Patch(facecolor=c, alpha=0.55, edgecolor="#333333", label=lab) for _, c, lab in groups]
         _bottom_legend(fig, handles, n)
-        _footnote(ctx, fig)
+        footnote(ctx, fig)
     parts = []
     for c in cols:
         meds = [content.number(float(frame[c].median())) for frame, _, _ in groups]
@@ -1056,7 +1061,7 @@ def region_comparison(ctx):
                       "written on the right")
         ax.set_title(f"{content.index_label(ctx)} by region, round {ctx.round} (number of locations)")
         _bottom_legend(fig, handles, 4)
-        _footnote(ctx, fig)
+        footnote(ctx, fig)
     listed = "; ".join(f"{ctx.regions.get(p, p)} {content.number(v)}" for p, v in medians.items())
     alt = (f"Box plots of the {content.index_label(ctx).lower()} of every location by region, round {ctx.round}, "
            f"with each location as a dot, regions sorted by median (highest first): {listed}.")
@@ -1132,7 +1137,7 @@ def population_bars(ctx):
         _bottom_legend(fig, handles, len(handles), "Stability category of the location where they live")
         fig.suptitle(f"People by stability category of their location and region, round {ctx.round}",
                      y=1 - (_FOOT if ctx.illustrative else 0.05) / fig.get_figheight(), va="top")
-        _footnote(ctx, fig)
+        footnote(ctx, fig)
     parts = []
     for col, table in tables.items():
         total = float(table.to_numpy().sum())

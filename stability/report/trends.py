@@ -147,9 +147,11 @@ def trend_figure(ctx):
     x = np.arange(len(rounds))
     with figures.style():
         n_people = sum(1 for col in ("idps", "returnees") if f"{col}_{labels[0]}" in t.columns)
-        fig = figures.new_figure(10.5, 4.2)
+        height = 4.2 + (figures.FOOTNOTE_HEIGHT if ctx.illustrative else 0.0)
+        fig = figures.new_figure(10.5, height)
         width = 0.86 / (2 + n_people) - 0.06
-        axes = [fig.add_axes([0.07 + k * (width + 0.075), 0.2, width, 0.62]) for k in range(2 + n_people)]
+        axes = [fig.add_axes([0.07 + k * (width + 0.075), 0.84 / height, width, 2.6 / height])
+                for k in range(2 + n_people)]
         ax1 = axes[0]
         if mine is not None:
             ax1.plot(x, mine["median_index"], marker="o", color=figures.HIGHLIGHT, linewidth=2, label=where)
@@ -185,7 +187,10 @@ def trend_figure(ctx):
             ax.yaxis.set_major_formatter(_thousands())
         fig.legend(handles=[Patch(facecolor=colours[lab], label=lab) for lab in labels], loc="lower center",
                    ncols=len(labels), frameon=False, bbox_to_anchor=(0.6, 0.0), fontsize=8.5)
-        fig.suptitle(f"{where}: the index across rounds", fontsize=11.5, x=0.08, ha="left", y=0.97)
+        foot = figures.FOOTNOTE_HEIGHT if ctx.illustrative else 0.0
+        fig.suptitle(f"{where}: the index across rounds", fontsize=11.5, x=0.07, ha="left", va="top",
+                     y=1 - (foot + 0.08) / height)
+        figures.footnote(ctx, fig)
         fig.set_label(f"{where}: median index by round against all regions, and locations"
                       + (", IDPs and returnees" if n_people == 2 else "")
                       + " in each stability category by round.")
