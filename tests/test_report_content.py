@@ -430,6 +430,8 @@ def test_rankings_workbook(ctx, tmp_path):
     header, body = rows[0], rows[1:]
     assert len(body) == len(ctx.current)
     assert header[0] == "Data note" and body[0][header.index("Location id")] == content.ranked_table(ctx)["Location id"][0]
+    for name in ("Pockets", "Pocket locations", "Change", "Trend"):  # every table of people and places says it
+        assert next(book[name].values)[0] == "Data note", name
     book.close()
     content.write_rankings(ctx, tmp_path / "out")
     assert path.read_bytes() == first  # fixed creation date: same content, same bytes

@@ -1333,8 +1333,8 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     from . import priorities as prio
 
     sheets.update(prio.workbook_sheets(ctx))
-    sheets.update(pockets.workbook_sheets(ctx))
-    sheets.update(trends.workbook_sheets(ctx))
+    sheets.update({name: _with_note(ctx, table) for name, table in pockets.workbook_sheets(ctx).items()})
+    sheets.update({name: _with_note(ctx, table) for name, table in trends.workbook_sheets(ctx).items()})
     sheets["Data quality"] = data_quality(ctx)
     sheets["Indicator data quality"] = indicator_quality(ctx, top=len(ctx.spec.indicators))
     sheets["Weights"] = weights_table(ctx)
