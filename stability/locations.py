@@ -41,6 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .geo import COUNTRY_NAMES, PCODE_PREFIXES
+
 #: Default distance (metres) a point may lie outside its declared polygon: the embedded boundaries are
 #: simplified (geoBoundaries, Natural Earth ~1 km), so points of border villages can fall just outside.
 TOLERANCE_M = 5000.0
@@ -51,12 +53,11 @@ COORDINATE_CHECKS = ("warning", "error", "off")
 OK, MISSING, INVALID, UNCHECKED, ELSEWHERE, SWAPPED, OUTSIDE = (
     "ok", "missing", "invalid", "unchecked", "elsewhere", "swapped", "outside")
 
-#: Countries of the embedded boundaries: ISO3 -> (name, p-code prefix, names of admin levels 1 and 2).
-COUNTRIES = {
-    "MLI": ("Mali", "ML", ("region", "cercle")),
-    "BFA": ("Burkina Faso", "BF", ("region", "province")),
-    "NER": ("Niger", "NE", ("region", "department")),
-}
+#: What admin levels 1 and 2 are called in each country of the embedded boundaries.
+ADMIN_LEVEL_NAMES = {"MLI": ("region", "cercle"), "BFA": ("region", "province"), "NER": ("region", "department")}
+#: Countries of the embedded boundaries: ISO3 -> (name, p-code prefix, names of admin levels 1 and 2), from
+#: :data:`stability.geo.COUNTRY_NAMES` and :data:`stability.geo.PCODE_PREFIXES`.
+COUNTRIES = {iso: (COUNTRY_NAMES[iso], prefix, ADMIN_LEVEL_NAMES[iso]) for prefix, iso in PCODE_PREFIXES.items()}
 
 #: Equidistant conic fitted to the embedded layers (latitudes 9.4 to 25 N, longitudes 12.3 W to 16 E): standard
 #: parallels at 1/6 and 5/6 of the latitude span, so that distances are within about 1 % everywhere; the

@@ -72,25 +72,24 @@ def admin_term(level: int, ctx=None) -> str:
     """What the reports call admin level ``level`` (1 = region) — in the country of ``ctx``'s region
     (``cercle`` in Mali, ``province`` in Burkina Faso, ``department`` in Niger), else the Mali terms;
     ``admin-2 area`` for the overview of data from several countries."""
-    from ..locations import COUNTRIES
+    from ..geo import country_of
+    from ..locations import ADMIN_LEVEL_NAMES
 
     if ctx is not None and level >= 2:
-        countries = _countries(ctx)
-        if ctx.region is not None:
-            countries = [iso for iso in countries if str(ctx.region).startswith(COUNTRIES[iso][1])] or countries
-        if len(countries) == 1 and level <= len(COUNTRIES[countries[0]][2]):
-            return COUNTRIES[countries[0]][2][level - 1]
+        countries = [country_of(ctx.region)] if ctx.region is not None else countries_of(ctx)
         if len(countries) > 1:
             return f"admin-{level} area"
+        if countries and level <= len(ADMIN_LEVEL_NAMES.get(countries[0], ())):
+            return ADMIN_LEVEL_NAMES[countries[0]][level - 1]
     return ADMIN_TERMS[level - 1] if level <= len(ADMIN_TERMS) else f"admin-{level} area"
 
 
-def _countries(ctx) -> list[str]:
-    """ISO3 codes of the countries of the data's regions (by their p-code prefix), in a fixed order."""
-    from ..locations import COUNTRIES
+def countries_of(ctx) -> list[str]:
+    """ISO3 codes of the countries of the data's regions (:func:`stability.geo.country_of`), Mali first."""
+    from ..geo import COUNTRY_NAMES, country_of
 
-    prefixes = {str(p)[:2] for p in ctx.regions}
-    return [iso for iso, (_, prefix, _) in COUNTRIES.items() if prefix in prefixes]
+    found = {country_of(p) for p in ctx.regions}
+    return [iso for iso in COUNTRY_NAMES if iso in found]
 
 
 def category_labels(ctx) -> list[str]:
@@ -1082,25 +1081,25 @@ def compute_country_table(ctx) -> pd.DataFrame | None:
     interval (:func:`median_ci`), ``% <category>`` per category and the people counts.  Countries are
     told apart by their regions' p-code prefix (``ML``, ``BF``, ``NE``).
     """
-    from ..locations import COUNTRIES
+    from ..geo import COUNTRY_NAMES, country_of
 
-    countries = _countries(ctx)
+    countries = countries_of(ctx)
     if len(countries) < 2:
         return None
     region = ctx.columns.admin[0]
     nat = ctx.national
-    prefix = {COUNTRIES[iso][1]: COUNTRIES[iso][0] for iso in countries}
-    country = nat[region].astype(str).str[:2].map(prefix)
+    country = nat[region].map(country_of)
     cats = categories_of(ctx, nat)
     rows = []
-    for name in [COUNTRIES[iso][0] for iso in countries]:
-        part = nat[country == name]
+    for iso in countries:
+        name = COUNTRY_NAMES[iso]
+        part = nat[country == iso]
         values = part[ctx.index_id]
         low, high = median_ci(values)
         row = {"Country": name, "Regions": part[region].nunique(), "Locations": len(part),
                "Median index": values.median(), CI_LOW: low, CI_HIGH: high}
         for lab in category_labels(ctx):
-            row[f"% {lab}"] = _share((cats[country == name] == lab).sum(), len(part))
+            row[f"% {lab}"] = _share((cats[country == iso] == lab).sum(), len(part))
         for col in population_columns(ctx):
             row[population_label(col)] = int(part[col].fillna(0).sum())
         rows.append(row)

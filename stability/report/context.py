@@ -142,10 +142,10 @@ class ReportContext:
         return self.once("current", select)
 
     def _overview_name(self) -> str:
-        from ..locations import COUNTRIES
+        from ..geo import COUNTRY_NAMES, country_of
 
-        prefixes = {str(p)[:2] for p in self.regions}
-        names = [name for name, prefix, _ in COUNTRIES.values() if prefix in prefixes]
+        found = {country_of(p) for p in self.regions}
+        names = [name for iso, name in COUNTRY_NAMES.items() if iso in found]
         return f"Overview of {', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "Country overview"
 
     @property
