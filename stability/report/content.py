@@ -195,8 +195,9 @@ def _in_round(ctx, frame: pd.DataFrame, rnd) -> pd.DataFrame:
     return frame[frame[col] == rnd] if col else frame
 
 
-def _in_scope(ctx, frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``frame`` (scores) in the report's region (all rows for the overview)."""
+def in_scope(ctx, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frame`` (scores, or any table with the region column) in the report's region (all rows for
+    the overview)."""
     if ctx.region is None:
         return frame
     return frame[frame[ctx.columns.admin[0]] == ctx.region]
@@ -206,7 +207,7 @@ def previous(ctx) -> pd.DataFrame | None:
     """Scores of the previous round in the report's region (None when there is no previous round)."""
     if ctx.previous_round is None:
         return None
-    return _in_scope(ctx, _in_round(ctx, ctx.scores, ctx.previous_round))
+    return in_scope(ctx, _in_round(ctx, ctx.scores, ctx.previous_round))
 
 
 def categories_of(ctx, frame: pd.DataFrame) -> pd.Series:

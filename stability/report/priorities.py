@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import priorities as pr
 from ..spec import IASC_CRITERIA
+from .content import in_scope
 
 #: Locations shown per class in the report's priorities table.
 TOP_PER_CLASS = 10
@@ -41,10 +42,7 @@ def classified(ctx) -> pd.DataFrame:
     """:func:`stability.priorities.classify` for the report's round, restricted to its region (if any)."""
     def make():
         table = _round_table(ctx, "priorities", lambda: pr.classify(ctx.result, _round_of(ctx)))
-        admin = ctx.result.spec.columns.admin
-        if ctx.region is not None and admin:
-            table = table[table[admin[0]] == ctx.region]
-        return table.reset_index(drop=True)
+        return in_scope(ctx, table).reset_index(drop=True)
 
     once = getattr(ctx, "once", None)
     return once("priorities", make) if once is not None else make()

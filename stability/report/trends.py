@@ -16,10 +16,7 @@ from . import content, figures
 def _changes(ctx) -> pd.DataFrame:
     def make():
         table = ctx.once_round("location_changes_all", lambda: change.location_changes(ctx.result, ctx.round))
-        admin = ctx.columns.admin
-        if ctx.region is not None and admin:
-            table = table[table[admin[0]] == ctx.region]
-        return table.reset_index(drop=True)
+        return content.in_scope(ctx, table).reset_index(drop=True)
 
     return ctx.once("location_changes", make)
 
