@@ -173,17 +173,22 @@ def breakdown(out: Path, wall: float, launched: float | None) -> None:
     """Where ``stability report --all`` spends its time (run on the reports in ``out``, started at ``launched``)."""
     import nbformat
 
-    from stability.report.context import compute_result, map_layers, save_cache
+    from stability.report.context import compute_result, map_layers, region_names, save_cache, shared_tables
 
     print(f"\nwhere the runner's {wall:.1f} s go ({WORKERS} workers):")
     t0 = time.perf_counter()
     result, _, _ = compute_result()
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
-    save_cache(out / "bench-cache" / "result.pkl", result, map_layers(result))
+    geo = map_layers(result)
+    tables = shared_tables(result, "latest", [None, *region_names(result)], geo)
+    t_tables = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    save_cache(out / "bench-cache" / "result.pkl", result, geo, tables)
     t_cache = time.perf_counter() - t0
     print(f"  index, computed once (load, validate, compute)  : {t_index:5.2f} s")
-    print(f"  map layers + result saved for the notebooks     : {t_cache:5.2f} s")
+    print(f"  map layers + tables of the round (pockets, ...) : {t_tables:5.2f} s (before any notebook starts)")
+    print(f"  result and tables saved for the notebooks       : {t_cache:5.2f} s")
     started, imports = _kernel_start()
     print(f"  a fresh kernel: start {started:.2f} s + report imports {imports:.2f} s "
           "(paid once per worker by the fork server, per notebook by the baselines)")

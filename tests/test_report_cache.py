@@ -87,20 +87,24 @@ def _same(a, b) -> None:
         assert a == b
 
 
+@pytest.mark.parametrize("per_report", [False, True])
 @pytest.mark.parametrize("region", [None, "ML05"])
-def test_tables_shared_by_a_batch_give_the_same_report(mali_result, tmp_path, region):
-    """The runner computes the tables every report would compute (once for the batch); a notebook that
-    starts from them shows and writes exactly what it computes on its own."""
+def test_tables_shared_by_a_batch_give_the_same_report(mali_result, tmp_path, region, per_report):
+    """The runner computes the tables of the whole round once for the batch (and, asked to, every report's
+    own tables); a notebook that starts from them shows and writes exactly what it computes on its own."""
     from stability.report import content
     from stability.report import priorities as prio
     from stability.report.context import context_for, shared_tables
 
     geo = map_layers(mali_result)
-    tables = shared_tables(mali_result, "latest", [None, "ML05", "ML02"], geo)
+    tables = shared_tables(mali_result, "latest", [None, "ML05", "ML02"], geo,
+                           compute=content.prepare if per_report else None)
     assert tables["round"] == mali_result.rounds[-1] and set(tables["reports"]) == {"", "ML05", "ML02"}
+    assert {"priorities", "pockets_found", "trends", "location_changes_all"} <= set(tables["round_tables"])
     path = save_cache(tmp_path / "result.pkl", mali_result, geo, tables)
     ctx = load_context(cache_path=path, region=region)
-    assert ctx.precomputed and "priorities" in ctx.precomputed
+    assert {"priorities", "pockets_found"} <= set(ctx.round_tables)
+    assert ("priorities" in ctx.precomputed) == per_report
     fresh = context_for(mali_result, region, "latest", geo)
     assert not fresh.precomputed
     for show in (prio.classified, prio.criteria_table, prio.class_summary, content.data_quality,
@@ -114,4 +118,4 @@ def test_tables_shared_by_a_batch_give_the_same_report(mali_result, tmp_path, re
         assert content.driver_summaries(ctx, "least") == content.driver_summaries(fresh, "least")
     # tables of another round are never used
     earlier = load_context(cache_path=path, region=region, survey_round=mali_result.rounds[0])
-    assert earlier.precomputed == {}
+    assert earlier.precomputed == {} and earlier.round_tables == {}

@@ -1344,10 +1344,9 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
 def prepare(ctx) -> None:
     """Compute, through ``ctx``, the tables of a report that take longest (kept by :meth:`ReportContext.once`).
 
-    ``stability report`` calls this once per report of a batch, in the process that
-    computed the index, and hands the tables to the notebooks with the cached
-    result (:func:`stability.report.context.shared_tables`), so that every kernel
-    does not classify the whole country, or look for its pockets of stability, again.
+    Given as ``compute`` to :func:`stability.report.context.shared_tables`, it computes every
+    report's own tables beforehand as well (``stability report`` leaves those to the kernels,
+    which share that work; see :func:`prepare_round`).
     """
     from . import pockets, trends
     from . import priorities as prio
@@ -1366,6 +1365,26 @@ def prepare(ctx) -> None:
         drivers(ctx)
         for which in ("most", "least"):
             driver_summaries(ctx, which)
+
+
+def prepare_round(ctx) -> None:
+    """Compute, through ``ctx``, the tables of the whole round that every report starts from (kept by
+    :meth:`ReportContext.once_round`).
+
+    ``stability report`` calls this in the process that computed the index and hands the tables to
+    the notebooks with the cached result (:func:`stability.report.context.shared_tables`), so that no
+    kernel classifies the whole country, or looks for its pockets of stability, again; each kernel
+    derives its region's tables from them.
+    """
+    from . import pockets, trends
+    from . import priorities as prio
+
+    prio.classified(ctx)
+    prio.criteria_table(ctx)
+    trends.trend_table(ctx)
+    if ctx.previous_round is not None:
+        trends.changes_sheet(ctx)
+    pockets.pocket_locations(ctx)
 
 
 def write_rankings(ctx, output_dir: str | Path = "") -> Path:

@@ -412,11 +412,19 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
     tables = payload.get("tables") or {}
     if tables.get("round") == ctx.round:
         ctx.precomputed = dict(tables.get("reports", {}).get(ctx.region or "", {}))
+        key = (id(ctx.result.scores), ctx.round)  # the key of ReportContext.once_round for this result and round
+        ctx.round_tables.update({name: (key, table) for name, table in tables.get("round_tables", {}).items()})
     return ctx
 
 
 def shared_tables(result, survey_round: Any, regions, geo: dict | None = None, compute=None) -> dict:
     """Tables the reports of one round would each compute, computed once (for :func:`save_cache`).
+
+    By default only the tables of the whole round are computed here (the national priority
+    classes, the pockets of stability, the changes since the previous round, ...:
+    :func:`stability.report.content.prepare_round`); each report derives its region's tables from
+    them in its own kernel, so that the kernels of a batch start as soon as the index and these
+    tables exist and share the rest of the work.
 
     Parameters
     ----------
@@ -429,26 +437,34 @@ def shared_tables(result, survey_round: Any, regions, geo: dict | None = None, c
     geo : dict, optional
         Map layers.
     compute : callable, optional
-        ``compute(ctx)`` asks, through ``ctx``, for the tables to keep
-        (default: :func:`stability.report.content.prepare`).
+        ``compute(ctx)`` asks, through ``ctx``, for tables of each report to keep as they are
+        (e.g. :func:`stability.report.content.prepare`); by default none, only the round's tables.
 
     Returns
     -------
     dict
-        ``round`` and ``reports``: region p-code ("" for the overview) -> name -> table.
+        ``round``, ``round_tables`` (name -> table of the whole round, see
+        :meth:`ReportContext.once_round`) and ``reports``: region p-code ("" for the overview) ->
+        name -> table (empty without ``compute``).
     """
-    if compute is None:
-        from .content import prepare as compute
-    reports, rnd, shared = {}, None, {}
+    from .content import prepare_round
+
+    reports, rnd, shared, kinds = {}, None, {}, set()
     for region in regions:
         try:
             ctx = context_for(result, region, survey_round, geo, round_tables=shared)
         except ParameterError:  # not assessed in the round: a short page, no notebook
             continue
         rnd = ctx.round
-        compute(ctx)
-        reports[region or ""] = {k: v for k, v in ctx.computed().items() if k not in SELECTIONS}
-    return {"round": rnd, "reports": reports}
+        if (region is None) not in kinds:  # the overview and the regions ask for some round tables of their own
+            kinds.add(region is None)
+            prepare_round(ctx)
+        if compute is not None:
+            compute(ctx)
+        reports[region or ""] = {k: v for k, v in ctx.computed().items() if k not in SELECTIONS} if compute else {}
+    key = (id(result.scores), rnd)
+    return {"round": rnd, "round_tables": {name: hit[1] for name, hit in shared.items() if hit[0] == key},
+            "reports": reports}
 
 
 def context_for(result, region: str | None = None, survey_round: Any = LATEST, geo: dict | None = None,

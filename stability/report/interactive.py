@@ -207,6 +207,14 @@ def _fmt_count(value) -> str | None:
     return f"{float(value):,.0f}"
 
 
+class _Row(dict):
+    """A location's row as a dict, with the ``index`` (column names) that :func:`_tooltip` asks a Series for."""
+
+    @property
+    def index(self):
+        return self.keys()
+
+
 def _tooltip(ctx, row, category: str, pocket: str | None, cercle_names: dict) -> str:
     """Lines of a location's tooltip joined by "; " (also its accessible name)."""
     c = ctx.columns
@@ -341,8 +349,9 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
     order = sorted(range(len(located)), key=lambda i: rank.get(cats.iloc[i], 0))
     radius = POINT_RADIUS if len(located) < 600 else POINT_RADIUS_DENSE
     rings, points = [], []
+    records = located.to_dict("records")  # plain rows: much cheaper than a Series per location
     for i in order:
-        row = located.iloc[i]
+        row = _Row(records[i])
         cat = cats.iloc[i]
         pid = loc_ids.iloc[i]
         pocket = pocket_of.get(pid)

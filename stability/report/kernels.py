@@ -86,6 +86,12 @@ def preload() -> None:
         warm_up()
     except Exception:  # only costs time in the kernels
         pass
+    try:  # the embedded boundaries that place the locations (data-quality table), read and projected once
+        from ..locations import boundaries
+
+        boundaries()
+    except Exception:  # only costs time in the kernels
+        pass
     import gc
 
     gc.collect()

@@ -91,8 +91,12 @@ def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) 
     c, p = spec.columns, spec.priorities
     t = classified(ctx).copy()
     t["displaced"] = _people(t, p.idp_column) + _people(t, p.returnee_column)
-    t["_order"] = [float(t.at[i, ORDER_BY[k]]) if ORDER_BY[k] in t.columns and pd.notna(t.at[i, ORDER_BY[k]])
-                   else 0.0 for i, k in zip(t.index, t["class_id"])]
+    order = pd.Series(0.0, index=t.index)
+    for k, col in ORDER_BY.items():  # each class ordered by its own count (missing counts last, as 0)
+        if col in t.columns:
+            rows = (t["class_id"] == k).to_numpy()
+            order[rows] = pd.to_numeric(t.loc[rows, col], errors="coerce").astype(float).fillna(0.0).to_numpy()
+    t["_order"] = order
     t["_class"] = t["class_id"].map({k: n for n, k in enumerate(pr.CLASSES)})
     if not include_none:
         t = t[t["class_id"] != "no_displaced"]
@@ -124,16 +128,11 @@ def _pocket_words(ctx, ids: pd.Series) -> pd.Series:
     c = ctx.result.spec.columns
     if not (c.longitude and c.latitude):
         return pd.Series("", index=ids.index)
-    loc = pocket_locations(ctx).set_index(c.location)
+    loc = pocket_locations(ctx)
     names = pocket_areas(ctx).set_index("area")["name"].to_dict()
-
-    def words(i):
-        area = loc["area"].get(i) if i in loc.index else None
-        if not isinstance(area, str):
-            return ""
-        return f"; in {loc['class'].get(i)} {area} {names.get(area, '')}".rstrip()
-
-    return pd.Series([words(i) for i in ids], index=ids.index, dtype=object)
+    named = {i: f"; in {cls} {area} {names.get(area, '')}".rstrip()
+             for i, cls, area in zip(loc[c.location], loc["class"], loc["area"]) if isinstance(area, str)}
+    return pd.Series([named.get(i, "") for i in ids], index=ids.index, dtype=object)
 
 
 def criteria_table(ctx) -> pd.DataFrame:
