@@ -57,9 +57,10 @@ TABLE_BYTES = 256 * 2**20
 #: Most multisets tabulated per location (126 = 5 informants); locations with more informants
 #: (462 multisets for 6) are combined directly in each replicate.
 MAX_PATTERNS = 126
-#: Cells that :func:`replay` takes through the steps at a time (1 MB of float64: the rows of a
-#: chunk stay in the CPU cache while each step reads them column by column).
-REPLAY_CHUNK = 2**17
+#: Cells that :func:`replay` takes through the steps at a time (8 MB of float64: several replicates
+#: of 10,000 units x 30 indicators, so that each step's per-column call serves many rows, while a
+#: chunk's columns stay in the processor's cache).
+REPLAY_CHUNK = 2**20
 #: Memory (bytes) of the resampled answers expanded at a time while the table is built.
 _BUILD_BYTES = 32 * 2**20
 

@@ -586,6 +586,14 @@ class Priorities(_Model):
         return self
 
 
+def _within(value, name: str, rules: dict):
+    """``value`` when it passes ``rules[name]`` (a test and what the value must be), else a one-line error."""
+    ok, rule = rules[name]
+    if not ok(value):
+        raise ValueError(f"{name} must be {rule}, got {value:g}")
+    return value
+
+
 class Pockets(_Model):
     """Pockets of stability and hotspots of instability (:mod:`stability.pockets`): local spatial autocorrelation.
 
@@ -637,10 +645,7 @@ class Pockets(_Model):
     @field_validator("k", "distance_km", "permutations", "alpha", "seed", "min_size")
     @classmethod
     def _in_range(cls, v, info):
-        ok, rule = _POCKET_RULES[info.field_name]
-        if not ok(v):
-            raise ValueError(f"{info.field_name} must be {rule}, got {v:g}")
-        return v
+        return _within(v, info.field_name, _POCKET_RULES)
 
 
 #: Rules of the ``pockets`` options: (test, what the value must be).
@@ -651,6 +656,224 @@ _POCKET_RULES = {
     "alpha": (lambda v: 0 < v < 1, "between 0 and 1 (e.g. 0.05)"),
     "seed": (lambda v: v >= 0, "a whole number of 0 or more"),
     "min_size": (lambda v: v >= 1, "at least 1 location"),
+}
+
+
+class UncertaintyWeights(_Model):
+    """How the weights vary in the uncertainty analysis (``uncertainty.weights``).
+
+    Every weight of the hierarchy varies (indicators within their pillar, pillars
+    within the index, every level); a child whose nominal weight is 0 keeps it.
+    ``weights: none`` (or ``noise``, ``dirichlet``) is short for ``{method: none}``.
+
+    Attributes
+    ----------
+    method : {"noise", "dirichlet", "none"}
+        ``noise`` (default): each weight is multiplied by ``1 + noise * u``, ``u``
+        uniform on [-1, 1], independently (COINr's ``get_noisy_weights``);
+        ``dirichlet``: the shares of the children of each aggregate are drawn from a
+        Dirichlet distribution centred on their nominal shares, with parameters
+        ``concentration * k * share`` for ``k`` children (with equal weights and
+        ``concentration: 1``, every split of the weight is equally likely; larger
+        values stay closer to the nominal shares); ``none``: the nominal weights.
+    noise : float
+        Relative noise of ``method: noise``, in [0, 1) (default 0.25: each weight
+        within 25 % of its nominal value).  Read with ``method: noise`` only.
+    concentration : float
+        Concentration of ``method: dirichlet``, above 0 (default 1).  Read with
+        ``method: dirichlet`` only.
+    """
+
+    method: Literal["noise", "dirichlet", "none"] = "noise"
+    noise: float = 0.25
+    concentration: float = 1.0
+
+    @field_validator("noise", "concentration")
+    @classmethod
+    def _in_range(cls, v, info):
+        return _within(v, info.field_name, _UNCERTAINTY_RULES)
+
+
+class Uncertainty(_Model):
+    """Uncertainty analysis (:mod:`stability.uncertainty`): how sure is each rank, category and change.
+
+    Monte Carlo: each of ``runs`` replicates draws the modelling choices together
+    (weights, and one alternative of every option listed here, uniformly) and/or
+    resamples the key informants of every location and round, and recomputes the
+    index; each location's ranks, categories and change are then summarised over
+    the replicates (intervals from the ``(1 - level) / 2`` and ``(1 + level) / 2``
+    quantiles, share of the runs in each category).  Changes no number of the index.
+
+    The alternatives of an option (``normalise``, ``aggregate``, ``winmax``,
+    ``impute``) are a list, ``true`` for every registered method that suits the
+    index (see each option), or ``false`` (default) for the nominal choice only;
+    one name may be written without the list.
+
+    Attributes
+    ----------
+    runs : int
+        Replicates (default 1000; at least 2).
+    seed : int
+        Seed (default 1; 0 or more).  Replicate ``r`` draws from
+        ``numpy.random.default_rng([seed, r])``: the same seed gives the same tables
+        however the replicates are chunked or distributed.
+    sources : list of {"choices", "informants"}, optional
+        What varies: the modelling ``choices`` (weights and the alternatives below),
+        the key ``informants`` (within each location and round, as many informants as
+        it had are drawn with replacement, their answers combined again, and the
+        later steps applied with the nominal run's fitted parameters, so that only the
+        informant sample varies; a location with one informant does not vary and is
+        flagged), or both, drawn together in each replicate.  Default: both when the
+        answers are one row per key informant (``columns.key_informant``), else
+        ``choices``.
+    weights : UncertaintyWeights
+        How the weights vary (default: noise of 25 %).
+    normalise : bool or list
+        Alternatives of the normalisation: method names (``[goalposts, minmax]``) or
+        mappings of ``normalise`` options (``{method: minmax, l: 1, u: 100}``); ``true``:
+        every registered method that keeps the index on its nominal scale.  Each
+        alternative must give an index on the nominal index's scale, the scale of
+        the categories (checked when the analysis runs).
+    aggregate : bool or list
+        Alternatives of the aggregation, applied to every level together: method
+        names or ``{method: generalised, p: 2}``; ``true``: every registered mean that
+        needs no option (arithmetic, geometric, harmonic).  A mean that needs positive
+        scores (geometric, harmonic, generalised with ``p <= 0``) on a normalisation
+        whose range starts at 0 or below gets, in that replicate, the normalised
+        scores mapped linearly from that range onto [1, 100], and its scores mapped
+        back onto the range (so that the categories keep their meaning); with a
+        normalisation that has no fixed range it is refused.
+    winmax : bool or list
+        Alternatives of the outlier treatment: most points winsorised (``treat.winmax``)
+        or ``none`` (no treatment); ``true``: 1 to 5 and ``none``.
+    impute : bool or list
+        Alternatives of the imputation: method names or mappings of ``impute``
+        options; ``true``: every registered method (those by group with the spec's
+        ``impute.group``, only when it names one).
+    include_nominal : bool
+        The nominal choice is one of the alternatives of every option listed above,
+        and of ``leave_one_out`` (default true).
+    leave_one_out : bool
+        Also leave one indicator out per replicate, drawn uniformly (default false):
+        its weight is 0 and it does not count for the availability threshold of its
+        aggregate.
+    level : float
+        Level of the intervals, between 0 and 1 (default 0.90: the 5th to the 95th
+        percentile of the replicates).
+    robust : float
+        A location's category is robust when it is the same in at least this share
+        of the runs, above 0 and at most 1 (default 0.90).
+    chunk_mb : float
+        Memory budget of one chunk of replicates, in MB (default 256).
+    """
+
+    runs: int = 1000
+    seed: int = 1
+    sources: list[Literal["choices", "informants"]] | None = None
+    weights: UncertaintyWeights = Field(default_factory=UncertaintyWeights)
+    normalise: bool | list[str | dict[str, Any]] = False
+    aggregate: bool | list[str | dict[str, Any]] = False
+    winmax: bool | list[int | Literal["none"]] = False
+    impute: bool | list[str | dict[str, Any]] = False
+    include_nominal: bool = True
+    leave_one_out: bool = False
+    level: float = 0.90
+    robust: float = 0.90
+    chunk_mb: float = 256.0
+
+    @field_validator("sources", "normalise", "aggregate", "winmax", "impute", mode="before")
+    @classmethod
+    def _one_name(cls, v, info):
+        if isinstance(v, (str, Mapping)) or (isinstance(v, int) and not isinstance(v, bool)):
+            v = [v]
+        if not isinstance(v, (list, tuple)):
+            return v
+        option = info.field_name
+        for item in v:
+            if option == "sources" and item not in ("choices", "informants"):
+                raise ValueError(f"unknown source {item!r} (choose from: choices, informants)")
+            if option == "winmax" and not (item == "none" or (isinstance(item, int) and not isinstance(item, bool))):
+                raise ValueError(f"winmax alternatives are whole numbers of points or none, got {item!r}")
+            if option in ("normalise", "aggregate", "impute") and not isinstance(item, (str, Mapping)):
+                raise ValueError(f"{option} alternatives are method names or mappings of options, got {item!r}")
+        return v
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights_shorthand(cls, v):
+        if v is None or v is False:
+            return {"method": "none"}
+        return {"method": v} if isinstance(v, str) else v
+
+    @field_validator("runs", "seed", "level", "robust", "chunk_mb")
+    @classmethod
+    def _in_range(cls, v, info):
+        return _within(v, info.field_name, _UNCERTAINTY_RULES)
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v):
+        if v is not None and not v:
+            raise ValueError("sources needs at least one of 'choices', 'informants' (or leave it out)")
+        if v is not None and len(set(v)) < len(v):
+            raise ValueError(f"sources names a source twice: {', '.join(v)}")
+        return v
+
+    @field_validator("normalise", "aggregate", "impute")
+    @classmethod
+    def _methods(cls, v, info):
+        if isinstance(v, bool):
+            return v
+        option = info.field_name
+        if not v:
+            raise ValueError(f"{option} needs at least one alternative (or false for the nominal choice only)")
+        registry = _registry({"normalise": "normalise.method", "aggregate": "levels.method",
+                              "impute": "impute.method"}[option])
+        known = {"normalise": set(Normalise.model_fields), "impute": set(Impute.model_fields),
+                 "aggregate": {"method", "p"}}[option]
+        for item in v:
+            entry = dict(item) if isinstance(item, Mapping) else {"method": item}
+            stray = sorted(set(entry) - known)
+            if stray:
+                raise ValueError(f"{option} alternative {dict(item)}: unknown option {stray[0]!r} (options: "
+                                 f"{', '.join(sorted(known))})")
+            if "method" not in entry:
+                raise ValueError(f"{option} alternative {dict(item)} needs 'method'")
+            if not isinstance(entry["method"], str):
+                raise ValueError(f"{option} alternatives are method names, got {entry['method']!r}")
+            try:
+                method = registry[entry["method"]]
+            except KeyError:
+                raise ValueError(f"{option}: {registry.unknown(entry['method'])}") from None
+            if option == "aggregate":
+                for need in method.requires:
+                    if entry.get(need) is None:
+                        raise ValueError(f"aggregate: the {method.name} mean needs '{need}': write "
+                                         f"{{method: {method.name}, {need}: ...}}")
+        return v
+
+    @field_validator("winmax")
+    @classmethod
+    def _winmax(cls, v):
+        if isinstance(v, bool):
+            return v
+        if not v:
+            raise ValueError("winmax needs at least one alternative (or false for the nominal choice only)")
+        bad = [k for k in v if k != "none" and k < 0]
+        if bad:
+            raise ValueError(f"winmax alternatives are 0 or more points, or none; got {bad[0]}")
+        return v
+
+
+#: Rules of the ``uncertainty`` options: (test, what the value must be).
+_UNCERTAINTY_RULES = {
+    "runs": (lambda v: v >= 2, "at least 2 replicates"),
+    "seed": (lambda v: v >= 0, "a whole number of 0 or more"),
+    "level": (lambda v: 0 < v < 1, "between 0 and 1 (e.g. 0.90 for the 5th to the 95th percentile)"),
+    "robust": (lambda v: 0 < v <= 1, "above 0 and at most 1 (e.g. 0.90)"),
+    "chunk_mb": (lambda v: v > 0, "a positive number of megabytes"),
+    "noise": (lambda v: 0 <= v < 1, "at least 0 and below 1 (e.g. 0.25 for 25 %)"),
+    "concentration": (lambda v: v > 0, "above 0 (e.g. 1)"),
 }
 
 
@@ -753,6 +976,7 @@ class IndexSpec(_Model):
     weights: dict[str, Weighting] = Field(default_factory=dict)
     priorities: Priorities = Field(default_factory=Priorities)
     pockets: Pockets = Field(default_factory=Pockets)
+    uncertainty: Uncertainty = Field(default_factory=Uncertainty)
 
     @field_validator("weights", mode="before")
     @classmethod
