@@ -8,6 +8,8 @@
     stability spec from-xlsform FORM.xlsx --mapping MAPPING.yaml [--language fr] [--out spec.yaml]
     stability weights  --method pca|factor|outcome|... [--level 2] [--set OPTION=VALUE] [--out DIR]
     stability audit    [--data PATH] [--spec FILE] [--round latest|all|R] [--out DIR]
+    stability uncertainty [--runs N] [--seed N] [--sources choices,informants] [--set OPTION=VALUE]
+                          [--sobol N] [--scheduler ADDRESS] [--out DIR] [--format csv,parquet,xlsx]
 
 Without ``--data``/``--spec`` the embedded illustrative Mali survey and spec are
 used.  Exit status: 0 success, 2 bad input (one line on stderr naming file,
@@ -171,6 +173,77 @@ def _computed(args, folder: str):
     return out, progress, compute(data, spec, progress=progress)
 
 
+def _set_options(items: list[str] | None) -> dict:
+    """``--set OPTION=VALUE`` items as a mapping (values read as YAML: numbers, lists, true/false)."""
+    import yaml
+
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"'{item}' is not OPTION=VALUE", option="--set")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ParameterError(f"'{item}': the value is not readable (write lists as [a, b])", option="--set") from None
+    return options
+
+
+def cmd_uncertainty(args) -> int:
+    from .report.cli import whole_number
+    from .uncertainty import RUN_FORMATS, analyse, save_run
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in RUN_FORMATS]
+    if bad:
+        raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(RUN_FORMATS)})", option="--format")
+    runs = whole_number(args.runs, "--runs")
+    if runs is not None and runs < 2:
+        raise ParameterError(f"{runs} runs: give 2 or more", option="--runs")
+    base = whole_number(args.sobol, "--sobol")
+    if base < 0 or (base and base & (base - 1)):
+        raise ParameterError(f"{base} is not a power of 2 (e.g. 64; 0 = no Sobol indices)", option="--sobol")
+    seed = whole_number(args.seed, "--seed")
+    options = _set_options(args.set)
+    if args.sources:
+        options["sources"] = [s.strip() for s in args.sources.split(",") if s.strip()]
+    out, progress, result = _computed(args, "uncertainty")
+    progress.say("running the uncertainty analysis ...")
+    run = analyse(result, runs=runs, seed=seed, sobol=base, scheduler=args.scheduler,
+                  progress=not args.quiet, **options)
+    progress.say(f"writing {', '.join(formats)} to {out} ...")
+    files = save_run(run, out, formats)
+    progress.say("done")
+    if not args.quiet:
+        print(summary_lines(run, result))
+        for f in files:
+            print(f"  {f}")
+    return 0
+
+
+def summary_lines(run, result) -> str:
+    """What an uncertainty run found, in a few lines (per round, then which choices matter)."""
+    from .sensitivity import summary_sentence
+    from .uncertainty import FACTOR_LABELS
+
+    s = run.summary
+    level = float(s["level"].iloc[0]) if len(s) else 0.9
+    lines = [f"{int(s['runs'].iloc[0])} runs ({s['sources'].iloc[0].replace('+', ' and ')}), seed "
+             f"{int(s['seed'].iloc[0])}; spec {run.spec_hash}; data {run.data_version}"
+             + (" [ILLUSTRATIVE data]" if run.illustrative else "")]
+    for row in s.itertuples(index=False):
+        line = (f"{result.round_label(row.round)}: {row.locations} locations; mean rank shift "
+                f"{row.rank_shift:.1f}; median {level:.0%} rank interval {row.median_rank_width:.0f} ranks wide; "
+                f"{row.robust_share:.0%} robustly in their category")
+        if row.beyond_noise_share == row.beyond_noise_share:  # not NaN
+            line += f"; {row.beyond_noise_share:.0%} of changes beyond noise"
+        lines.append(line)
+    if run.sensitivity is not None:
+        latest = f"rank_shift:{s['round'].iloc[-1]}"
+        lines.append(summary_sentence(run.sensitivity, latest, labels=FACTOR_LABELS, output_label="the ranking"))
+    return "\n".join(lines)
+
+
 def cmd_weights(args) -> int:
     import yaml
 
@@ -189,12 +262,7 @@ def cmd_weights(args) -> int:
     if not str(level).isdigit() or not 2 <= int(level) <= len(spec.levels):
         raise ParameterError(f"no level '{args.level}' to weigh: levels 2 to {len(spec.levels)} have children "
                              f"(or name them: {', '.join(lv.name for lv in spec.levels[1:])})", option="--level")
-    options = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ParameterError(f"'{item}' is not OPTION=VALUE", option="--set")
-        options[key.strip()] = yaml.safe_load(value)
+    options = _set_options(args.set)
     rounds = [yaml.safe_load(r) for r in args.round.split(",")] if args.round else None
     progress.say(f"deriving level {level} weights ({args.method}) ...")
     d = derive_for(result, args.method, int(level), rounds=rounds, **options)
@@ -341,6 +409,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/audit)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("uncertainty", help="how sure is each rank, category and change: rank intervals, category "
+                       "confidence, change beyond noise, which choices matter (CSV, Parquet, Excel)",
+                       description="Monte Carlo over the modelling choices and/or the key informants (bootstrap), "
+                       "as the spec's uncertainty: section says, and Sobol indices of the choices. Writes "
+                       "uncertainty.csv/.parquet/.xlsx, sensitivity.csv/.png and manifest.json; the regional reports "
+                       "use the run in reports/uncertainty when it matches the index.")
+    _data_args(p)
+    p.add_argument("--runs", default=None, help="replicates (default: the spec's uncertainty.runs, 1000)")
+    p.add_argument("--seed", default=None, help="random seed (default: the spec's uncertainty.seed)")
+    p.add_argument("--sources", default=None, metavar="choices,informants",
+                   help="what varies: modelling choices, key informants or both (default: the spec's)")
+    p.add_argument("--set", action="append", metavar="OPTION=VALUE",
+                   help="another option of the uncertainty section, e.g. --set 'normalise=[goalposts, minmax]' "
+                        "--set winmax=true --set leave_one_out=true (repeatable)")
+    p.add_argument("--sobol", default="64", metavar="N",
+                   help="base samples of the Sobol indices (a power of 2; N x (choices + 2) runs; 0 = none)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running Dask distributed cluster to run the replicates on (same results)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/uncertainty)")
+    p.add_argument("--format", default="csv,parquet,xlsx", help="comma-separated: csv, parquet, xlsx "
+                   "(Parquet is always written: the reports read it)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_uncertainty)
 
     from .report.cli import register as register_report
 

@@ -924,6 +924,9 @@ class UncertaintyResult:
         What was sampled and how, item by item (the workbook's notes sheet).
     illustrative : bool
         True when the data are illustrative (generated): every table says so.
+    sensitivity : DataFrame or None
+        Sobol indices of the modelling choices (:func:`analyse`; columns of
+        :func:`stability.sensitivity.analyse`), or None.
     """
 
     locations: pd.DataFrame
@@ -936,6 +939,7 @@ class UncertaintyResult:
     options: Any
     notes: pd.DataFrame
     illustrative: bool = False
+    sensitivity: pd.DataFrame | None = None
 
     def matches(self, result) -> bool:
         """Whether ``result`` is the index this analysis was computed from (same spec hash and data version)."""
@@ -1563,3 +1567,197 @@ def _resolve_rest(engine: _Engine, rest: dict) -> tuple[int, tuple]:
     config = engine.fit(data_spec)
     engine.cache[key] = (config, methods)
     return config, methods
+
+
+# --------------------------------------------------------------------------- which choices matter (Sobol)
+#: The modelling choices as factors of the sensitivity analysis, in words (tables, sentences, charts).
+FACTOR_LABELS = {
+    "weight_set": "weights",
+    "normalise": "normalisation method",
+    "aggregate": "aggregation method",
+    "winmax": "outlier treatment",
+    "impute": "imputation method",
+    "leave_one_out": "indicator left out",
+}
+#: Weight sets drawn for the ``weights`` factor (a discrete factor of that many options).
+WEIGHT_SETS = 64
+
+
+def _weight_sets(engine: _Engine, section, seed: int, n: int) -> tuple[dict, ...]:
+    """``n`` weight sets drawn as the analysis draws its weights, as spec changes (weight paths to values)."""
+    base = engine.configs[engine.fit(engine.spec)].weights
+    paths = [f"indicators.{x}.weight" if k < engine.p else f"aggregates.{x}.weight" for k, x in enumerate(engine.nodes)]
+    sets = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, 1, i])
+        if section.method == "noise":
+            w = base * (1.0 + section.noise * rng.uniform(-1.0, 1.0, len(base)))
+        else:
+            w = base.copy()
+            for _, kids in engine.groups:
+                pos = kids[base[kids] > 0]
+                if len(pos) > 1:
+                    share = base[pos] / base[pos].sum()
+                    w[pos] = rng.dirichlet(section.concentration * len(pos) * share)
+        sets.append({path: float(v) for path, v, b in zip(paths, w, base) if b > 0})
+    return tuple(sets)
+
+
+def factors(result, *, seed: int | None = None, weight_sets: int = WEIGHT_SETS, **overrides) -> list:
+    """The modelling choices that the spec's ``uncertainty`` section varies, as Sobol factors.
+
+    One discrete factor per choice with more than one alternative: ``normalise``,
+    ``aggregate``, ``winmax``, ``impute``, ``leave_one_out`` (each option a set of spec
+    changes, as :func:`evaluate` takes them) and ``weight_set`` (``weight_sets`` weight sets
+    drawn with the section's noise or Dirichlet rule).
+
+    Returns
+    -------
+    list of :class:`stability.sensitivity.Factor`
+    """
+    from .sensitivity import Factor
+
+    spec = result.spec
+    opts = options(spec, {"seed": seed, **overrides})
+    plan = _plan(spec, opts, ("choices",))
+    engine = _engine_for(result)
+    out = []
+    if plan.weights.method != "none":
+        out.append(Factor("weight_set", options=_weight_sets(engine, plan.weights, opts.seed, weight_sets)))
+    for name, alts in (("normalise", plan.normalise), ("aggregate", plan.aggregate), ("winmax", plan.winmax),
+                       ("impute", plan.impute)):
+        if len(alts) > 1:
+            out.append(Factor(name, options=tuple(dict(a.changes) for a in alts)))
+    if len(plan.leave_out) > 1:
+        out.append(Factor("leave_one_out", options=tuple({"leave_out": x} for x in plan.leave_out)))
+    return out
+
+
+def sobol_indices(result, n_base: int = 64, *, seed: int | None = None, **overrides) -> pd.DataFrame | None:
+    """Sobol indices of the index's outputs with respect to each modelling choice of the analysis.
+
+    The model is :func:`evaluate` (the vectorised engine, no informant resampling): the mean
+    absolute rank shift per round (``rank_shift:<round>``) and each region's median index in the
+    latest round (``median_index:<region>``).  ``n_base`` base samples (a power of 2) give
+    ``n_base * (k + 2)`` configurations for ``k`` choices.
+
+    Returns
+    -------
+    DataFrame or None
+        :func:`stability.sensitivity.analyse`'s table; None when fewer than one choice varies.
+    """
+    from . import sensitivity
+
+    facs = factors(result, seed=seed, **overrides)
+    if not facs:
+        return None
+    opts = options(result.spec, {"seed": seed, **overrides})
+    table = sensitivity.sobol(facs, lambda configs: evaluate(result, configs), n_base,
+                              outputs=output_names(result), seed=opts.seed)
+    return table
+
+
+def analyse(result, data=None, *, runs: int | None = None, seed: int | None = None, sobol: int = 64,
+            scheduler=None, progress: bool = True, **overrides) -> UncertaintyResult:
+    """:func:`run` and, when modelling choices vary, their Sobol indices (``.sensitivity``).
+
+    Parameters
+    ----------
+    result, data, runs, seed, scheduler, progress, **overrides
+        As :func:`run`.
+    sobol : int
+        Base samples of the Sobol analysis (:func:`sobol_indices`; a power of 2; 0: none).
+    """
+    out = run(result, data, runs=runs, seed=seed, scheduler=scheduler, progress=progress, **overrides)
+    if sobol and "choices" in out.summary["sources"].iloc[0]:
+        opts = {k: v for k, v in overrides.items() if k != "sources"}
+        out.sensitivity = sobol_indices(result, sobol, seed=seed, **opts)
+    return out
+
+
+# --------------------------------------------------------------------------- saved runs
+MANIFEST = "manifest.json"
+#: Formats :func:`save_run` writes (Parquet always: :func:`load_run` reads it).
+RUN_FORMATS = ("csv", "parquet", "xlsx")
+
+
+def save_run(run: UncertaintyResult, folder: str | Path, formats: Sequence[str] = RUN_FORMATS) -> list[Path]:
+    """Write an analysis to ``folder``: its tables, the Sobol table and chart, and a manifest.
+
+    ``uncertainty.<format>`` (+ ``.summary``, ``.runs``, ``.notes`` beside it for CSV and
+    Parquet; one workbook for ``xlsx``), ``sensitivity.csv`` and ``sensitivity.png`` when there
+    are Sobol indices, and ``manifest.json`` (spec hash, data version, runs, seed, sources, the
+    files), written last: a folder with a manifest holds a complete run.  Parquet is always
+    written (it is what :func:`load_run` reads).
+
+    Returns
+    -------
+    list of Path
+    """
+    from .io import to_csv, write_outputs, write_text_atomic
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"'{folder}' is a file, not an output folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    formats = list(dict.fromkeys([*formats, "parquet"]))
+    bad = [f for f in formats if f not in RUN_FORMATS]
+    if bad:
+        raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(RUN_FORMATS)})")
+    files: list[Path] = []
+    for fmt in formats:
+        files += run.write(folder / f"uncertainty.{fmt}")
+    if run.sensitivity is not None:
+        files += write_outputs({folder / "sensitivity.csv": lambda p: to_csv(run.sensitivity, p),
+                                folder / "sensitivity.parquet": lambda p: run.sensitivity.to_parquet(p, index=False),
+                                folder / "sensitivity.png": lambda p: _save_chart(run, p)})
+    summary = run.summary
+    manifest = {"spec_hash": run.spec_hash, "data_version": run.data_version,
+                "runs": int(summary["runs"].iloc[0]) if len(summary) else 0,
+                "seed": int(summary["seed"].iloc[0]) if len(summary) else None,
+                "sources": str(summary["sources"].iloc[0]) if len(summary) else "",
+                "rounds": [str(r) for r in summary["round"]] if "round" in summary else [],
+                "illustrative": bool(run.illustrative),
+                "files": sorted(p.name for p in files)}
+    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return files + [folder / MANIFEST]
+
+
+def _save_chart(run: UncertaintyResult, path: Path) -> None:
+    from .sensitivity import chart
+
+    outputs = list(dict.fromkeys(run.sensitivity["output"]))
+    shift = [o for o in outputs if o.startswith("rank_shift:")]
+    output = shift[-1] if shift else outputs[0]
+    fig = chart(run.sensitivity, output, labels=FACTOR_LABELS,
+                output_label=f"the ranking (round {output.split(':', 1)[1]})" if shift else None)
+    fig.savefig(path, dpi=110)
+
+
+def load_run(folder: str | Path) -> UncertaintyResult:
+    """An analysis written by :func:`save_run` (tables and Sobol indices; not the replicates).
+
+    Raises
+    ------
+    DataError
+        One line when the folder holds no complete run.
+    """
+    from .exceptions import DataError
+
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise DataError(f"no uncertainty run in '{folder}' (no {MANIFEST}: write one with stability uncertainty)")
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        frames = {name: pd.read_parquet(folder / ("uncertainty.parquet" if name == "locations"
+                                                  else f"uncertainty.{name}.parquet"))
+                  for name in ("locations", "summary", "runs", "notes")}
+        sens = folder / "sensitivity.parquet"
+        sensitivity = pd.read_parquet(sens) if sens.is_file() else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"the uncertainty run in '{folder}' cannot be read: {exc}") from None
+    frames = {k: v.drop(columns="data_note") if "data_note" in v.columns else v for k, v in frames.items()}
+    return UncertaintyResult(frames["locations"], frames["summary"], frames["runs"], [], {}, meta["spec_hash"],
+                             meta["data_version"], None, frames["notes"], bool(meta.get("illustrative")),
+                             sensitivity)

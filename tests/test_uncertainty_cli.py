@@ -1,0 +1,110 @@
+"""`stability uncertainty`: the command, the saved run (tables, Sobol indices, manifest) and reading it back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from stability import uncertainty
+from stability.cli import main
+from stability.exceptions import DataError
+
+
+def run(capsys, *args):
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small run of the embedded survey written by the command (choices and informants, Sobol indices)."""
+    out = tmp_path_factory.mktemp("uncertainty")
+    rc = main(["uncertainty", "--runs", "24", "--seed", "3", "--sobol", "8", "--set", "normalise=[goalposts, minmax]",
+               "--set", "winmax=[1, 3, 5]", "--out", str(out), "-q"])
+    assert rc == 0
+    return out
+
+
+def test_the_command_writes_every_table_the_sobol_indices_and_a_manifest(saved, mali_result):
+    names = {p.name for p in saved.iterdir()}
+    assert {"uncertainty.csv", "uncertainty.parquet", "uncertainty.xlsx", "uncertainty.summary.csv",
+            "uncertainty.runs.csv", "uncertainty.notes.csv", "sensitivity.csv", "sensitivity.png",
+            "manifest.json"} <= names
+    assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
+    meta = json.loads((saved / "manifest.json").read_text())
+    assert meta["spec_hash"] == mali_result.spec_hash and meta["data_version"] == mali_result.data_version
+    assert meta["runs"] == 24 and meta["seed"] == 3 and meta["sources"] == "choices+informants"
+    assert set(meta["files"]) <= names
+    locations = pd.read_csv(saved / "uncertainty.csv")
+    assert len(locations) == len(mali_result.scores)
+    assert (locations["rank_low"] <= locations["rank_high"]).all()
+    assert locations["data_note"].str.contains("illustrative", case=False).all()
+    sens = pd.read_csv(saved / "sensitivity.csv")
+    assert set(sens["factor"]) == {"weight_set", "normalise", "winmax"}
+    assert {"rank_shift:1", "rank_shift:3", "median_index:ML05"} <= set(sens["output"])
+    sheets = openpyxl.load_workbook(saved / "uncertainty.xlsx", read_only=True).sheetnames
+    assert {"locations", "summary", "runs", "notes"} <= set(sheets)
+
+
+def test_a_saved_run_reads_back_as_it_was_computed(saved, mali_result, mali_data):
+    back = uncertainty.load_run(saved)
+    assert back.matches(mali_result)
+    again = uncertainty.analyse(mali_result, mali_data, runs=24, seed=3, sobol=8, progress=False,
+                                normalise=["goalposts", "minmax"], winmax=[1, 3, 5])
+    pd.testing.assert_frame_equal(back.locations, again.locations, check_dtype=False)
+    pd.testing.assert_frame_equal(back.summary, again.summary, check_dtype=False)
+    pd.testing.assert_frame_equal(back.sensitivity, again.sensitivity, check_dtype=False)
+
+
+def test_a_run_of_another_spec_does_not_match(saved, mali_result):
+    other = mali_result.recompute({"categories.cuts": [35, 65]})
+    assert not uncertainty.load_run(saved).matches(other)
+
+
+def test_a_folder_without_a_run_is_one_line(tmp_path):
+    with pytest.raises(DataError, match="no uncertainty run in") as err:
+        uncertainty.load_run(tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_the_command_prints_what_it_found(capsys, tmp_path):
+    rc, out, _ = run(capsys, "uncertainty", "--runs", "10", "--sobol", "4", "--set", "normalise=[goalposts, minmax]",
+                     "--sources", "choices", "--out", tmp_path, "--format", "csv")
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("10 runs (choices), seed 1") and "[ILLUSTRATIVE data]" in lines[0]
+    assert lines[1].startswith("round 1: ") and "mean rank shift" in lines[1] and "robustly in their category" in lines[1]
+    assert any(line.startswith("Which choices matter most for the ranking") for line in lines)
+    assert not (tmp_path / "uncertainty.xlsx").exists() and (tmp_path / "uncertainty.parquet").exists()
+
+
+@pytest.mark.parametrize("args, option, words", [
+    (["--runs", "1"], "option --runs", "2 or more"),
+    (["--runs", "many"], "option --runs", "not a whole number"),
+    (["--sobol", "100"], "option --sobol", "power of 2"),
+    (["--format", "pdf"], "option --format", "unknown format 'pdf'"),
+    (["--set", "normalise"], "option --set", "not OPTION=VALUE"),
+    (["--set", "levl=3"], "'uncertainty.levl'", "unknown option"),
+    (["--set", "normalise=[nope]"], "'uncertainty.normalise'", "unknown normalisation method 'nope'"),
+    (["--sources", "choices,people"], "'uncertainty.sources'", "unknown source 'people'"),
+])
+def test_bad_options_are_one_line_and_exit_2(capsys, tmp_path, args, option, words):
+    rc, out, err = run(capsys, "uncertainty", "--runs", "5", *args, "--out", tmp_path / "out", "-q")
+    assert rc == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and option in err and words in err
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_sobol_factors_follow_the_section(mali_result):
+    names = [f.name for f in uncertainty.factors(mali_result, normalise=["goalposts", "minmax"], leave_one_out=True)]
+    assert names == ["weight_set", "normalise", "leave_one_out"]
+    assert uncertainty.factors(mali_result, weights="none") == []
+    assert uncertainty.sobol_indices(mali_result, 8, weights="none") is None
+    table = uncertainty.sobol_indices(mali_result, 8, aggregate=["arithmetic", "geometric"], weights="none")
+    agg = table[(table["factor"] == "aggregate") & (table["output"] == "rank_shift:3")]
+    assert np.isclose(agg["ST"].iloc[0], 1.0, atol=0.05)  # the only choice that varies explains everything
