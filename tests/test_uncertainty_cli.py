@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -108,3 +109,25 @@ def test_sobol_factors_follow_the_section(mali_result):
     table = uncertainty.sobol_indices(mali_result, 8, aggregate=["arithmetic", "geometric"], weights="none")
     agg = table[(table["factor"] == "aggregate") & (table["output"] == "rank_shift:3")]
     assert np.isclose(agg["ST"].iloc[0], 1.0, atol=0.05)  # the only choice that varies explains everything
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "sensitivity.ipynb"
+
+
+def test_the_sensitivity_notebook_is_parameterised_and_runs(tmp_path, saved):
+    import nbformat
+    import papermill
+
+    params = papermill.inspect_notebook(str(NOTEBOOK))
+    assert list(params)[:5] == ["spec_path", "data_path", "region", "survey_round", "saved_run"]
+    assert all(p["help"] for p in params.values())
+    book = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code")
+    for run_here in (True, False):
+        out = tmp_path / f"executed_{run_here}.ipynb"
+        papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
+                                   parameters={"runs": 12, "sobol": 4} if run_here else {"saved_run": str(saved)})
+        text = out.read_text(encoding="utf-8")
+        assert "This run was computed from this index." in text and "rank_low" in text
+        assert "Which choices matter most for the ranking" in text and "image/png" in text
+        assert ("12" if run_here else "24") in nbformat.read(out, as_version=4).cells[5].outputs[0]["data"]["text/html"]
