@@ -131,3 +131,15 @@ def test_the_sensitivity_notebook_is_parameterised_and_runs(tmp_path, saved):
         assert "This run was computed from this index." in text and "rank_low" in text
         assert "Which choices matter most for the ranking" in text and "image/png" in text
         assert ("12" if run_here else "24") in nbformat.read(out, as_version=4).cells[5].outputs[0]["data"]["text/html"]
+
+
+def test_the_command_on_a_dask_cluster_writes_the_same_tables(tmp_path):
+    from distributed import LocalCluster
+
+    args = ["uncertainty", "--runs", "16", "--sobol", "0", "--format", "csv", "-q",
+            "--set", "normalise=[goalposts, minmax]"]
+    assert main([*args, "--out", str(tmp_path / "here")]) == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert main([*args, "--out", str(tmp_path / "there"), "--scheduler", cluster.scheduler_address]) == 0
+    for name in ("uncertainty.csv", "uncertainty.summary.csv", "uncertainty.runs.csv"):
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
