@@ -24,9 +24,12 @@ from .registry import Registry
 #: only) learns ``stats`` from the direction-adjusted, non-missing values of the rows
 #: it is fitted on; ``bounds(params)`` is the range of the scores, or None when
 #: it has none fixed in advance; ``resolve(spec, indicator, params)`` adds
-#: parameters taken from the indicator (goalposts, target).
+#: parameters taken from the indicator (goalposts, target); ``affine(direction, params, stats, name)``
+#: (methods that are an affine map, optionally clipped) gives the coefficients
+#: ``(shift, divisor, factor, offset, clip, scale)`` of ``func``'s operations, in :func:`_affine`'s
+#: order then ``clip`` (a ``(lo, hi)`` pair or None) and ``* scale`` (see :meth:`Normaliser.transform_matrix`).
 NORMALISERS = Registry("normalisation", "normalise.method",
-                       defaults={"fit": None, "bounds": None, "resolve": None})
+                       defaults={"fit": None, "bounds": None, "resolve": None, "affine": None})
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,30 @@ def _fit_sorted(x: np.ndarray, name: str, method: str, direction: int) -> dict:
     return {"sorted": np.sort(x)}
 
 
+# --------------------------------------------------------------------------- affine coefficients
+def _minmax_affine(d, p, s, name):
+    if not p["l"] < p["u"]:
+        raise MethodError(f"indicator '{name}': minmax needs l < u")
+    return s["min"], s["max"] - s["min"], p["u"] - p["l"], p["l"], None, 1.0
+
+
+def _zscore_affine(d, p, s, name):
+    return s["mean"], s["sd"], p["s"], p["m"], None, 1.0
+
+
+def _goalposts_affine(d, p, s, name):
+    lo, hi = (p["lower"], p["upper"]) if d > 0 else (-p["upper"], -p["lower"])
+    return lo, hi - lo, 1.0, 0.0, (0.0, 1.0), p["scale"]
+
+
+def _none_affine(d, p, s, name):
+    # x * d as an affine map: x - 0.0 is x, and -(x + -0.0) is -x, signed zeros included
+    return (0.0 if d > 0 else -0.0), 1.0, 1.0, 0.0, None, 1.0
+
+
 # --------------------------------------------------------------------------- methods
 @NORMALISERS.register("minmax", summary="`(x - min) / (max - min) * (u - l) + l`", params=("l", "u"),
-                      fit=_fit_range, bounds=lambda p: (p["l"], p["u"]))
+                      fit=_fit_range, bounds=lambda p: (p["l"], p["u"]), affine=_minmax_affine)
 def _minmax(x, d, p, s, out, name):
     if not p["l"] < p["u"]:
         raise MethodError(f"indicator '{name}': minmax needs l < u")
@@ -68,7 +92,7 @@ def _minmax(x, d, p, s, out, name):
 
 
 @NORMALISERS.register("zscore", summary="`(x - mean) / sd * s + m` (sample sd, n - 1); unbounded",
-                      params=("m", "s"), fit=_fit_moments)
+                      params=("m", "s"), fit=_fit_moments, affine=_zscore_affine)
 def _zscore(x, d, p, s, out, name):
     _affine(x, d, s["mean"], s["sd"], p["s"], p["m"], out)
 
@@ -102,7 +126,7 @@ def _goalposts_of(spec, ind, params):
 
 @NORMALISERS.register("goalposts", summary="`clip((x - lower) / (upper - lower), 0, 1) * scale` with the "
                       "indicator's `goalposts` (default: its valid range)", params=("scale",),
-                      bounds=lambda p: (0.0, p["scale"]), resolve=_goalposts_of)
+                      bounds=lambda p: (0.0, p["scale"]), resolve=_goalposts_of, affine=_goalposts_affine)
 def _goalposts(x, d, p, s, out, name):
     lo, hi = (p["lower"], p["upper"]) if d > 0 else (-p["upper"], -p["lower"])
     _affine(x, d, lo, hi - lo, 1.0, 0.0, out)
@@ -140,7 +164,8 @@ def _dist2target(x, d, p, s, out, name):
 
 
 @NORMALISERS.register("none", summary="`x` unchanged (direction still applied); on the indicator's own scale, "
-                      "bounded by its valid range when that is finite", bounds=lambda p: p.get("range"))
+                      "bounded by its valid range when that is finite", bounds=lambda p: p.get("range"),
+                      affine=_none_affine)
 def _none(x, d, p, s, out, name):
     np.multiply(x, d, out=out)
 
@@ -235,9 +260,162 @@ class Normaliser:
     def fit_transform(self, X, columns: list[str]):
         return self.fit(X, columns).transform(X, columns)
 
+    def transform_matrix(self, X: np.ndarray, columns: list[str], out: np.ndarray | None = None) -> np.ndarray:
+        """Normalised values of a (rows, indicators) matrix, the same numbers as :meth:`transform`.
+
+        The methods that are affine maps (registered with ``affine``: minmax, zscore,
+        goalposts, none) run as a few whole-matrix operations with one coefficient per
+        column, in the order of the column path (so the results are bit-identical to it);
+        the other methods (rank, percentile, dist2target) run column by column.
+
+        Parameters
+        ----------
+        X : ndarray, shape (rows, len(columns))
+            Raw values (float64).
+        columns : list of str
+            The indicator of each column.
+        out : ndarray, optional
+            C-contiguous float64 array of ``X``'s shape to write into; may be ``X`` itself.
+
+        Returns
+        -------
+        ndarray
+            ``out`` (a new array when not given).
+        """
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(columns):
+            raise ValueError(f"expected a matrix of {len(columns)} columns, got shape {X.shape}")
+        if out is None:
+            out = np.empty(X.shape)
+        elif out.shape != X.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {X.shape}")
+        plan = self._matrix_plan(columns)
+        # the other methods first, from X (which out may be)
+        rest = []
+        for j in plan["rest"]:
+            col = np.empty(X.shape[0])
+            self._column(np.ascontiguousarray(X[:, j]), columns[j], col)
+            rest.append((j, col))
+        if plan["ops"]:
+            step = max(1, min(X.shape[0], _MATRIX_BLOCK // max(X.shape[1], 1)))
+            ops = _tiled(plan, step)
+            for start in range(0, X.shape[0], step):
+                _affine_rows(X[start:start + step], out[start:start + step], ops)
+        elif out is not X:
+            np.copyto(out, X)
+        for j, col in rest:
+            out[:, j] = col
+        return out
+
+    def _matrix_plan(self, columns: list[str]) -> dict:
+        """The per-column coefficients of :meth:`transform_matrix` (computed once per column list)."""
+        key = tuple(columns)
+        cache = self.__dict__.setdefault("_plans", {})
+        if key in cache:
+            return cache[key]
+        p = len(columns)
+        # identities: x + -0.0 is x, x / 1.0 is x, x * 1.0 is x, clip(x, -inf, inf) is x
+        add, div = np.full(p, -0.0), np.ones(p)
+        factor, offset, scale = np.ones(p), np.full(p, -0.0), np.ones(p)
+        lo, hi = np.full(p, -np.inf), np.full(p, np.inf)
+        clipped, rest = False, []
+        for j, name in enumerate(columns):
+            m = self.methods[name]
+            coef = NORMALISERS[m.method].affine
+            if coef is None:
+                rest.append(j)
+                continue
+            d = float(m.direction)
+            shift, divisor, f, o, clip, sc = coef(d, m.params, self.stats_.get(name), name)
+            # x - shift is x + (-shift), exactly (IEEE 754 subtraction); for d < 0, _affine adds the shift
+            # and divides by the negated divisor
+            add[j], div[j] = (-shift, divisor) if d > 0 else (shift, -divisor)
+            if f != 1.0:
+                factor[j] = f
+            if o:
+                offset[j] = o
+            if clip is not None:
+                lo[j], hi[j], clipped = clip[0], clip[1], True
+            if sc != 1.0:
+                scale[j] = sc
+        ops = []
+        if len(rest) < p:
+            ops = [(np.add, add), (np.divide, div)]
+            if (factor != 1.0).any():
+                ops.append((np.multiply, factor))
+            if (offset != 0.0).any():
+                ops.append((np.add, offset))
+            if clipped:
+                ops.append(("clip", (lo, hi)))
+            if (scale != 1.0).any():
+                ops.append((np.multiply, scale))
+            ops = [_scalar_op(op, c) for op, c in ops]
+        cache[key] = plan = {"ops": ops, "rest": rest, "tiles": {}}
+        return plan
+
     def _column(self, x: np.ndarray, name: str, out: np.ndarray) -> None:
         m = self.methods[name]
         NORMALISERS[m.method].func(x, float(m.direction), m.params, self.stats_.get(name), out, name)
+
+
+#: Cells per block of :meth:`Normaliser.transform_matrix`: a block stays in the processor's cache
+#: through its operations.
+_MATRIX_BLOCK = 32768
+
+
+def _uniform(v: np.ndarray) -> bool:
+    """Every entry of ``v`` the same number, signed zeros told apart."""
+    return bool((v == v[0]).all() and (np.signbit(v) == np.signbit(v[0])).all())
+
+
+def _scalar_op(op, coef):
+    """An operation of :func:`_affine_rows`, with a scalar instead of a vector when every column has the same
+    coefficient (a broadcast scalar is faster)."""
+    if op == "clip":
+        lo, hi = coef
+        return op, ((lo[0], hi[0]) if _uniform(lo) and _uniform(hi) else (lo, hi))
+    return op, (coef[0] if _uniform(coef) else coef)
+
+
+#: ``np.clip`` as the ufunc it calls (the same function of each element), without the checks of its wrapper.
+_CLIP = getattr(getattr(np, "_core", None), "umath", None)
+_CLIP = getattr(_CLIP, "clip", None) if isinstance(getattr(_CLIP, "clip", None), np.ufunc) else None
+
+
+def _clip(x, lo, hi, out):
+    if _CLIP is None:
+        return np.clip(x, lo, hi, out=out)
+    return _CLIP(x, lo, hi, out=out)
+
+
+def _tile(v, rows: int):
+    return v if np.ndim(v) == 0 else np.tile(v, (rows, 1))
+
+
+def _tiled(plan: dict, rows: int) -> list:
+    """The operations of a plan as ``(ufunc, operands)``, each coefficient vector repeated over ``rows`` rows
+    (contiguous: an operation on two arrays of one shape runs in one long loop, where broadcasting a row runs
+    one short loop per row); an operand is ``(value, sliced)``, sliced to a block's rows when ``sliced``."""
+    tiles = plan["tiles"]
+    if rows not in tiles:
+        if len(tiles) > 8:
+            tiles.clear()
+        ops = []
+        for op, coef in plan["ops"]:
+            coefs = coef if op == "clip" else (coef,)
+            ops.append((_clip if op == "clip" else op,
+                        tuple((_tile(c, rows), np.ndim(c) > 0) for c in coefs)))
+        tiles[rows] = ops
+    return tiles[rows]
+
+
+def _affine_rows(x: np.ndarray, out: np.ndarray, ops: list) -> None:
+    """Apply the operations of :meth:`Normaliser._matrix_plan` (tiled by :func:`_tiled`) to a block of rows."""
+    m = x.shape[0]
+    first = x
+    for op, coefs in ops:
+        op(first, *[c[:m] if sliced else c for c, sliced in coefs], out=out)
+        first = out
 
 
 def _affine(x: np.ndarray, direction: float, shift: float, divisor: float, factor: float, offset: float,

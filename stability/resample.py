@@ -10,7 +10,8 @@ work in two:
 * :class:`InformantResampler` gives the *combined* values of each replicate (the
   table :func:`stability.pipeline.prepare` would build from the resampled answers),
   drawing exactly the informants ``informant_bootstrap`` draws with the same seed;
-* :func:`replay` takes those values through denomination, imputation, outlier
+* :func:`replay` (or a :class:`Replay`, built once per nominal run and called on
+  batch after batch) takes those values through denomination, imputation, outlier
   treatment and normalisation with the parameters fitted on the nominal run, so that
   only the informant sample varies.
 
@@ -44,23 +45,27 @@ last bit.
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from math import comb
 
 import numpy as np
 import pandas as pd
 
+from .parallel import run_all
+
 #: Memory budget (bytes) of the table of combined values per location and multiset.  With
 #: 30 indicators, a location with 3, 4, 5 informants takes 2.4, 8.4, 30 kB of it: 10,000
-#: locations with 3 to 5 informants take about 140 MB.  Past the budget, locations with the
-#: most informants are combined directly in each replicate.
+#: locations with 3 to 5 informants take about 140 MB, 20,000 about 280 MB.  The locations with
+#: the fewest informants are tabulated first; past the budget, the remaining locations (those with
+#: the most informants) are combined directly in each replicate, which costs about 25 times as
+#: much per location: raise ``table_bytes`` when memory allows.
 TABLE_BYTES = 256 * 2**20
 #: Most multisets tabulated per location (126 = 5 informants); locations with more informants
 #: (462 multisets for 6) are combined directly in each replicate.
 MAX_PATTERNS = 126
-#: Cells that :func:`replay` takes through the steps at a time (8 MB of float64: several replicates
-#: of 10,000 units x 30 indicators, so that each step's per-column call serves many rows, while a
-#: chunk's columns stay in the processor's cache).
-REPLAY_CHUNK = 2**20
+#: Cells that :func:`replay` takes through the steps at a time (rows of one replicate; 512 kB of
+#: float64, so that a block stays in the processor's cache through every step).
+REPLAY_CHUNK = 2**16
 #: Memory (bytes) of the resampled answers expanded at a time while the table is built.
 _BUILD_BYTES = 32 * 2**20
 
@@ -294,16 +299,21 @@ class InformantResampler:
         mapped = np.flatnonzero(unit_of_group >= 0)
         group_of_unit[unit_of_group[mapped]] = mapped
         tab_sizes, used = [], 0
+        tabulated = np.zeros(n, dtype=bool)
         for k in sorted(set(counts[one_group].tolist())):
             n_pat = comb(2 * k - 1, k)
             if n_pat > max_patterns or (k + 1) ** k > 2**26:
                 break
-            need = int(np.count_nonzero(one_group & (counts == k))) * n_pat * p * 8
-            if used + need > table_bytes:
+            units = np.flatnonzero(one_group & (counts == k))
+            per_unit = n_pat * p * 8
+            # the units of this size that fit in the budget (all, or the first ones: the rest are combined directly)
+            fit = min(len(units), max(0, (table_bytes - used) // per_unit)) if per_unit else len(units)
+            if fit:
+                tabulated[units[:fit]] = True
+                used += fit * per_unit
+                tab_sizes.append(k)
+            if fit < len(units):
                 break
-            used += need
-            tab_sizes.append(k)
-        tabulated = one_group & np.isin(counts, tab_sizes)
         self.tabulated_ = tabulated
         self._build_table(tab_sizes, tabulated, group_of_unit, counts, n, p)
 
@@ -356,13 +366,14 @@ class InformantResampler:
                 uniq, inverse = _unique_rows(sub)
                 value = np.empty((len(uniq), n_pat))
                 step = max(1, _BUILD_BYTES // (n_pat * k * 8 * 4))
-                for a in range(0, len(uniq), step):
-                    value[a:a + step] = _RULES[method](uniq[a:a + step][:, members, None])[..., 0]
-                spread = value[inverse].reshape(len(units), len(cols), n_pat).transpose(0, 2, 1)
-                if len(cols) == p:
-                    table[...] = spread
-                else:
-                    table[:, :, cols] = spread
+                # blocks of rows, on threads (numpy sorts and copies without the GIL); each row's values
+                # depend on that row alone
+                run_all([partial(_combine_patterns, value, uniq, a, step, members, method)
+                         for a in range(0, len(uniq), step)], len(uniq) * n_pat * k)
+                inverse = inverse.reshape(len(units), len(cols))
+                step = max(1, (_BUILD_BYTES // 8) // (len(cols) * n_pat))
+                run_all([partial(_spread, table, value, inverse, a, step, cols, p)
+                         for a in range(0, len(units), step)], len(units) * len(cols) * n_pat)
             base[units] = offset + np.arange(len(units), dtype=np.int64) * n_pat
             offset += len(units) * n_pat
         self._lut = np.concatenate(lut_parts) if lut_parts else np.zeros(1, dtype=np.int64)
@@ -430,6 +441,20 @@ class InformantResampler:
         return out
 
 
+def _combine_patterns(value, uniq, a: int, step: int, members, method: str) -> None:
+    """Combined values of the answer tuples ``uniq[a:a + step]`` for every multiset (rows of ``value``)."""
+    value[a:a + step] = _RULES[method](uniq[a:a + step][:, members, None])[..., 0]
+
+
+def _spread(table, value, inverse, a: int, step: int, cols, p: int) -> None:
+    """The table rows of units ``a:a + step``: each unit's combined values, indicator by indicator."""
+    spread = value[inverse[a:a + step]].transpose(0, 2, 1)  # (units, multisets, indicators)
+    if len(cols) == p:
+        table[a:a + step] = spread
+    else:
+        table[a:a + step, :, cols] = spread
+
+
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of a float matrix (every NaN alike) and the position of each row among them."""
     rows = np.ascontiguousarray(np.where(np.isnan(rows), np.nan, rows))
@@ -488,7 +513,111 @@ def _apply_fitted(steps: dict | None, cols: list[np.ndarray], columns: list[str]
     return out
 
 
-def replay(result, raw, *, chunk_cells: int = REPLAY_CHUNK) -> np.ndarray:
+class Replay:
+    """The later steps of a nominal run, fitted once, ready to replay replicate raw values.
+
+    Holds what :func:`replay` needs from the result (the imputation's fill values, the
+    denominators, the fitted outlier treatment and normalisation of each scope group and
+    the round of each unit), so that replaying many batches of replicates through one
+    configuration computes them once.  Each block of rows runs through every step as a
+    (rows, indicators) matrix (:meth:`~stability.treat.OutlierTreatment.transform_matrix`,
+    :meth:`~stability.normalise.Normaliser.transform_matrix`), while it stays in the
+    processor's cache.
+
+    Parameters
+    ----------
+    result : Result
+        The nominal run (:func:`stability.pipeline.compute`).
+
+    Examples
+    --------
+    >>> steps = Replay(result)                                        # doctest: +SKIP
+    >>> normalised = steps(rs.draw(range(100), seed=0))
+    """
+
+    def __init__(self, result):
+        spec = result.spec
+        values = result.prepared.values
+        self.shape = values.shape
+        n, p = values.shape
+        self.columns = list(values.columns)
+        fill = np.ascontiguousarray(_fill_table(result), dtype=float)
+        self.fill = None if np.isnan(fill).all() else fill  # nothing to fill with: missing cells stay missing
+        divisor = None
+        for j, name in enumerate(self.columns):  # as stability.denominate
+            ind = spec.indicator(name)
+            if ind.denominator:
+                den = pd.to_numeric(result.units[ind.denominator], errors="coerce").to_numpy(dtype=float,
+                                                                                           na_value=np.nan)
+                if divisor is None:
+                    divisor = np.ones((n, p))  # x / 1.0 is x
+                divisor[:, j] = np.where(den > 0, den, np.nan) / ind.denominator_scale
+        self.divisor = divisor
+        rnd = spec.columns.round
+        rounds = values.index.get_level_values(rnd).to_numpy() if rnd else None
+        self.steps = []  # (fitted steps, each unit's scope group number or None)
+        for stage in ("treated", "normalised"):
+            fitted = result.fitted.get(stage)
+            if not fitted:
+                continue
+            if len(fitted) == 1:  # one step for every row
+                self.steps.append(([next(iter(fitted.values()))], None))
+                continue
+            code = np.full(n, -1, dtype=np.intp)
+            for k, label in enumerate(fitted):
+                code[rounds == label] = k
+            self.steps.append((list(fitted.values()), code))
+
+    def __call__(self, raw, *, out: np.ndarray | None = None, chunk_cells: int = REPLAY_CHUNK) -> np.ndarray:
+        """Normalised values of replicate raw values (see :func:`replay`).
+
+        Parameters
+        ----------
+        raw : array_like, shape (R, units, indicators)
+        out : ndarray, optional
+            C-contiguous float64 array of ``raw``'s shape to write into; may be ``raw`` itself.
+        chunk_cells : int
+            Cells taken through the steps at a time (rows of one replicate).
+        """
+        n, p = self.shape
+        raw = np.asarray(raw, dtype=float)
+        if raw.ndim != 3 or raw.shape[1:] != (n, p):
+            raise ValueError(f"raw values must have shape (replicates, {n}, {p}), got {raw.shape}")
+        if out is None:
+            out = np.empty(raw.shape)
+        elif out.shape != raw.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {raw.shape}")
+        in_place = out is raw
+        step = max(1, min(n, int(chunk_cells) // max(p, 1)))
+        gap = np.empty((step, p), dtype=bool)
+        columns = self.columns
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for r in range(raw.shape[0]):
+                for u0 in range(0, n, step):
+                    u1 = min(n, u0 + step)
+                    x = out[r, u0:u1]
+                    src = raw[r, u0:u1]
+                    if self.divisor is not None:
+                        np.divide(src, self.divisor[u0:u1], out=x)
+                    elif not in_place:
+                        np.copyto(x, src)
+                    if self.fill is not None:
+                        g = np.isnan(x, out=gap[:u1 - u0])
+                        np.copyto(x, self.fill[u0:u1], where=g)
+                    for steps, code in self.steps:
+                        if code is None:
+                            steps[0].transform_matrix(x, columns, out=x)
+                            continue
+                        block = code[u0:u1]
+                        for k, fitted in enumerate(steps):
+                            rows = np.flatnonzero(block == k)
+                            if rows.size:
+                                sub = x[rows]
+                                x[rows] = fitted.transform_matrix(sub, columns, out=sub)
+        return out
+
+
+def replay(result, raw, *, chunk_cells: int = REPLAY_CHUNK, out: np.ndarray | None = None) -> np.ndarray:
     """Normalised values of replicate raw values, with the nominal run's fitted parameters.
 
     Denomination (by the unit's own denominator), imputation (a cell missing in a
@@ -497,8 +626,10 @@ def replay(result, raw, *, chunk_cells: int = REPLAY_CHUNK) -> np.ndarray:
     treatment and normalisation (the fitted :class:`~stability.treat.OutlierTreatment`
     and :class:`~stability.normalise.Normaliser` of each scope group) are applied as
     the pipeline applies them, so only the informant sample varies between replicates.
-    The replicates are stacked as rows (replicate after replicate), and each step runs
-    on many rows at once.
+    Each step runs on a block of rows as a matrix, with one parameter per column.
+
+    A convenience over :class:`Replay`: replaying many batches through one result, build
+    ``Replay(result)`` once and call it on each batch.
 
     Parameters
     ----------
@@ -510,7 +641,9 @@ def replay(result, raw, *, chunk_cells: int = REPLAY_CHUNK) -> np.ndarray:
     chunk_cells : int
         Cells taken through the steps at a time (default :data:`REPLAY_CHUNK`): with
         every statistic fixed, a cell's result depends on its own row alone, so any
-        chunking gives the same values; chunks that stay in the CPU cache are faster.
+        chunking gives the same values; blocks that stay in the CPU cache are faster.
+    out : ndarray, optional
+        C-contiguous float64 array of ``raw``'s shape to write into; may be ``raw`` itself.
 
     Returns
     -------
@@ -523,48 +656,8 @@ def replay(result, raw, *, chunk_cells: int = REPLAY_CHUNK) -> np.ndarray:
     ValueError
         When ``raw`` does not have the shape (replicates, units, indicators) of the result.
     """
-    spec = result.spec
-    values = result.prepared.values
-    n, p = values.shape
+    n, p = result.prepared.values.shape
     raw = np.asarray(raw, dtype=float)
     if raw.ndim != 3 or raw.shape[1:] != (n, p):
         raise ValueError(f"raw values must have shape (replicates, {n}, {p}), got {raw.shape}")
-    columns = list(values.columns)
-    rnd = spec.columns.round
-    rounds = values.index.get_level_values(rnd).to_numpy() if rnd else None
-    fill = _fill_table(result)
-    divisors = {}
-    for j, name in enumerate(columns):  # as stability.denominate
-        ind = spec.indicator(name)
-        if ind.denominator:
-            den = pd.to_numeric(result.units[ind.denominator], errors="coerce").to_numpy(dtype=float,
-                                                                                       na_value=np.nan)
-            divisors[j] = np.where(den > 0, den, np.nan) / ind.denominator_scale
-    treated, normalised = result.fitted.get("treated"), result.fitted.get("normalised")
-    out = np.empty(raw.shape)
-    # chunks of whole replicates, or of units of one replicate when a replicate alone is larger
-    cells = max(1, int(chunk_cells))
-    rep_step, unit_step = (max(1, cells // (n * p)), n) if n * p <= cells else (1, max(1, cells // p))
-    rep_step = min(rep_step, max(1, raw.shape[0]))
-    by_column = np.empty((p, rep_step * unit_step))  # a chunk's columns, each contiguous
-    for r0 in range(0, raw.shape[0], rep_step):
-        for u0 in range(0, n, unit_step):
-            x = raw[r0:r0 + rep_step, u0:u0 + unit_step].copy()  # (replicates, units, indicators)
-            reps, m = x.shape[:2]
-            units = slice(u0, u0 + m)
-            for j, d in divisors.items():
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    x[:, :, j] /= d[units]
-            gap = np.isnan(x)
-            if gap.any():
-                np.copyto(x, fill[units], where=gap)
-            labels = None if rounds is None else np.tile(rounds[units], reps)
-            cols = by_column[:, :reps * m]
-            cols[...] = x.reshape(-1, p).T
-            given = list(cols)
-            done = _apply_fitted(normalised, _apply_fitted(treated, given, columns, labels), columns, labels)
-            for j, col in enumerate(done):
-                if col is not given[j]:
-                    cols[j] = col
-            np.reshape(out[r0:r0 + reps, units], (-1, p), copy=False)[...] = cols.T
-    return out
+    return Replay(result)(raw, out=out, chunk_cells=chunk_cells)

@@ -330,3 +330,69 @@ class OutlierTreatment:
         for (j, _), col in zip(changing, map_ordered(apply, changing, n_rows(X) * len(changing))):
             out[j] = col
         return like(X, out)
+
+    def transform_matrix(self, X: np.ndarray, columns: list[str], out: np.ndarray | None = None) -> np.ndarray:
+        """The learned treatment of a (rows, indicators) matrix, the same numbers as :meth:`transform`.
+
+        Winsorised columns are clipped together (one ``np.clip`` with a lower and an upper
+        bound per column, infinite for the columns left alone); log-transformed columns
+        run one by one.
+
+        Parameters
+        ----------
+        X : ndarray, shape (rows, len(columns))
+            Float64 values.
+        columns : list of str
+            The indicator of each column.
+        out : ndarray, optional
+            C-contiguous float64 array of ``X``'s shape to write into; may be ``X`` itself.
+
+        Returns
+        -------
+        ndarray
+            ``out`` (a new array when not given; ``X`` itself when nothing changes and ``out`` is not given).
+        """
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(columns):
+            raise ValueError(f"expected a matrix of {len(columns)} columns, got shape {X.shape}")
+        if out is not None and (out.shape != X.shape or out.dtype != np.float64 or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {X.shape}")
+        lower, upper, logs, clip = self._matrix_plan(columns)
+        if lower is None and not logs:
+            if out is None:
+                return X
+            if out is not X:
+                np.copyto(out, X)
+            return out
+        if out is None:
+            out = np.empty(X.shape)
+        if lower is not None and len(clip) * 4 > len(columns):
+            np.clip(X, lower, upper, out=out)  # a log-transformed column's bounds are infinite: copied
+        else:
+            if out is not X:
+                np.copyto(out, X)
+            for j in clip:  # a few columns: clipped one by one
+                np.clip(out[:, j], lower[j], upper[j], out=out[:, j])
+        for j, ct in logs:
+            out[:, j] = _log_ct(out[:, j], ct.log_min, ct.log_max, clamp=True)
+        return out
+
+    def _matrix_plan(self, columns: list[str]):
+        """Per column, the clipping bounds (None when no column is winsorised) and the log-transformed columns."""
+        key = tuple(columns)
+        cache = self.__dict__.setdefault("_plans", {})
+        if key not in cache:
+            p = len(columns)
+            lower, upper = np.full(p, -np.inf), np.full(p, np.inf)
+            clipped, logs = False, []
+            for j, c in enumerate(columns):
+                ct = self.columns_.get(c)
+                if ct is None:
+                    continue
+                if ct.status == STATUS_LOG:
+                    logs.append((j, ct))
+                elif ct.status == STATUS_WINSORISED:
+                    lower[j], upper[j], clipped = ct.lower, ct.upper, True
+            clip = np.flatnonzero(np.isfinite(lower) | np.isfinite(upper)).tolist()
+            cache[key] = (lower, upper, logs, clip) if clipped else (None, None, logs, [])
+        return cache[key]

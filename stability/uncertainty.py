@@ -543,18 +543,35 @@ class _Engine:
         return out
 
     # ---- one chunk of replicates
+    def replayer(self, config: int):
+        """The fitted later steps of a configuration (:class:`stability.resample.Replay`), built once."""
+        from .resample import Replay
+
+        replays = self.__dict__.setdefault("_replays", {})
+        if config not in replays:
+            replays[config] = Replay(self.configs[config].result)
+        return replays[config]
+
     def chunk(self, job: dict) -> dict:
         """Index, ranks, changes and category counts of the replicates ``job["reps"]``."""
-        from .resample import replay
-
         reps = job["reps"]
         R = len(reps)
         index = np.empty((R, self.n))
         raw = None
         times = dict.fromkeys(("draw", "replay", "aggregate", "summarise"), 0.0)
         t0 = time.perf_counter()
+        buffer = None
         if "informants" in self.plan.sources:
-            raw = self.resampler.draw(reps, self.seed)
+            # a buffer of an earlier chunk: fresh memory costs a page fault per 4 kB on first touch
+            shape = (R, self.n, len(self.resampler.columns_))
+            pool = self.__dict__.setdefault("_buffers", [])
+            try:
+                buffer = pool.pop()
+            except IndexError:
+                buffer = None
+            if buffer is None or buffer.shape[0] < R or buffer.shape[1:] != shape[1:]:
+                buffer = np.empty(shape)
+            raw = self.resampler.draw(reps, self.seed, out=buffer[:R])
         times["draw"] = time.perf_counter() - t0
 
         configs = job["config"]
@@ -564,7 +581,9 @@ class _Engine:
             Z = None
             if raw is not None:  # the informant sample through this configuration's fitted steps, once
                 t0 = time.perf_counter()
-                Z = replay(self.configs[config].result, raw if whole else raw[members])
+                steps = self.replayer(int(config))
+                # the samples of a chunk of one configuration are replayed where they are
+                Z = steps(raw, out=raw) if whole else steps(raw[members], out=None)
                 times["replay"] += time.perf_counter() - t0
             aggs = job["aggregate"][members]
             for agg in np.unique(aggs):
@@ -580,11 +599,21 @@ class _Engine:
                     raise MethodError(f"{exc} (aggregation '{self.plan.aggregate[agg].label}' with "
                                       f"{self.configs[config].label})") from None
                 times["aggregate"] += time.perf_counter() - t0
+        if buffer is not None:
+            del raw, Z
+            self._buffers.append(buffer)
         t0 = time.perf_counter()
         out = self.summarise_chunk(index)
         times["summarise"] = time.perf_counter() - t0
         out["times"] = times
         return out
+
+    def __getstate__(self) -> dict:
+        """The engine without its scratch buffers and replay caches (sent to Dask workers)."""
+        state = dict(self.__dict__)
+        state.pop("_buffers", None)
+        state.pop("_replays", None)
+        return state
 
     def summarise_chunk(self, index: np.ndarray) -> dict:
         """What the summaries need from the index of some replicates (rows): the index as float32, national
@@ -617,7 +646,7 @@ class _Engine:
         R = x.shape[0]
         rank = np.zeros(x.shape, dtype=np.int32)
         region = None if self.region is None else np.zeros(x.shape, dtype=np.int32)
-        for cols in self.round_blocks:
+        for b, cols in enumerate(self.round_blocks):
             m = len(cols)
             if m == 0:
                 continue
@@ -626,11 +655,11 @@ class _Engine:
             o = np.argsort(v, axis=1)
             o += rows  # flat positions: gathering through them is faster than take_along_axis
             sv = v.ravel().take(o)
-            pos = np.broadcast_to(np.arange(m, dtype=np.int32), (R, m))
+            pos = np.arange(m, dtype=np.int32)
             new = np.empty(sv.shape, dtype=bool)
             new[:, :1] = True
             np.not_equal(sv[:, 1:], sv[:, :-1], out=new[:, 1:])
-            run = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+            run = _run_starts(new, pos)
             run += 1
             r = np.empty((R, m), dtype=np.int32)
             r.ravel()[o.ravel()] = run.ravel()
@@ -643,20 +672,31 @@ class _Engine:
             o2 = np.argsort(code, axis=1, kind="stable")  # by region, scores still sorted within each
             o2 += rows
             sv2 = sv.ravel().take(o2)
-            c2 = code.ravel().take(o2)
-            group = np.empty(sv.shape, dtype=bool)
-            group[:, :1] = True
-            np.not_equal(c2[:, 1:], c2[:, :-1], out=group[:, 1:])
+            # every row holds the same units, so the regions lie in the same runs of positions in every row
+            group, start = self._region_runs(b, cols)
             np.not_equal(sv2[:, 1:], sv2[:, :-1], out=new[:, 1:])
             new |= group
-            run = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
-            run -= np.maximum.accumulate(np.where(group, pos, 0), axis=1)
+            run = _run_starts(new, pos)
+            run -= start
             run += 1
             r2 = np.empty((R, m), dtype=np.int32)
             r2.ravel()[o.ravel().take(o2.ravel())] = run.ravel()
             r2[missing | (self.region_codes[cols] < 0)[None, :]] = 0
             region[:, cols] = r2
         return rank, region
+
+    def _region_runs(self, block: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the units of a round sorted by region: where each region's run begins (bool per position) and
+        the first position of the run of each position."""
+        runs = self.__dict__.setdefault("_runs", {})
+        if block not in runs:
+            code = np.sort(self.region_code16[cols], kind="stable")
+            group = np.empty(len(code), dtype=bool)
+            group[:1] = True
+            np.not_equal(code[1:], code[:-1], out=group[1:])
+            pos = np.arange(len(code), dtype=np.int32)
+            runs[block] = (group, np.maximum.accumulate(np.where(group, pos, 0)))
+        return runs[block]
 
     def categories(self, x: np.ndarray) -> np.ndarray:
         """Category code of every score (-1 = none), as :func:`stability.rank.categorise` (or per round quantiles)."""
@@ -677,6 +717,28 @@ class _Engine:
             codes += x >= cut
         codes[np.isnan(x)] = -1
         return codes
+
+
+def _run_starts(new: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Per row of sorted values (``new``: True where a value differs from the one before it), the position
+    where the run of equal values of each position begins (a new int32 array); rows without ties are ``pos``."""
+    out = np.empty(new.shape, dtype=np.int32)
+    out[...] = pos
+    flat = new.ravel()
+    tied = np.flatnonzero(~flat)  # positions equal to the one before (never the first of a row)
+    if not tied.size:
+        return out
+    # ties are few and short: walk each tied position back to the start of its run
+    start = tied - 1
+    for _ in range(16):
+        back = ~flat[start]
+        if not back.any():
+            out.ravel()[tied] = out.ravel()[start]
+            return out
+        start[back] -= 1
+    rows = np.unique(tied // new.shape[1])  # long runs of ties: those rows in full
+    out[rows] = np.maximum.accumulate(np.where(new[rows], pos, 0), axis=1)
+    return out
 
 
 def _positive_error(method: str, x: np.ndarray, bad: np.ndarray, names: list[str], axis: int):
@@ -721,7 +783,10 @@ def _terms_of(x: np.ndarray, method: str, p, names: list[str], axis: int, inplac
             t = np.log(x, out=x) if inplace and term is np.log else term(x)
     if complete:
         return t, None, True
-    return np.where(ok, t, 0.0), ok.astype(float), False
+    if t is x and not inplace:
+        return np.where(ok, t, 0.0), ok.astype(float), False
+    np.copyto(t, 0.0, where=~ok)  # the terms are a new array, or x may be overwritten
+    return t, ok.astype(float), False
 
 
 def _quasi_means(T, OK, complete: bool, shared: bool, w, keep, A, inverse, threshold):

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from stability.combine import combine
 from stability.io import Dataset
 from stability.pipeline import compute, prepare
-from stability.resample import InformantResampler, combine_stack, replay
+from stability.resample import InformantResampler, Replay, _apply_fitted, _fill_table, combine_stack, replay
 from stability.spec import spec_from_dict
 
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -369,3 +369,81 @@ def test_replay_refuses_values_of_another_shape(mali_result):
         replay(mali_result, np.zeros((n, p)))
     with pytest.raises(ValueError, match="must have shape"):
         replay(mali_result, np.zeros((1, n + 1, p)))
+
+
+def column_replay(result, raw) -> np.ndarray:
+    """The replay column by column, with the fitted steps' ``transform`` (the reference of the matrix forms)."""
+    spec = result.spec
+    values = result.prepared.values
+    n, p = values.shape
+    columns = list(values.columns)
+    rnd = spec.columns.round
+    rounds = values.index.get_level_values(rnd).to_numpy() if rnd else None
+    fill = _fill_table(result)
+    out = np.empty(raw.shape)
+    for i, x in enumerate(np.array(raw, dtype=float)):
+        for j, name in enumerate(columns):
+            ind = spec.indicator(name)
+            if ind.denominator:
+                den = pd.to_numeric(result.units[ind.denominator], errors="coerce").to_numpy(dtype=float,
+                                                                                           na_value=np.nan)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    x[:, j] /= np.where(den > 0, den, np.nan) / ind.denominator_scale
+        gap = np.isnan(x)
+        x[gap] = fill[gap]
+        cols = [x[:, j].copy() for j in range(p)]
+        cols = _apply_fitted(result.fitted.get("treated"), cols, columns, rounds)
+        cols = _apply_fitted(result.fitted.get("normalised"), cols, columns, rounds)
+        out[i] = np.column_stack(cols)
+    return out
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"normalise.method": "minmax", "normalise.scope": "round"},
+    {"normalise.method": "zscore", "normalise.scope": "round", "treat.log_fallback": True, "treat.winmax": 1,
+     "categories.method": "quantile", "categories.cuts": [0.4, 0.6]},
+    {"normalise.method": "percentile", "normalise.scope": "pooled", "impute.method": "group_mean"},
+    {"normalise.method": "rank", "treat.winmax": 3, "impute.method": "none", "categories.method": "quantile", "categories.cuts": [0.4, 0.6]},
+    {"normalise.method": "none", "categories.method": "quantile", "categories.cuts": [0.4, 0.6]},
+])
+def test_matrix_replay_is_bit_identical_to_the_column_path(mali_result, resampler, changes):
+    """Every step of the replay as (rows, indicators) matrices gives the numbers of the steps' column path."""
+    result = mali_result.recompute(changes) if changes else mali_result
+    drawn = resampler.draw([0, 3, 7], seed=5)
+    expected = column_replay(result, drawn)
+    steps = Replay(result)
+    got = steps(drawn)
+    assert same(got, expected)
+    assert (np.signbit(got) == np.signbit(expected)).all()
+    assert same(steps(drawn, chunk_cells=1000), expected)  # blocks of a few rows
+    inplace = drawn.copy()
+    assert steps(inplace, out=inplace) is inplace and same(inplace, expected)
+
+
+def test_a_replay_object_serves_many_batches(mali_result, resampler):
+    steps = Replay(mali_result)
+    drawn = resampler.draw(4, seed=8)
+    assert same(np.concatenate([steps(drawn[:1]), steps(drawn[1:])]), replay(mali_result, drawn))
+    with pytest.raises(ValueError, match="out must be"):
+        steps(drawn, out=np.empty(drawn.shape, dtype=np.float32))
+    with pytest.raises(ValueError, match="must have shape"):
+        steps(drawn[0])
+
+
+@pytest.mark.parametrize("method", ["median", "mode"])
+def test_a_small_table_budget_tabulates_what_fits_and_combines_the_rest(method):
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(1, 6, 40)
+    values = rng.choice([0.0, 1.0, 2.0, 3.5, np.nan], (int(sizes.sum()), 3))
+    data = ki_data(list(sizes), values)
+    spec = ki_spec(3, method)
+    whole = InformantResampler(data, spec)
+    assert whole.tabulated_.all()
+    k5 = int(np.count_nonzero(whole.n_informants_ == 5))
+    # everything but a few of the locations with 5 informants (126 multisets of 3 indicators each)
+    budget = whole.table_nbytes_ - 8 * 3 - 2 * 126 * 3 * 8
+    part = InformantResampler(data, spec, table_bytes=budget)
+    assert k5 > 2 and (~part.tabulated_).sum() == 2 and (part.n_informants_[~part.tabulated_] == 5).all()
+    assert same(part.draw([0, 1, 9], seed=3), whole.draw([0, 1, 9], seed=3))
+    assert same(part.draw([0, 1], seed=3)[1], slow_values(data, spec, 3, 1).to_numpy())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from stability.aggregate import copeland, weighted_mean
 from stability.combine import combine, encode, encode_column
 from stability.exceptions import MethodError, SpecError
-from stability.normalise import resolve_methods
+from stability.normalise import NORMALISERS, Method, Normaliser, resolve_methods
 from stability.pipeline import compute
 from stability.rank import categorise, rank_desc
 from stability.spec import spec_from_dict
@@ -694,3 +696,104 @@ def test_min_informants_drops_and_logs_units():
 def test_spec_errors_are_spec_errors():
     with pytest.raises(SpecError):
         ki_spec(method="trimmed")
+
+
+# ============================================================================ whole-matrix forms of the fitted steps
+MATRIX = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Parameters of each registered normalisation (the ones it reads, with the values the spec would give).
+PARAMS = {"minmax": {"l": 0.0, "u": 100.0}, "zscore": {"m": 10.0, "s": 3.0}, "rank": {},
+          "percentile": {"scale": 100.0}, "goalposts": {"scale": 100.0, "lower": -1.0, "upper": 4.0},
+          "dist2target": {"scale": 1.0, "target_basis": "range", "cap": True, "target": 3.0}, "none": {}}
+
+
+def bits_equal(a, b) -> bool:
+    """The same numbers, signed zeros told apart, NaN alike."""
+    return bool(np.array_equal(a, b, equal_nan=True) and (np.signbit(a) == np.signbit(b))[~np.isnan(a)].all())
+
+
+def test_every_normaliser_has_matrix_test_parameters():
+    assert set(PARAMS) == set(NORMALISERS.names())
+
+
+@st.composite
+def matrices(draw, max_columns: int = 7):
+    p = draw(st.integers(1, max_columns))
+    n = draw(st.integers(2, 40))
+    pool = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 3.0, 7.25, -4.5, 1e-300, 1e6, NAN]
+    cells = draw(st.lists(st.one_of(st.sampled_from(pool), st.floats(-1e3, 1e3)), min_size=n * p,
+                          max_size=n * p))
+    X = np.array(cells, dtype=float).reshape(n, p)
+    X[:2] = np.array([[-2.0], [5.0]])  # two distinct values per column: every fit is defined
+    methods = draw(st.lists(st.sampled_from(NORMALISERS.names()), min_size=p, max_size=p))
+    directions = draw(st.lists(st.sampled_from([1, -1]), min_size=p, max_size=p))
+    return X, methods, directions
+
+
+@MATRIX
+@given(matrices(), st.sampled_from([None, "new", "self"]))
+def test_normaliser_matrix_form_is_bit_identical_to_the_columns(case, out):
+    X, names, directions = case
+    columns = [f"x{j}" for j in range(X.shape[1])]
+    norm = Normaliser({c: Method(m, d, dict(PARAMS[m])) for c, m, d in zip(columns, names, directions)})
+    norm.fit(X, columns)
+    expected = norm.transform(X, columns)
+    given_x = X.copy()
+    buffer = given_x if out == "self" else (np.empty(X.shape) if out == "new" else None)
+    got = norm.transform_matrix(given_x, columns, out=buffer)
+    assert bits_equal(got, expected)
+    if out == "self":
+        assert got is given_x
+
+
+@pytest.mark.parametrize("method", ["minmax", "zscore", "goalposts", "none"])
+@pytest.mark.parametrize("direction", [1, -1])
+def test_affine_normalisers_keep_signed_zeros_and_large_matrices(method, direction):
+    rng = np.random.default_rng(4)
+    X = rng.normal(0.0, 2.0, (5000, 3))  # several blocks of rows
+    X[rng.random(X.shape) < 0.05] = NAN
+    X[:4, 0] = [0.0, -0.0, 1.0, -1.0]
+    columns = ["a", "b", "c"]
+    norm = Normaliser({c: Method(method, direction, dict(PARAMS[method])) for c in columns}).fit(X, columns)
+    assert bits_equal(norm.transform_matrix(X, columns), norm.transform(X, columns))
+
+
+def test_normaliser_matrix_form_raises_as_the_column_path():
+    norm = Normaliser({"a": Method("minmax", 1, {"l": 1.0, "u": 1.0})})
+    norm.stats_ = {"a": {"min": 0.0, "max": 1.0}}
+    X = np.array([[0.5], [1.0]])
+    with pytest.raises(MethodError, match="minmax needs l < u"):
+        norm.transform(X, ["a"])
+    with pytest.raises(MethodError, match="minmax needs l < u"):
+        norm.transform_matrix(X, ["a"])
+    with pytest.raises(ValueError, match="columns"):
+        norm.transform_matrix(np.zeros((2, 2)), ["a"])
+
+
+@MATRIX
+@given(st.integers(0, 2**31), st.integers(1, 8), st.booleans())
+def test_treatment_matrix_form_is_bit_identical_to_the_columns(seed, p, log_fallback):
+    rng = np.random.default_rng(seed)
+    n = 60
+    X = rng.normal(0.0, 1.0, (n, p))
+    heavy = rng.random(p) < 0.6  # columns with outliers: winsorised, or log-transformed when that fails
+    X[:, heavy] = rng.lognormal(0.0, 1.5, (n, int(heavy.sum())))
+    X[rng.random(X.shape) < 0.05] = NAN
+    columns = [f"x{j}" for j in range(p)]
+    treat = rng.random(p) < 0.9
+    step = OutlierTreatment(winmax=int(rng.integers(1, 6)), log_fallback=log_fallback).fit(X, columns, list(treat))
+    other = X * rng.uniform(0.5, 2.0) - rng.uniform(0, 1)  # rows the treatment was not fitted on
+    for Y in (X, other):
+        expected = step.transform(Y, columns)
+        assert bits_equal(step.transform_matrix(Y, columns), expected)
+        inplace = Y.copy()
+        assert bits_equal(step.transform_matrix(inplace, columns, out=inplace), expected)
+
+
+def test_treatment_matrix_form_clips_many_columns_at_once():
+    rng = np.random.default_rng(1)
+    X = rng.lognormal(0.0, 1.0, (400, 12))
+    X[:3] = 500.0  # a few large points in every column: winsorised
+    columns = [f"x{j}" for j in range(12)]
+    step = OutlierTreatment(winmax=5, log_fallback=False).fit(X, columns)
+    assert sum(c.status == STATUS_WINSORISED for c in step.columns_.values()) > 3
+    assert bits_equal(step.transform_matrix(X, columns), step.transform(X, columns))
