@@ -1120,13 +1120,23 @@ class Uncertainty:
         plan = _plan(spec, opts, sources)
         engine.plan, engine.seed = plan, opts.seed
         timings = {}
-        t0 = time.perf_counter()
-        if "informants" in sources:
-            engine.resampler = _resampler(result, data)
-        timings["resampler"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        draws = _draw(engine, plan, opts.runs, opts.seed, spec)
-        timings["choices"] = time.perf_counter() - t0
+
+        def timed(name, make):
+            t0 = time.perf_counter()
+            try:
+                return make()
+            finally:
+                timings[name] = time.perf_counter() - t0
+
+        # the informant bootstrap's table (numpy, mostly) is built while the choices are drawn and their
+        # configurations fitted (pandas, mostly): two cores at work
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = (pool.submit(timed, "resampler", lambda: _resampler(result, data)) if "informants" in sources
+                       else None)
+            draws = timed("choices", lambda: _draw(engine, plan, opts.runs, opts.seed, spec))
+            engine.resampler = None if pending is None else pending.result()
         from .parallel import workers
 
         threads = 1 if self.scheduler is not None else max(1, min(workers(), 4))
@@ -1293,13 +1303,22 @@ def _assemble(engine: _Engine, plan: _Plan, opts, draws: dict, outs: list[dict],
         table[engine.within] = engine.region
     table["index"] = engine.nominal_index
     table["rank"] = engine.nominal_rank
-    med, low, high = _quantiles(_ranks_float(rank), qs)
-    table["rank_median"], table["rank_low"], table["rank_high"] = med, low, high
-    if rank_region is not None:
-        table["rank_region"] = engine.nominal_rank_region
-        med, low, high = _quantiles(_ranks_float(rank_region), qs)
-        table["rank_region_median"], table["rank_region_low"], table["rank_region_high"] = med, low, high
-    med, low, high = _quantiles(index, qs)
+    # the quantiles sort every unit's replicates: the three tables on threads (numpy sorts without the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        q_rank = pool.submit(lambda: _quantiles(_ranks_float(rank), qs))
+        q_region = None if rank_region is None else pool.submit(lambda: _quantiles(_ranks_float(rank_region), qs))
+        q_index = pool.submit(_quantiles, index, qs)
+        q_change = pool.submit(_quantiles, change, qs) if len(engine.cur) else None
+        med, low, high = q_rank.result()
+        table["rank_median"], table["rank_low"], table["rank_high"] = med, low, high
+        if q_region is not None:
+            table["rank_region"] = engine.nominal_rank_region
+            med, low, high = q_region.result()
+            table["rank_region_median"], table["rank_region_low"], table["rank_region_high"] = med, low, high
+        med, low, high = q_index.result()
+        change_q = None if q_change is None else q_change.result()
     table["index_median"], table["index_low"], table["index_high"] = _f32(med), _f32(low), _f32(high)
     table["category"] = result.ranks["category"].to_numpy()
     shares = counts / float(runs)
@@ -1321,8 +1340,8 @@ def _assemble(engine: _Engine, plan: _Plan, opts, draws: dict, outs: list[dict],
     table["change"] = nominal_change
     for col in ("change_low", "change_high", "p_change_real"):
         table[col] = np.nan
-    if len(engine.cur):
-        _, low, high = _quantiles(change, qs)
+    if change_q is not None:
+        _, low, high = change_q
         table.loc[engine.cur, "change_low"] = _f32(low)
         table.loc[engine.cur, "change_high"] = _f32(high)
         sign = np.sign(nominal_change[engine.cur])
