@@ -176,25 +176,3 @@ def test_without_key_informants_there_is_nothing_to_resample(mali_spec, mali_dat
     spec = mali_spec.with_changes({"columns.key_informant": None})
     with pytest.raises(ValueError, match="no key informants to resample"):
         change.informant_bootstrap(mali_data, spec, n=3)
-
-
-def test_reports_say_which_changes_are_beyond_informant_noise(mali_result, mali_data, mali_spec, tmp_path):
-    """``stability report --real-change N`` bootstraps once for the batch; each report reads its region's part."""
-    from stability.report import trends
-    from stability.report.context import load_context, map_layers, save_cache, shared_tables
-    from stability.report.runner import add_real_change
-
-    geo = map_layers(mali_result)
-    tables = shared_tables(mali_result, "latest", ["ML05"], geo)
-    add_real_change(tables, mali_result, mali_data, mali_spec, replicates=3)
-    ctx = load_context(cache_path=save_cache(tmp_path / "r.pkl", mali_result, geo, tables), region="ML05")
-    rc = trends.real_change(ctx)
-    assert set(rc["location_id"]) <= set(ctx.current["location_id"]) and (rc["replicates"] == 3).all()
-    table = trends.dropped_table(ctx, top=None)
-    beyond = rc.set_index("location_id")["beyond_noise"]
-    assert list(table["Beyond informant noise"]) == ["yes" if beyond[i] else "no" for i in table["Location id"]]
-    assert "bootstrap interval of the change, 3 replicates" in " ".join(trends.dropped_text(ctx))
-    plain = load_context(cache_path=save_cache(tmp_path / "p.pkl", mali_result, geo,
-                                               shared_tables(mali_result, "latest", ["ML05"], geo)), region="ML05")
-    assert trends.real_change(plain) is None and "Beyond informant noise" not in trends.dropped_table(plain)
-    assert "--real-change" in " ".join(trends.dropped_text(plain))

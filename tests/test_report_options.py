@@ -38,6 +38,9 @@ def test_parameter_errors_name_the_option():
     (["--round", "9"], "--round"),
     (["--region", "ML99"], "--region"),
     (["--templates", "/nonexistent/notebooks"], "--templates"),
+    (["--uncertainty", "1"], "--uncertainty"),
+    (["--uncertainty", "-5"], "--uncertainty"),
+    (["--uncertainty", "/nonexistent/run"], "--uncertainty"),
 ])
 def test_bad_report_options_are_refused_in_one_line(tmp_path, capsys, args, option):
     out = tmp_path / "out"

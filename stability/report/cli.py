@@ -17,7 +17,7 @@ def register(sub) -> None:
                     "was built, 1 when some failed, 2 for bad parameters (nothing is built).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  stability report --region ML05 --round 3\n  stability report --all --round latest "
-               "--resume\n  stability report --all --round all\n  stability report --all --scheduler tcp://scheduler:8786")
+               "--resume\n  stability report --all --uncertainty 200\n  stability report --all --round all\n  stability report --all --scheduler tcp://scheduler:8786")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--region", metavar="P-CODE", help="admin-1 p-code of one region (e.g. ML05)")
     which.add_argument("--all", action="store_true", help="every region, plus the country overview")
@@ -37,9 +37,11 @@ def register(sub) -> None:
                    help="retries when a kernel fails to start, 0 or more (default 2)")
     p.add_argument("--templates", type=Path, default=None,
                    help="folder with regional_report.ipynb and country_overview.ipynb (default: notebooks/)")
-    p.add_argument("--real-change", default="0", metavar="N",
-                   help="tell changes beyond noise: N replicates of a key-informant bootstrap, computed once "
-                        "(about 0.4 s each on the embedded survey; default 0 = off)")
+    p.add_argument("--uncertainty", default=None, metavar="N|FOLDER",
+                   help="how sure each rank, category and change is: N (2 or more) runs of the uncertainty "
+                        "analysis, computed once for the batch (sources and choices from the spec's uncertainty "
+                        "section), or the FOLDER of a run saved by 'stability uncertainty'; 0 = off. Default: the "
+                        "run in reports/uncertainty/ when it is of this index")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no summary; failures are still printed, one line each, on stderr")
     p.set_defaults(func=cmd_report)
@@ -58,20 +60,18 @@ def whole_number(value, option: str) -> int | None:
 
 
 def cmd_report(args) -> int:
-    from .runner import ALL_ROUNDS, build_every_round, build_reports, check_options, raise_for_failures
+    from .runner import (ALL_ROUNDS, build_every_round, build_reports, check_options, raise_for_failures,
+                         uncertainty_option)
 
     workers = whole_number(args.jobs, "--jobs")
     timeout = whole_number(args.timeout, "--timeout")
     retries = whole_number(args.retries, "--retries")
     check_options(workers=workers, timeout=timeout, retries=retries)
-    replicates = whole_number(args.real_change, "--real-change")
-    if replicates < 0 or replicates == 1:
-        from ..exceptions import ParameterError
-
-        raise ParameterError(f"{replicates} replicates: give 0 (off) or 2 or more", option="--real-change")
-    options = dict(real_change=replicates, region=args.region, all_regions=args.all, data_path=args.data or "", spec_path=args.spec or "",
+    uncertainty = uncertainty_option(args.uncertainty)
+    options = dict(region=args.region, all_regions=args.all, data_path=args.data or "", spec_path=args.spec or "",
                    out_root=args.out, workers=workers, resume=args.resume, scheduler=args.scheduler,
-                   timeout=timeout, retries=retries, templates=args.templates, progress=not args.quiet)
+                   timeout=timeout, retries=retries, templates=args.templates, progress=not args.quiet,
+                   uncertainty=uncertainty)
     if str(args.round).strip().lower() == ALL_ROUNDS:
         batches = build_every_round(**options)
     else:

@@ -378,10 +378,14 @@ def change_summary(ctx) -> dict | None:
     dict or None
         ``previous_round``, ``n_compared`` (locations with an index in both rounds),
         ``median_change`` (median of the locations' changes), ``improved`` and
-        ``worsened`` (change beyond :data:`CHANGE_THRESHOLD` points), ``unchanged``,
-        ``new`` (assessed now, not in the previous round), ``not_reassessed``
+        ``worsened`` (with an uncertainty analysis, a change beyond noise: its interval over
+        the runs excludes 0; without one, a change beyond :data:`CHANGE_THRESHOLD` points),
+        ``unchanged``, ``beyond_noise`` (True when the counts come from an uncertainty
+        analysis), ``new`` (assessed now, not in the previous round), ``not_reassessed``
         (assessed then, not now), ``median_before`` and ``median_now``.
     """
+    from . import uncertainty
+
     prev = previous(ctx)
     if prev is None:
         return None
@@ -389,13 +393,17 @@ def change_summary(ctx) -> dict | None:
     loc = ctx.columns.location
     change = cur["change"] if "change" in cur.columns else pd.Series(np.nan, index=cur.index)
     both = change.notna()
+    counts = uncertainty.change_counts(ctx, cur[loc], change)
+    if counts is None:
+        counts = {"improved": int((change > CHANGE_THRESHOLD).sum()),
+                  "worsened": int((change < -CHANGE_THRESHOLD).sum()),
+                  "unchanged": int((change.abs() <= CHANGE_THRESHOLD).sum())}
     return {
         "previous_round": ctx.previous_round,
         "n_compared": int(both.sum()),
         "median_change": float(change[both].median()) if both.any() else float("nan"),
-        "improved": int((change > CHANGE_THRESHOLD).sum()),
-        "worsened": int((change < -CHANGE_THRESHOLD).sum()),
-        "unchanged": int((change.abs() <= CHANGE_THRESHOLD).sum()),
+        **counts,
+        "beyond_noise": uncertainty.available(ctx),
         "new": int((~cur[loc].isin(prev[loc])).sum()),
         "not_reassessed": int((~prev[loc].isin(cur[loc])).sum()),
         "median_before": float(prev[ctx.index_id].median()),
@@ -418,9 +426,17 @@ def change_text(ctx) -> list[str]:
         f"Compared with round {p}: the median change of the {index_label(ctx).lower()} of the "
         f"{_int(s['n_compared'])} locations assessed in both rounds is {number(s['median_change'], sign=True)} points "
         f"(median {number(s['median_before'])} in round {p}, {number(s['median_now'])} now).",
-        f"{_count(s['improved'], 'location')} improved by more than {t} points, {_int(s['worsened'])} worsened by "
-        f"more than {t} points and {_int(s['unchanged'])} changed by {t} points or less.",
     ]
+    if s.get("beyond_noise"):
+        from .uncertainty import level_text
+
+        lines.append(f"{_count(s['improved'], 'location')} improved and {_int(s['worsened'])} worsened beyond noise "
+                     f"(the {level_text(ctx)} interval of the change over the runs of the uncertainty analysis is "
+                     f"all above or all below 0); the change of the other {_int(s['unchanged'])} is within what "
+                     "the modelling choices and the key informants met can produce.")
+    else:
+        lines.append(f"{_count(s['improved'], 'location')} improved by more than {t} points, {_int(s['worsened'])} "
+                     f"worsened by more than {t} points and {_int(s['unchanged'])} changed by {t} points or less.")
     if s["new"] or s["not_reassessed"]:
         lines.append(f"{_count(s['new'], 'location')} assessed for the first time (not in round {p}); "
                      f"{_count(s['not_reassessed'], 'location')} of round {p} not assessed this round.")
@@ -539,6 +555,7 @@ def ranked_table(ctx, compact: bool = False) -> pd.DataFrame:
     lat = c.latitude if c.latitude and c.latitude in have else None
     lon = c.longitude if c.longitude and c.longitude in have else None
     if compact:
+        _with_intervals(ctx, out, order)
         if lat and lon:
             out["Coordinates"] = _coordinates_text(pd.to_numeric(order[lat], errors="coerce"),
                                                    pd.to_numeric(order[lon], errors="coerce"))
@@ -551,6 +568,20 @@ def ranked_table(ctx, compact: bool = False) -> pd.DataFrame:
         if col:
             out[label] = pd.to_numeric(order[col], errors="coerce").astype(float).round(COORDINATE_DIGITS) + 0.0
     return out.reset_index(drop=True)
+
+
+def _with_intervals(ctx, out: pd.DataFrame, order: pd.DataFrame) -> None:
+    """Add the rank interval (after the rank) and the category confidence (after the category) of an
+    uncertainty analysis, when the report has one (:func:`stability.report.uncertainty.ranked_columns`)."""
+    from . import uncertainty
+
+    rank = out.columns[0]
+    extra = uncertainty.ranked_columns(ctx, order[ctx.columns.location], out[rank], out["Category"])
+    if extra is None:
+        return
+    (interval, intervals), (confidence, shares) = extra.items()
+    out.insert(out.columns.get_loc(rank) + 1, interval, intervals)
+    out.insert(out.columns.get_loc("Category") + 1, confidence, shares)
 
 
 # --------------------------------------------------------------------------- pillar profile
@@ -953,8 +984,20 @@ def method_note(ctx) -> pd.DataFrame:
     rows.update({k[:1].upper() + k[1:]: v for k, v in summary.items()})
     rows["Scale"] = (f"0-{scale(ctx):g}, {scale(ctx):g} = most stable; rank 1 = most stable "
                      "(ties share the lowest rank)")
-    rows["Change"] = (f"index minus the same location's index in the previous round; 'improved' / "
-                      f"'worsened' = more than {CHANGE_THRESHOLD:g} points")
+    from . import uncertainty
+
+    if uncertainty.available(ctx):
+        info = uncertainty.about(ctx)
+        rows["Change"] = ("index minus the same location's index in the previous round; 'improved' / 'worsened' = "
+                          f"beyond noise: the {uncertainty.level_text(ctx)} interval of the change over the runs "
+                          "excludes 0")
+        rows["Uncertainty"] = (f"{info['runs']:,} runs ({info['sources'].replace('+', ' and ')}), seed "
+                               f"{info['seed']}; intervals: {uncertainty.level_text(ctx)} of the runs; robust "
+                               f"category: the same in at least {info['robust'] * 100:g} % of the runs"
+                               + (f"; {info['origin']}" if info.get("origin") else ""))
+    else:
+        rows["Change"] = (f"index minus the same location's index in the previous round; 'improved' / "
+                          f"'worsened' = more than {CHANGE_THRESHOLD:g} points")
     rows["Weights"] = " ".join(weights_words(ctx))
     rows["Drivers"] = ("each indicator's contribution, in index points, to the gap between the location's index "
                        "and the median profile of its region in this round (every indicator at the region's "
@@ -1335,6 +1378,9 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     sheets.update(prio.workbook_sheets(ctx))
     sheets.update({name: _with_note(ctx, table) for name, table in pockets.workbook_sheets(ctx).items()})
     sheets.update({name: _with_note(ctx, table) for name, table in trends.workbook_sheets(ctx).items()})
+    from . import uncertainty
+
+    sheets.update({name: _with_note(ctx, table) for name, table in uncertainty.workbook_sheets(ctx).items()})
     sheets["Data quality"] = data_quality(ctx)
     sheets["Indicator data quality"] = indicator_quality(ctx, top=len(ctx.spec.indicators))
     sheets["Weights"] = weights_table(ctx)

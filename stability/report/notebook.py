@@ -138,9 +138,10 @@ def heading_html(text: str, level: int = 2) -> str:
     return f"<h{level}>{html.escape(str(text))}</h{level}>"
 
 
-def heading(text: str, level: int = 2) -> None:
-    """Display a heading built from data (escaped)."""
-    _display_html(heading_html(text, level))
+def heading(text: str | None, level: int = 2) -> None:
+    """Display a heading built from data (escaped); nothing for None."""
+    if text is not None:
+        _display_html(heading_html(text, level))
 
 
 def banner_html(ctx) -> str:
@@ -178,8 +179,10 @@ def bullets(lines) -> None:
     _display_html(bullets_html(lines))
 
 
-def note(text: str) -> None:
-    """Display a short explanatory note (escaped, in grey)."""
+def note(text: str | None) -> None:
+    """Display a short explanatory note (escaped, in grey); nothing for None."""
+    if text is None:
+        return
     _display_html(f'<p class="stability-note">{html.escape(str(text))}</p>')
 
 

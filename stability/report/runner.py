@@ -5,7 +5,10 @@
 1. check every parameter before any kernel starts (spec, data, round, region,
    output folder): a bad one is a one-line error, exit status 2, nothing written;
 2. compute the index once and save it for the notebooks (they recompute only if
-   the data, spec or toolkit version differ);
+   the data, spec or toolkit version differ), with the tables the reports share and,
+   when there is one, each report's part of the uncertainty analysis
+   (:func:`resolve_uncertainty`: computed once for the batch, read from a saved run, or
+   the run of ``reports/uncertainty/`` when it is of this index);
 3. run each report's notebook in a kernel of its own, several at once (a local
    process pool, or an existing Dask cluster with ``scheduler``), with a per-cell
    timeout and retries when a kernel fails to start; a failing report keeps its
@@ -66,6 +69,8 @@ class Batch:
     index: Path | None = None
     #: Warnings of the run, each once (e.g. pre-warmed kernels turned off).
     notes: list = field(default_factory=list)
+    #: Things the run said on stderr that are not warnings (e.g. a saved uncertainty run ignored).
+    info: list = field(default_factory=list)
 
     @property
     def failed(self) -> list:
@@ -129,9 +134,13 @@ def _sha(path: Path) -> str:
     return file_checksum(path)[:16]
 
 
-def _inputs(job_params: dict, template: Path, data_version: str, spec, spec_file: Path) -> dict:
-    return {"data": data_version, "spec_hash": spec.hash, "spec_file": _sha(spec_file), "toolkit": __version__,
-            "notebook": _sha(template), "parameters": {k: v for k, v in job_params.items() if k != "cache_path"}}
+def _inputs(job_params: dict, template: Path, data_version: str, spec, spec_file: Path,
+            uncertainty: str = "") -> dict:
+    out = {"data": data_version, "spec_hash": spec.hash, "spec_file": _sha(spec_file), "toolkit": __version__,
+           "notebook": _sha(template), "parameters": {k: v for k, v in job_params.items() if k != "cache_path"}}
+    if uncertainty:  # a report with intervals is rebuilt when the analysis changes (or appears)
+        out["uncertainty"] = uncertainty
+    return out
 
 
 def _up_to_date(job) -> bool:
@@ -168,34 +177,175 @@ def _rebuild_command(name: str, rnd: Any, data_path, spec_path, out_root) -> str
     return " ".join(shlex.quote(w) for w in words)
 
 
-def add_real_change(tables: dict, result, data, spec, replicates: int, seed: int = 0) -> None:
-    """Add each report's ``real_change`` table (:func:`stability.change.real_change`) to the shared tables."""
-    from ..change import informant_bootstrap, real_change
+#: ``--uncertainty`` value for no uncertainty analysis in the reports.
+NO_UNCERTAINTY = 0
 
-    if not tables.get("reports") or tables.get("round") is None:
+
+def default_uncertainty_dir() -> Path:
+    """Where ``stability uncertainty`` writes its run by default, and where the reports look for one:
+    ``reports/uncertainty/`` (:func:`stability.paths.reports_dir`)."""
+    return reports_dir() / "uncertainty"
+
+
+@dataclass
+class UncertaintySource:
+    """The uncertainty analysis of a batch of reports: the run and where it comes from, in words."""
+
+    run: Any
+    origin: str
+
+    def fingerprint(self) -> str:
+        """A short hash of the run's tables (a report built with another run is rebuilt by ``--resume``)."""
+        import hashlib
+
+        import pandas as pd
+
+        h = hashlib.sha256()
+        for frame in (self.run.locations, self.run.summary, self.run.sensitivity):
+            if frame is not None:
+                h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def uncertainty_option(value) -> Any:
+    """The value of ``--uncertainty``: None (not given), a number of runs (0 = off, else 2 or more), or a folder.
+
+    Raises
+    ------
+    ParameterError
+        1 or a negative number of runs, or a folder that holds no saved run (naming the option).
+    """
+    if value is None or isinstance(value, UncertaintySource):
+        return value
+    if hasattr(value, "locations") and hasattr(value, "matches"):  # an UncertaintyResult
+        return value
+    if isinstance(value, bool):
+        raise ParameterError(f"{value!r} is neither a number of runs nor a folder", option="--uncertainty")
+    text = str(value).strip()
+    if isinstance(value, int) or re.fullmatch(r"[+-]?\d+", text):
+        runs = int(text)
+        if runs < 0 or runs == 1:
+            raise ParameterError(f"{runs} runs: give 0 (off), 2 or more runs, or the folder of a saved run",
+                                 option="--uncertainty")
+        return runs
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise ParameterError(f"'{text}' is neither a number of runs nor a folder (a saved run is a folder written "
+                             "by stability uncertainty)", option="--uncertainty")
+    if not (folder / "manifest.json").is_file():
+        raise ParameterError(f"no saved uncertainty run in '{text}' (no manifest.json: stability uncertainty --out "
+                             f"{text} writes one)", option="--uncertainty")
+    return folder.resolve()
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _other_index(run, result) -> str:
+    return (f"computed from another index (spec hash {run.spec_hash}, data version {run.data_version}; "
+            f"these reports: {result.spec_hash}, {result.data_version})")
+
+
+def resolve_uncertainty(value, result, data=None, *, progress: bool = False
+                        ) -> tuple[UncertaintySource | None, str | None]:
+    """The uncertainty analysis of a batch of reports, and a note to show (or None).
+
+    Parameters
+    ----------
+    value : None, int, str, Path, UncertaintySource or UncertaintyResult
+        None: the run saved in :func:`default_uncertainty_dir` when it is of this index (else none, with a
+        note); 0: none; ``N`` (2 or more): :func:`stability.uncertainty.analyse` with ``N`` runs (the other
+        options, sources included, from the spec's ``uncertainty`` section); a folder: the run saved there.
+    result : Result
+        The index of the reports.
+    data : Dataset, optional
+        Its survey (for the key-informant bootstrap).
+    progress : bool
+        Show the analysis's progress bar.
+
+    Raises
+    ------
+    ParameterError
+        A saved run (given as a folder) of another index, or one that cannot be read: one line naming
+        ``--uncertainty``.
+    """
+    from ..exceptions import StabilityError
+
+    value = uncertainty_option(value)
+    if isinstance(value, UncertaintySource):
+        if not value.run.matches(result):
+            raise ParameterError(f"the uncertainty run was {_other_index(value.run, result)}", option="--uncertainty")
+        return value, None
+    if value is None:
+        folder = default_uncertainty_dir()
+        if not (folder / "manifest.json").is_file():
+            return None, None
+        from ..uncertainty import load_run
+
+        try:
+            run = load_run(folder)
+        except StabilityError as exc:
+            return None, f"the uncertainty run in {_shown(folder)} is ignored: {exc}"
+        if not run.matches(result):
+            return None, (f"the uncertainty run in {_shown(folder)} is ignored: {_other_index(run, result)}; "
+                          "stability uncertainty recomputes it, or give --uncertainty N")
+        return UncertaintySource(run, f"the run saved in {_shown(folder)} by stability uncertainty"), None
+    if isinstance(value, int):
+        if value == NO_UNCERTAINTY:
+            return None, None
+        from ..uncertainty import analyse
+
+        run = analyse(result, data, runs=value, progress=progress)
+        return UncertaintySource(run, f"computed for these reports ({value:,} runs)"), None
+    if isinstance(value, Path):
+        from ..uncertainty import load_run
+
+        try:
+            run = load_run(value)
+        except StabilityError as exc:
+            raise ParameterError(str(exc), option="--uncertainty") from None
+        if not run.matches(result):
+            raise ParameterError(f"the run in '{_shown(value)}' was {_other_index(run, result)}; recompute it with "
+                                 "stability uncertainty, or give --uncertainty N", option="--uncertainty")
+        return UncertaintySource(run, f"the run saved in {_shown(value)} by stability uncertainty"), None
+    # an UncertaintyResult given through the Python API
+    if not value.matches(result):
+        raise ParameterError(f"the uncertainty run was {_other_index(value, result)}", option="--uncertainty")
+    return UncertaintySource(value, "computed for these reports"), None
+
+
+def add_uncertainty(tables: dict, source: UncertaintySource | None, result) -> None:
+    """Add each report's part of the uncertainty analysis to the shared tables (its round, its region)."""
+    from .uncertainty import report_tables
+
+    if source is None or not tables.get("reports"):
         return
-    rc = real_change(result, informant_bootstrap(data, spec, n=replicates, seed=seed), tables["round"])
-    c = spec.columns
-    where = result.scores[result.scores[c.round] == tables["round"]] if c.round else result.scores
-    region_of = where.set_index(c.location)[c.admin[0]] if c.admin else None
     for region, kept in tables["reports"].items():
-        part = rc if not region or region_of is None else rc[rc[c.location].map(region_of) == region]
-        kept["real_change"] = part.reset_index(drop=True).assign(replicates=replicates)
+        kept.update(report_tables(source.run, result, tables["round"], region or None, source.origin))
 
 
 def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "latest", data_path: str | Path = "",
               spec_path: str | Path = "", out_root: str | Path | None = None, timeout: int = 600, retries: int = 2,
-              templates: str | Path | None = None, resume: bool = False, real_change: int = 0):
+              templates: str | Path | None = None, resume: bool = False, uncertainty: Any = None,
+              progress: bool = False):
     """Check the parameters, compute the index once, and list the reports to build.
 
     The index and the tables the reports share (:func:`~stability.report.context.shared_tables`, for the
     reports to build: with ``resume``, not those already up to date) are saved for the notebooks.
 
+    ``uncertainty`` is the ``--uncertainty`` option (see :func:`resolve_uncertainty`): each report's part of
+    the analysis goes to its notebook with the shared tables.
+
     Returns
     -------
     jobs : list of Job
     context : dict
-        ``result``, ``round``, ``folder`` (``<out_root>/<round>``), ``regions``.
+        ``result``, ``round``, ``folder`` (``<out_root>/<round>``), ``regions``, ``uncertainty`` (the
+        :class:`UncertaintySource` or None) and ``info`` (notes to show, e.g. a saved run ignored).
 
     Raises
     ------
@@ -225,12 +375,15 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
         if not (templates / nb).exists():
             raise ParameterError(f"notebook not found: {templates / nb}", option="--templates")
     root = check_out(out_root or reports_dir())
+    uncertainty = uncertainty_option(uncertainty)  # a bad number or folder is refused before the index is computed
     result, data, spec = compute_result(data_in, spec_file)
     regions = region_names(result)
     rnd = resolve_round(result.rounds, survey_round, option="--round")
     if region:
         region = check_region(regions, region, option="--region")
     folder = safe_folder(root, str(rnd if rnd is not None else "all"), option="--round")
+    source, note = resolve_uncertainty(uncertainty, result, data, progress=progress)
+    run_key = source.fingerprint() if source is not None else ""
     version = files_version(files)
     names = list(regions) if all_regions else [region]
     outs = {name: safe_folder(folder, name, option="--region") for name in names}
@@ -252,7 +405,7 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
         title = f"{spec.name}: {regions[name]} ({name}), round {rnd}"
         assessed = region_rounds(result, name)
         jobs.append(Job(name, title, str(template), str(out), params,
-                        _inputs(params, template, version, spec, spec_file), timeout, retries,
+                        _inputs(params, template, version, spec, spec_file, run_key), timeout, retries,
                         assessed=bool(assessed.get(rnd)),
                         facts=facts(name, region=name, region_name=regions[name],
                                     assessed={str(k): v for k, v in assessed.items()})))
@@ -261,7 +414,7 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
         params = {**base, "output_dir": str(out)}
         template = templates / OVERVIEW_NOTEBOOK
         jobs.insert(0, Job(OVERVIEW, f"{spec.name}: country overview, round {rnd}", str(template), str(out),
-                           params, _inputs(params, template, version, spec, spec_file), timeout, retries,
+                           params, _inputs(params, template, version, spec, spec_file, run_key), timeout, retries,
                            facts=facts(OVERVIEW)))
     if sum(j.assessed for j in jobs) <= 1:  # a pre-warmed kernel server only pays off over several reports
         jobs = [replace(j, prefork=False) for j in jobs]
@@ -269,10 +422,10 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
     todo = [None if j.name == OVERVIEW else j.name for j in jobs if j.assessed and not (resume and _up_to_date(j))]
     geo = map_layers(result)
     tables = shared_tables(result, rnd, todo, geo)
-    if real_change:
-        add_real_change(tables, result, data, spec, real_change)
+    add_uncertainty(tables, source, result)
     save_cache(cache, result, geo, tables)
-    return jobs, {"result": result, "round": rnd, "folder": folder, "regions": regions}
+    return jobs, {"result": result, "round": rnd, "folder": folder, "regions": regions, "uncertainty": source,
+                  "info": [note] if note else []}
 
 
 class Pool:
@@ -338,7 +491,7 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
                   data_path: str | Path = "", spec_path: str | Path = "", out_root: str | Path | None = None,
                   workers: int | None = None, resume: bool = False, scheduler: str | None = None,
                   timeout: int = 600, retries: int = 2, templates: str | Path | None = None,
-                  progress: bool = True, real_change: int = 0) -> Batch:
+                  progress: bool = True, uncertainty: Any = None) -> Batch:
     """Build the reports of one region (``region``) or of all regions plus the overview.
 
     Parameters
@@ -368,10 +521,12 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
         (default: the project's ``notebooks/``).
     progress : bool
         Show a progress bar of reports done.
-    real_change : int
-        Replicates of the key-informant bootstrap that tells, in the reports, which changes since the
-        previous round exceed what resampling the informants produces (0 = off; about 0.4 s each on the
-        embedded survey, computed once for the batch: :func:`stability.change.informant_bootstrap`).
+    uncertainty : None, int, str or Path
+        How sure each rank, category and change is (``--uncertainty``): ``N`` (2 or more) runs
+        :func:`stability.uncertainty.analyse` once for the batch, a folder reads a run saved by
+        ``stability uncertainty`` (refused when it is of another index), 0 turns it off; None (default)
+        uses the run in ``reports/uncertainty/`` when it is of this index (one that is not is ignored,
+        with a note on stderr unless ``progress`` is off).  See :func:`resolve_uncertainty`.
 
     Returns
     -------
@@ -389,7 +544,11 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     try:
         jobs, info = plan_jobs(region=region, all_regions=all_regions, survey_round=survey_round,
                                data_path=data_path, spec_path=spec_path, out_root=out_root, timeout=timeout,
-                               retries=retries, templates=templates, resume=resume, real_change=real_change)
+                               retries=retries, templates=templates, resume=resume, uncertainty=uncertainty,
+                               progress=progress)
+        for line in info["info"]:
+            if progress:
+                print(f"stability: note: {line}", file=sys.stderr, flush=True)
         todo = [j for j in jobs if not (resume and _up_to_date(j))]
         skipped = [Outcome(j.name, j.title, "skipped") for j in jobs if j not in todo]
         bar = tqdm(total=len(jobs), initial=len(skipped), unit="report", desc=f"round {info['round']}",
@@ -420,7 +579,7 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
     notes = list(dict.fromkeys(note for o in outcomes for note in o.notes))
     for note in notes:
         log.warning("stability: warning: %s", note)
-    batch = Batch(info["round"], info["folder"], outcomes, notes=notes)
+    batch = Batch(info["round"], info["folder"], outcomes, notes=notes, info=list(info["info"]))
     batch.index = write_index(info["folder"], info["result"], info["round"], info["regions"])
     return batch
 
@@ -440,9 +599,18 @@ def data_rounds(data_path: str | Path = "", spec_path: str | Path = "") -> list:
 def build_every_round(**options) -> list[Batch]:
     """:func:`build_reports` for every round of the data, oldest first (e.g. after a change of method).
 
-    Takes the options of :func:`build_reports` except ``survey_round``.
+    Takes the options of :func:`build_reports` except ``survey_round``.  The uncertainty analysis (or the
+    saved run) is resolved once, for every round.
     """
-    rounds = data_rounds(options.get("data_path", ""), options.get("spec_path", ""))
+    from .context import compute_result
+
+    value = uncertainty_option(options.get("uncertainty"))
+    result, data, _ = compute_result(options.get("data_path", ""), options.get("spec_path", ""))
+    rounds = list(result.rounds) or [None]
+    source, note = resolve_uncertainty(value, result, data, progress=options.get("progress", True))
+    if note and options.get("progress", True):
+        print(f"stability: note: {note}", file=sys.stderr, flush=True)
+    options = {**options, "uncertainty": source if source is not None else NO_UNCERTAINTY}
     return [build_reports(survey_round="latest" if r is None else r, **options) for r in rounds]
 
 

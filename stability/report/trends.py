@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import change
-from . import content, figures
+from . import content, figures, uncertainty
 
 
 def _changes(ctx) -> pd.DataFrame:
@@ -19,12 +19,6 @@ def _changes(ctx) -> pd.DataFrame:
         return content.in_scope(ctx, table).reset_index(drop=True)
 
     return ctx.once("location_changes", make)
-
-
-def real_change(ctx) -> pd.DataFrame | None:
-    """The key-informant bootstrap of this report's changes (:func:`stability.change.real_change`), when
-    ``stability report --real-change N`` computed it for the batch; else None."""
-    return ctx.once("real_change", lambda: None)
 
 
 def dropped_text(ctx) -> list[str]:
@@ -43,20 +37,24 @@ def dropped_text(ctx) -> list[str]:
     else:
         text += "."
     lines = [text]
-    rc = real_change(ctx)
-    if rc is not None and len(rc):
-        n = int(rc["replicates"].iloc[0])
-        real = rc[rc["beyond_noise"]]
-        fell = ch[ch["category_move"] == "dropped"][ctx.columns.location]
+    if uncertainty.available(ctx):
+        c = ctx.columns
+        both = ch[ch[f"change_{ctx.index_id}"].notna()]
+        beyond = uncertainty.change_flags(ctx, both[c.location]).fillna(False).astype(bool)
+        real = both[beyond.to_numpy()]
+        fell = both[both["category_move"] == "dropped"]
+        fell_real = int(real[c.location].isin(fell[c.location]).sum())
+        moved = real[f"change_{ctx.index_id}"]
+        runs = (uncertainty.about(ctx) or {}).get("runs", 0)
         lines.append(
-            f"Of the {len(rc)} locations assessed in both rounds, {len(real)} changed by more than resampling their "
-            f"key informants produces ({int(change.CHANGE_LEVEL * 100)} % bootstrap interval of the change, {n} "
-            f"replicates): {int((real['change'] < 0).sum())} worsened and {int((real['change'] > 0).sum())} improved; "
-            f"{int(real[ctx.columns.location].isin(fell).sum())} of the {len(fell)} that dropped a category did.")
+            f"Of the {len(both):,} locations assessed in both rounds, {len(real):,} changed beyond noise (the "
+            f"{uncertainty.level_text(ctx)} interval of the change over the {runs:,} runs of the uncertainty "
+            f"analysis excludes 0): {int((moved < 0).sum()):,} worsened and {int((moved > 0).sum()):,} improved; "
+            f"{fell_real:,} of the {len(fell):,} that dropped a category did (column \u201cChange beyond noise\u201d).")
     else:
         lines.append(f"A change of more than {change.MOVE_THRESHOLD:g} points is called a change here; whether it "
-                     "exceeds what the key informants' disagreement alone produces is not estimated for this report "
-                     "(stability report --real-change N does).")
+                     "exceeds what the modelling choices and the key informants met alone produce is not estimated "
+                     f"for this report ({uncertainty.HOW_TO} does).")
     return lines
 
 
@@ -85,11 +83,11 @@ def dropped_table(ctx, top: int | None = 15) -> pd.DataFrame | None:
     out[f"Index in round {ctx.round}"] = ch[idx].round(1).to_numpy()
     out["Change"] = ch[f"change_{idx}"].round(1).to_numpy()
     out["Pillars that moved"] = [_pillar_words(ctx, t) for t in ch["pillars_moved"]]
-    rc = real_change(ctx)
-    if rc is not None:
-        beyond = rc.set_index(c.location)["beyond_noise"]
-        out["Beyond informant noise"] = ["yes" if v is True else "no" if v is False else "–"
-                                         for v in ch[c.location].map(beyond)]
+    if uncertainty.available(ctx):
+        flags = uncertainty.change_flags(ctx, ch[c.location])
+        out["Change beyond noise"] = ["–" if pd.isna(v) else "yes" if bool(v) else "no" for v in flags]
+        out[f"Interval of the change ({uncertainty.level_text(ctx)} of the runs)"] = \
+            uncertainty.change_intervals(ctx, ch[c.location])
     out["Location id"] = ch[c.location].to_numpy()
     return out.reset_index(drop=True)
 

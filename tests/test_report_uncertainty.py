@@ -1,0 +1,338 @@
+"""How sure each rank, category and change is, in the reports (``stability report --uncertainty``).
+
+One small uncertainty analysis (20 runs of the embedded survey, with its Sobol indices) is computed once
+for the module and handed to the reports as ``stability report`` does (its part of the shared tables);
+the numbers the reports show are checked against the analysis's own tables.  Two reports are built
+through the command line: one from the saved run (``--uncertainty FOLDER``), one where a saved run of
+another index sits in the default folder (ignored, with a note).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from stability import uncertainty
+from stability.cli import main
+from stability.exceptions import ParameterError
+from stability.report import content, figures, runner, trends
+from stability.report import uncertainty as unc
+from stability.report.context import load_context, map_layers, save_cache, shared_tables
+
+REGION = "ML05"  # Mopti
+RUNS = 20
+PIECES = ("Rank interval (90", "Category confidence", "How sure is this ranking?", "worsened beyond noise",
+          "Change beyond noise")
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def run(mali_result, mali_data):
+    return uncertainty.analyse(mali_result, mali_data, runs=RUNS, seed=3, sobol=16, progress=False)
+
+
+@pytest.fixture(scope="module")
+def saved(run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uncertainty_run")
+    uncertainty.save_run(run, folder, formats=("parquet",))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def other_index(run, tmp_path_factory):
+    """A saved run of another index (another spec hash)."""
+    folder = tmp_path_factory.mktemp("other_run")
+    uncertainty.save_run(dataclasses.replace(run, spec_hash="0123456789ab"), folder, formats=("parquet",))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cache(mali_result, run, tmp_path_factory):
+    """The result saved for the notebooks with the analysis's tables, as ``stability report`` saves it."""
+    geo = map_layers(mali_result)
+    tables = shared_tables(mali_result, "latest", [REGION, None], geo)
+    runner.add_uncertainty(tables, runner.UncertaintySource(run, "computed for these tests"), mali_result)
+    return save_cache(tmp_path_factory.mktemp("cache") / "result.pkl", mali_result, geo, tables)
+
+
+@pytest.fixture(scope="module")
+def ctx(cache):
+    return load_context(region=REGION, cache_path=cache)
+
+
+@pytest.fixture(scope="module")
+def overview(cache):
+    return load_context(cache_path=cache)
+
+
+@pytest.fixture(scope="module")
+def plain(mali_result, tmp_path_factory):
+    geo = map_layers(mali_result)
+    path = save_cache(tmp_path_factory.mktemp("plain") / "result.pkl", mali_result, geo,
+                      shared_tables(mali_result, "latest", [REGION], geo))
+    return load_context(region=REGION, cache_path=path)
+
+
+def _rows(run, ctx) -> pd.DataFrame:
+    """The analysis's rows of the report's round and region, straight from ``run.locations``."""
+    loc = run.locations
+    return loc[(loc["round"] == ctx.round) & (loc["admin1_pcode"] == REGION)].set_index("location_id")
+
+
+# --------------------------------------------------------------------------- what the notebooks get
+def test_each_report_gets_only_its_round_and_region(ctx, overview, run):
+    mine = unc.locations(ctx)
+    assert len(mine) == len(_rows(run, ctx)) == len(ctx.current)
+    assert set(mine["admin1_pcode"]) == {REGION} and set(mine["round"]) == {ctx.round}
+    assert len(unc.locations(overview)) == int((run.locations["round"] == ctx.round).sum())
+    assert set(unc.sensitivity(ctx)["output"]) == {f"median_index:{REGION}", f"rank_shift:{ctx.round}"}
+    assert unc.about(ctx)["runs"] == RUNS and unc.about(ctx)["level"] == pytest.approx(0.9)
+
+
+# --------------------------------------------------------------------------- ranked table
+def test_ranked_table_shows_the_rank_interval_and_the_category_confidence(ctx, run):
+    table = content.ranked_table(ctx, compact=True)
+    rows = _rows(run, ctx)
+    cols = list(table.columns)
+    assert cols[:2] == ["Rank in region", "Rank interval (90 %)"]
+    assert cols[cols.index("Category") + 1] == "Category confidence"
+    for _, row in table.iterrows():
+        u = rows.loc[row["Location id"]]
+        lo, hi = (int(np.floor(u[f"rank_region_{k}"] + 0.5)) for k in ("low", "high"))
+        assert row["Rank interval (90 %)"] == f"{row['Rank in region']}\u00a0({lo}\u2060\u2013\u2060{hi})"
+        share = f"{u[f'p_{u.category}'] * 100:.0f}"
+        robust = isinstance(u["robust_category"], str) and u["robust_category"] == u["category"]
+        assert row["Category confidence"].replace("\u00a0", " ") == \
+            f"{u.category} \u00b7 {share} %" + (" \u2713" if robust else "")
+    # a non-robust location is not marked (there are some in Mopti)
+    assert (~table["Category confidence"].str.endswith("\u2713")).any()
+    note = unc.table_note(ctx)
+    assert "90 % of the runs put the location between ranks" in note and "robust" in note
+
+
+def test_the_workbook_keeps_its_numbers_as_numbers(ctx):
+    full = content.ranked_table(ctx)
+    assert "Rank interval (90 %)" not in full and "Category confidence" not in full
+
+
+# --------------------------------------------------------------------------- paragraph and chart
+def test_the_paragraph_says_how_sure_the_ranks_and_categories_are(ctx, run):
+    rows = _rows(run, ctx)
+    text = " ".join(unc.paragraph(ctx))
+    robust = int(rows["robust_category"].notna().sum())
+    assert f"{robust} of the {len(rows)} scored locations of Mopti" in text
+    width = (rows["rank_region_high"] - rows["rank_region_low"]).median()
+    assert f"within a span of {int(np.floor(width + 0.5))} places" in text
+    shift = run.summary.set_index("round").loc[ctx.round, "rank_shift_region"]
+    assert f"moves on average {content.number(shift)} places" in text
+    assert f"recomputed {RUNS} times" in text
+    # the choices sentence: the output of the region's median index (only the weights vary in the Mali spec)
+    assert "only the weights were varied" in text and "median index of Mopti" in text
+
+
+def test_the_choices_sentence_is_sobol_s_when_several_choices_vary(ctx):
+    table = unc.sensitivity(ctx)
+    two = pd.concat([table, table.assign(factor="normalise", ST=0.01, ST_low=0.0, ST_high=0.02)])
+    two.attrs.update(table.attrs)
+    other = dataclasses.replace(ctx, precomputed={**ctx.precomputed, unc.SENSITIVITY: two})
+    text = unc.choices_sentence(other)
+    assert text.startswith("Which choice matters most for the median index of Mopti: the weights")
+    assert "the normalisation method changes little" in text and "total effect of a choice" in text
+
+
+def test_single_informants_are_named(ctx):
+    loc = unc.locations(ctx).copy()
+    loc.loc[loc.index[:3], "single_informant"] = True
+    other = dataclasses.replace(ctx, precomputed={**ctx.precomputed, unc.LOCATIONS: loc})
+    assert "3 locations of Mopti have a single key informant" in " ".join(unc.paragraph(other))
+    assert "single key informant" not in " ".join(unc.paragraph(ctx))  # none in the embedded survey
+
+
+def test_the_ranking_chart_draws_an_interval_per_location(ctx):
+    from matplotlib.collections import LineCollection
+
+    fig = unc.ranking_chart(ctx)
+    ax = fig.axes[0]
+    whiskers = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(whiskers) == 1 and len(whiskers[0].get_segments()) == int(ctx.current["stability"].notna().sum())
+    assert "interval" in ax.get_title() and "robustly" in figures.alt_text(fig)
+
+
+# --------------------------------------------------------------------------- change
+def test_change_counts_use_beyond_noise(ctx, plain, run):
+    rows = _rows(run, ctx)
+    beyond = rows["beyond_noise"] & rows["change"].notna()
+    s = content.change_summary(ctx)
+    assert s["improved"] == int((beyond & (rows["change"] > 0)).sum())
+    assert s["worsened"] == int((beyond & (rows["change"] < 0)).sum())
+    assert s["unchanged"] == int((rows["change"].notna() & ~beyond).sum())
+    fixed = content.change_summary(plain)  # the fixed 5-point rule without a run
+    change = ctx.current["change"]
+    assert fixed["improved"] == int((change > content.CHANGE_THRESHOLD).sum())
+    assert (s["improved"], s["worsened"]) != (fixed["improved"], fixed["worsened"])
+    assert "worsened beyond noise" in " ".join(content.change_text(ctx))
+    assert "beyond noise" not in " ".join(content.change_text(plain))
+
+
+def test_dropped_locations_say_which_drops_are_beyond_noise(ctx, run):
+    rows = _rows(run, ctx)
+    table = trends.dropped_table(ctx, top=None)
+    assert list(table["Change beyond noise"]) == ["yes" if rows.loc[i, "beyond_noise"] else "no"
+                                                  for i in table["Location id"]]
+    first = rows.loc[table["Location id"].iloc[0]]
+    assert table["Interval of the change (90 % of the runs)"].iloc[0] == \
+        f"{content.number(first.change_low, sign=True)} to {content.number(first.change_high, sign=True)}"
+    text = " ".join(trends.dropped_text(ctx))
+    both = rows[rows["change"].notna()]
+    assert f"{int(both['beyond_noise'].sum())} changed beyond noise" in text and f"{RUNS} runs" in text
+
+
+# --------------------------------------------------------------------------- workbook
+def test_the_workbook_has_the_region_s_rows_of_the_analysis(ctx, run, tmp_path):
+    path = content.write_rankings(ctx, tmp_path)
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert "Uncertainty" in book.sheetnames
+    rows = list(book["Uncertainty"].values)
+    header, body = rows[0], rows[1:]
+    book.close()
+    assert header[0] == "Data note" and "rank_low" in header and "robust_category" in header
+    assert len(body) == len(_rows(run, ctx))
+    assert {r[header.index("admin1_pcode")] for r in body} == {REGION}
+    assert {r[header.index("round")] for r in body} == {ctx.round}
+    note = content.method_note(ctx).set_index("Item")["Value"]
+    assert "beyond noise" in note["Change"] and f"{RUNS} runs" in note["Uncertainty"]
+
+
+# --------------------------------------------------------------------------- country overview
+def test_the_overview_has_the_paragraph_the_sobol_chart_and_a_table_per_region(overview, run):
+    text = " ".join(unc.paragraph(overview))
+    summary = run.summary.set_index("round").loc[overview.round]
+    assert f"{content.number(summary['rank_shift'])} places" in text and "the national ranking" in text
+    assert unc.sensitivity_chart(overview) is not None
+    table = unc.region_table(overview)
+    assert len(table) == 10 and list(table["P-code"]) == list(content.league_table(overview)["P-code"])
+    loc = run.locations[run.locations["round"] == overview.round]
+    mopti = loc[loc["admin1_pcode"] == REGION]
+    row = table.set_index("P-code").loc[REGION]
+    assert row["Robust category (% of locations)"] == pytest.approx(
+        round(mopti["robust_category"].notna().mean() * 100, 1))
+    assert row["Median rank interval in the region (places)"] == round(
+        float((mopti["rank_region_high"] - mopti["rank_region_low"]).median()))
+
+
+# --------------------------------------------------------------------------- without a run
+def test_without_a_run_the_report_is_as_before_plus_a_hint(plain, ctx):
+    assert not unc.available(plain)
+    assert unc.paragraph(plain) == [] and unc.ranking_chart(plain) is None and unc.table_note(plain) is None
+    assert unc.heading_text(plain) is None and unc.region_table(plain) is None
+    assert list(content.ranked_table(plain, compact=True).columns) == [
+        c for c in content.ranked_table(ctx, compact=True).columns
+        if c not in ("Rank interval (90 %)", "Category confidence")]
+    assert "Uncertainty" not in content.workbook_sheets(plain) and "Uncertainty" not in \
+        content.method_note(plain)["Item"].tolist()
+    assert "stability report --uncertainty 200" in unc.hint(plain) and unc.hint(ctx) is None
+
+
+def test_kernels_never_import_salib_or_distributed(cache, tmp_path):
+    code = (
+        "import sys\n"
+        "from stability.report import content, trends, uncertainty as unc\n"
+        "from stability.report.context import load_context\n"
+        f"for region in ({REGION!r}, None):\n"
+        f"    ctx = load_context(cache_path={str(cache)!r}, region=region)\n"
+        "    unc.paragraph(ctx); unc.ranking_chart(ctx); unc.sensitivity_chart(ctx); unc.region_table(ctx)\n"
+        "    content.ranked_table(ctx, compact=True); trends.dropped_table(ctx); content.change_text(ctx)\n"
+        f"    content.write_rankings(ctx, {str(tmp_path)!r} + '/' + str(region))\n"
+        "print(sorted(m for m in ('SALib', 'distributed') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --------------------------------------------------------------------------- options
+@pytest.mark.parametrize("value", [1, -2, "nowhere"])
+def test_bad_values_are_refused_before_anything_is_computed(value, tmp_path):
+    with pytest.raises(ParameterError, match="^option --uncertainty: "):
+        runner.build_reports(region=REGION, out_root=tmp_path / "out", progress=False,
+                             uncertainty=value if value != "nowhere" else tmp_path / "nowhere")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_without_a_saved_run_is_refused(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["report", "--region", REGION, "--uncertainty", str(tmp_path / "empty"), "--out",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("stability: error: option --uncertainty: no saved uncertainty run")
+
+
+def test_a_saved_run_of_another_index_is_refused(other_index, tmp_path, capsys):
+    code = main(["report", "--region", REGION, "--uncertainty", str(other_index), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert captured.err.startswith("stability: error: option --uncertainty: ")
+    assert "another index" in captured.err and "0123456789ab" in captured.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_resume_key_follows_the_run(saved, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "default_uncertainty_dir", lambda: tmp_path / "none")
+    with_run, info = runner.plan_jobs(region=REGION, all_regions=False, out_root=tmp_path / "a", uncertainty=saved)
+    without, _ = runner.plan_jobs(region=REGION, all_regions=False, out_root=tmp_path / "b", uncertainty=0)
+    assert info["uncertainty"] is not None and len(with_run[0].inputs["uncertainty"]) == 16
+    assert "uncertainty" not in without[0].inputs  # reports built before keep their inputs
+
+
+# --------------------------------------------------------------------------- whole reports
+def _text(path) -> str:
+    page = path.read_text(encoding="utf-8")
+    page = re.sub(r"<style.*?</style>|<script.*?</script>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)).replace("&#x27;", "'").replace("&quot;", '"')
+
+
+def test_a_report_from_a_saved_run(saved, run, tmp_path, capsys):
+    code = main(["report", "--region", REGION, "--uncertainty", str(saved), "--out", str(tmp_path), "-q"])
+    assert code == 0, capsys.readouterr().err
+    folder = tmp_path / "3" / REGION
+    text = _text(folder / "report.html")
+    for piece in PIECES:
+        assert piece in text, piece
+    assert "are robustly in their category" in text and "Which choice" not in text
+    assert "How sure each rank and category is" not in text  # no hint with a run
+    book = openpyxl.load_workbook(folder / "rankings.xlsx", read_only=True)
+    sheet = list(book["Uncertainty"].values)
+    book.close()
+    assert len(sheet) - 1 == len(run.locations[(run.locations["round"] == 3)
+                                               & (run.locations["admin1_pcode"] == REGION)])
+
+
+def test_a_saved_run_of_another_index_in_the_default_folder_is_ignored_with_a_note(other_index, tmp_path,
+                                                                                   monkeypatch, capsys):
+    monkeypatch.setattr(runner, "default_uncertainty_dir", lambda: other_index)
+    code = main(["report", "--region", REGION, "--out", str(tmp_path), "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert code == 0
+    notes = [line for line in err.splitlines() if line.startswith("stability: note:")]
+    assert len(notes) == 1 and "is ignored" in notes[0] and "another index" in notes[0]
+    text = _text(tmp_path / "3" / REGION / "report.html")
+    assert "How sure each rank and category is" in text and "stability report --uncertainty 200" in text
+    for piece in PIECES:
+        assert piece not in text, piece
+    code = main(["report", "--region", REGION, "--out", str(tmp_path), "--resume", "-q"])
+    assert code == 0 and "note" not in capsys.readouterr().err  # -q: no note
+
+
+def test_a_matching_run_in_the_default_folder_is_used(saved, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "default_uncertainty_dir", lambda: saved)
+    _, info = runner.plan_jobs(region=REGION, all_regions=False, out_root=tmp_path)
+    assert info["uncertainty"] is not None and info["info"] == []
+    _, off = runner.plan_jobs(region=REGION, all_regions=False, out_root=tmp_path, uncertainty=0)
+    assert off["uncertainty"] is None
