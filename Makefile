@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+ and make):
-#   make demo   - create/refresh .venv, score the embedded data and build every report
+#   make demo   - create/refresh .venv, score the embedded data, run the uncertainty analysis and build every report
 #   make test   - create/refresh .venv and run the whole test suite
 # Both install the exact versions pinned in requirements/lock.txt (`make lock` updates it).
 PYTHON ?= python3
@@ -12,7 +12,7 @@ ROUND  ?= latest
 .PHONY: demo test scores compile bench lock clean help
 
 help:
-	@echo "make demo   score the embedded illustrative Mali survey and build every regional report"
+	@echo "make demo   score the embedded illustrative Mali survey, run the uncertainty analysis and build every report"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks (benchmarks/)"
 	@echo "make lock   re-pin $(LOCK) after a change of pyproject.toml (LOCK_ARGS=--upgrade: newest releases)"
@@ -40,6 +40,7 @@ compile: $(STAMP)
 
 demo: compile
 	$(BIN)/stability score
+	$(BIN)/stability uncertainty
 	$(BIN)/stability report --all --round $(ROUND)
 
 scores: compile

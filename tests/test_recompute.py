@@ -102,6 +102,8 @@ def alternatives(path: str, value) -> list:
         return [v for v in lits if v != value] + ([None] if value is not None and _is(ann, type(None)) else [])
     if isinstance(value, bool) or ann is bool:
         return [not value]
+    if path.startswith("uncertainty.") and isinstance(value, list):  # alternatives of a modelling choice
+        return [False, value[:1]]
     if path.startswith("indicators.") and path.endswith(".parent"):
         return [p for p in ("livelihoods", "cohesion") if p != value]
     if path.startswith("indicators.") and path.endswith(".normalise"):
