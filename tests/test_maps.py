@@ -289,6 +289,24 @@ def test_show_puts_the_alt_text_on_the_image(ctx, monkeypatch):
     assert shown and shown[0].alt == alt
 
 
+def test_the_html_page_keeps_the_alt_text_of_every_figure(ctx):
+    import html
+
+    import nbformat
+    from IPython.core.formatters import format_display_data
+    from IPython.display import Image
+
+    from stability.report.worker import export_html
+
+    fig = figures.pillar_profile(ctx)
+    alt = figures.alt_text(fig)
+    data, metadata = format_display_data(Image(data=nb.figure_png(fig), format="png", alt=alt))
+    cell = nbformat.v4.new_code_cell("nb.show(fig)", outputs=[
+        nbformat.v4.new_output("display_data", data=data, metadata=metadata)])
+    page = export_html(nbformat.v4.new_notebook(cells=[cell]), "alt text")
+    assert f'alt="{html.escape(alt)}"' in page and "No description has been provided" not in page
+
+
 # --------------------------------------------------------------------------- interactive map
 RESOURCE = re.compile(r"""(?:\bsrc\s*=|\bhref\s*=|url\()\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|//)""", re.I)
 
