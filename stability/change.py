@@ -15,7 +15,8 @@ with the same spec, so scores of different rounds are comparable):
 "Moved" means a change larger than ``threshold`` points (default
 :data:`MOVE_THRESHOLD`); it is a fixed size of change, not a test of noise: how
 much of a change the key informants' disagreement alone could produce is the
-business of the uncertainty analysis.
+business of the uncertainty analysis (:mod:`stability.uncertainty`); :func:`informant_bootstrap`
+is its slow reference, every step recomputed for each resample of the key informants.
 """
 
 from __future__ import annotations
@@ -212,11 +213,9 @@ def trends(result, by: str | None = "region", people: tuple[str, ...] = ("idps",
     return out.drop(columns="_o").reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- change beyond noise
+# --------------------------------------------------------------------------- informant bootstrap (reference)
 #: Replicates of the key-informant bootstrap (about 0.4 s each on the embedded survey).
 BOOTSTRAP_REPLICATES = 100
-#: Level of the bootstrap interval of a change.
-CHANGE_LEVEL = 0.95
 
 
 def informant_bootstrap(data, spec, n: int = BOOTSTRAP_REPLICATES, seed: int = 0) -> pd.DataFrame:
@@ -226,6 +225,9 @@ def informant_bootstrap(data, spec, n: int = BOOTSTRAP_REPLICATES, seed: int = 0
     had, with replacement (their answers together), and recomputes the index from
     those answers with the same spec (every step, including the data-driven ones).
     It measures how much a location's index depends on which informants were met.
+    It is the slow reference of :mod:`stability.resample` (whose draws are the same for
+    the same seed): :mod:`stability.uncertainty` tells changes beyond noise from it
+    in a fraction of the time, with the nominal run's fitted steps.
 
     Parameters
     ----------
@@ -273,50 +275,3 @@ def informant_bootstrap(data, spec, n: int = BOOTSTRAP_REPLICATES, seed: int = 0
         out[b] = result.stage("aggregated")[spec.root.id]
     return pd.DataFrame(out)
 
-
-def real_change(result, replicates: pd.DataFrame, survey_round=None, level: float = CHANGE_LEVEL) -> pd.DataFrame:
-    """Whether each location's change since the previous round exceeds what resampling its informants produces.
-
-    Parameters
-    ----------
-    result : Result
-        The index computed from all the answers (the nominal change).
-    replicates : DataFrame
-        :func:`informant_bootstrap` of the same data and spec.
-    survey_round : optional
-        Default: the latest round.
-    level : float
-        Level of the percentile interval of the change (default 0.95).
-
-    Returns
-    -------
-    DataFrame
-        One row per location assessed in the round and the previous one: location id, ``change``
-        (nominal), ``change_low`` and ``change_high`` (percentile interval of the replicates'
-        changes, each replicate resampling both rounds' informants), ``p_same_sign`` (share of
-        replicates whose change has the nominal change's sign) and ``beyond_noise`` (the interval
-        excludes 0).
-    """
-    spec = result.spec
-    c = spec.columns
-    rounds = list(result.rounds)
-    rnd = _resolve(result, survey_round)
-    pos = rounds.index(rnd) if rnd in rounds else 0
-    cols = [c.location, "change", "change_low", "change_high", "p_same_sign", "beyond_noise"]
-    if pos == 0 or not c.round:
-        return pd.DataFrame(columns=cols)
-    prev = rounds[pos - 1]
-    now = replicates.xs(rnd, level=c.round)
-    then = replicates.xs(prev, level=c.round)
-    both = now.index.intersection(then.index)
-    diffs = now.loc[both].to_numpy(dtype=float) - then.loc[both].to_numpy(dtype=float)
-    stage = result.stage("aggregated")[spec.root.id]
-    nominal = stage.xs(rnd, level=c.round).reindex(both) - stage.xs(prev, level=c.round).reindex(both)
-    tail = (1.0 - level) / 2.0 * 100.0
-    with np.errstate(invalid="ignore"):
-        low, high = np.nanpercentile(diffs, [tail, 100.0 - tail], axis=1)
-        same = np.nanmean(np.sign(diffs) == np.sign(nominal.to_numpy())[:, None], axis=1)
-    out = pd.DataFrame({c.location: np.asarray(both), "change": nominal.to_numpy(), "change_low": low,
-                        "change_high": high, "p_same_sign": same})
-    out["beyond_noise"] = (out["change_low"] > 0) | (out["change_high"] < 0)
-    return out[out["change"].notna()].reset_index(drop=True)
