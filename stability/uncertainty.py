@@ -832,6 +832,24 @@ def _run_chunk(engine: _Engine, job: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- sampling
+def _drawn_weights(base: np.ndarray, groups, section, rng) -> np.ndarray:
+    """One draw of every weight (``section``: the ``uncertainty.weights`` options, method ``noise`` or ``dirichlet``).
+
+    ``noise``: each weight times ``1 + noise * u``, ``u`` uniform on [-1, 1]; ``dirichlet``: the children of
+    each aggregate share its weight by a Dirichlet draw centred on their nominal shares.  A child of nominal
+    weight 0 keeps it.
+    """
+    if section.method == "noise":
+        return base * (1.0 + section.noise * rng.uniform(-1.0, 1.0, len(base)))
+    w = base.copy()
+    for _, kids in groups:
+        pos = kids[base[kids] > 0]
+        if len(pos) > 1:
+            share = base[pos] / base[pos].sum()
+            w[pos] = rng.dirichlet(section.concentration * len(pos) * share)
+    return w
+
+
 def _draw(engine: _Engine, plan: _Plan, runs: int, seed: int, spec) -> dict:
     """The modelling choices of every replicate (each from its own generator) and their configurations."""
     n_nodes = len(engine.nodes)
@@ -868,17 +886,7 @@ def _draw(engine: _Engine, plan: _Plan, runs: int, seed: int, spec) -> dict:
         agg[r] = i_agg
         picks[r] = (i_norm, i_treat, i_imp, i_leave)
         base = engine.configs[config[r]].weights
-        if method == "noise":
-            w = base * (1.0 + plan.weights.noise * rng.uniform(-1.0, 1.0, n_nodes))
-        elif method == "dirichlet":
-            w = base.copy()
-            for _, kids in engine.groups:
-                pos = kids[base[kids] > 0]  # a child of nominal weight 0 keeps it
-                if len(pos) > 1:
-                    share = base[pos] / base[pos].sum()
-                    w[pos] = rng.dirichlet(plan.weights.concentration * len(pos) * share)
-        else:
-            w = base.copy()
+        w = _drawn_weights(base, engine.groups, plan.weights, rng) if method != "none" else base.copy()
         left = plan.leave_out[i_leave]
         if left is not None:
             leave[r] = engine.pos[left]
@@ -1674,15 +1682,7 @@ def _weight_sets(engine: _Engine, section, seed: int, n: int) -> tuple[dict, ...
     sets = []
     for i in range(n):
         rng = np.random.default_rng([seed, 1, i])
-        if section.method == "noise":
-            w = base * (1.0 + section.noise * rng.uniform(-1.0, 1.0, len(base)))
-        else:
-            w = base.copy()
-            for _, kids in engine.groups:
-                pos = kids[base[kids] > 0]
-                if len(pos) > 1:
-                    share = base[pos] / base[pos].sum()
-                    w[pos] = rng.dirichlet(section.concentration * len(pos) * share)
+        w = _drawn_weights(base, engine.groups, section, rng)
         sets.append({path: float(v) for path, v, b in zip(paths, w, base) if b > 0})
     return tuple(sets)
 
