@@ -299,12 +299,16 @@ def test_wheel_installed_outside_the_repository_validates_scores_and_reports(tmp
         assert (here / "scores" / name).stat().st_size > 0, name
     assert (here / "scores" / "scores.csv").read_text(encoding="utf-8").count("\n") > 1000
 
+    # the uncertainty run goes to ./reports/uncertainty, where the report finds it
+    _run([bin_dir / "stability", "uncertainty", "--runs", "10", "--sobol", "4", "-q"], cwd=here, env=env)
+    assert (here / "reports" / "uncertainty" / "manifest.json").is_file()
     _run([bin_dir / "stability", "report", "--region", "ML05", "--round", "latest", "--out", "out", "-q"],
          cwd=here, env=env)
     report = here / "out" / "3" / "ML05" / "report.html"
     assert report.stat().st_size > 50_000
-    assert "Mopti" in report.read_text(encoding="utf-8")
+    text = report.read_text(encoding="utf-8")
+    assert "Mopti" in text and "Rank interval (90" in text
     assert (here / "out" / "3" / "index.html").is_file()
 
-    assert sorted(p.name for p in here.iterdir()) == ["out", "scores"], "wrote outside the output folders"
+    assert sorted(p.name for p in here.iterdir()) == ["out", "reports", "scores"], "wrote outside the output folders"
     assert tree(site) == installed, "the commands changed the installed package"
