@@ -144,3 +144,12 @@ def test_the_command_on_a_dask_cluster_writes_the_same_tables(tmp_path):
         assert main([*args, "--out", str(tmp_path / "there"), "--scheduler", cluster.scheduler_address]) == 0
     for name in ("uncertainty.csv", "uncertainty.summary.csv", "uncertainty.runs.csv"):
         assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
+
+
+def test_help_names_every_option(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["uncertainty", "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and out.startswith("usage: stability uncertainty")
+    for flag in ("--runs", "--seed", "--sources", "--set", "--sobol", "--scheduler", "--out", "--format", "--quiet"):
+        assert flag in out, flag
