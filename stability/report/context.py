@@ -108,6 +108,11 @@ class ReportContext:
         return self.result.spec.root.id
 
     @property
+    def round_value(self):
+        """The report's round as the analyses take it: None when the data have no round column."""
+        return self.round if self.columns.round else None
+
+    @property
     def pillars(self) -> list[str]:
         return [a.id for a in self.result.spec.aggregates_at(2)]
 

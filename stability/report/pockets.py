@@ -22,12 +22,8 @@ from . import content, figures
 RINGS = {pk.POCKET: "#000000", pk.HOTSPOT: "#CC79A7"}
 
 
-def _round_of(ctx):
-    return ctx.round if ctx.columns.round else None
-
-
 def _found(ctx):
-    return ctx.once_round("pockets_found", lambda: pk.find(ctx.result, _round_of(ctx)))
+    return ctx.once_round("pockets_found", lambda: pk.find(ctx.result, ctx.round_value))
 
 
 def _in_scope(ctx) -> set:

@@ -28,10 +28,6 @@ ORDER_BY = {"urgent_return": "returnees", "local_integration": "idps", "candidat
 _ILLUSTRATIVE = "ILLUSTRATIVE data (generated, not a real survey)"
 
 
-def _round_of(ctx):
-    return ctx.round if ctx.result.spec.columns.round else None
-
-
 def _round_table(ctx, name, make):
     """``make()``, once per round for every region's report when the context keeps such tables."""
     once = getattr(ctx, "once_round", None)
@@ -41,7 +37,7 @@ def _round_table(ctx, name, make):
 def classified(ctx) -> pd.DataFrame:
     """:func:`stability.priorities.classify` for the report's round, restricted to its region (if any)."""
     def make():
-        table = _round_table(ctx, "priorities", lambda: pr.classify(ctx.result, _round_of(ctx)))
+        table = _round_table(ctx, "priorities", lambda: pr.classify(ctx.result, ctx.round_value))
         return in_scope(ctx, table).reset_index(drop=True)
 
     once = getattr(ctx, "once", None)
@@ -150,7 +146,7 @@ def _criteria_table(ctx) -> pd.DataFrame:
     spec = ctx.result.spec
     admin = spec.columns.admin
     by = "region" if (ctx.region is not None and admin) else None
-    t = _round_table(ctx, ("criteria_by", by), lambda: pr.criteria_by(ctx.result, _round_of(ctx), by=by))
+    t = _round_table(ctx, ("criteria_by", by), lambda: pr.criteria_by(ctx.result, ctx.round_value, by=by))
     col = admin[0] if by else pr.ALL
     if by:
         t = t[t[col] == ctx.region]
