@@ -49,3 +49,19 @@ def to_frame(cols: list[np.ndarray], names: list[str], index: pd.Index) -> pd.Da
 
 def take_rows(cols: list[np.ndarray], rows: np.ndarray) -> list[np.ndarray]:
     return [c[rows] for c in cols]
+
+
+def as_matrix(X, n_columns: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``X`` as a float64 (rows, ``n_columns``) matrix, after checking that ``out`` (when given) can hold it.
+
+    Raises
+    ------
+    ValueError
+        When ``X`` is not such a matrix, or ``out`` is not a C-contiguous float64 array of its shape.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != n_columns:
+        raise ValueError(f"expected a matrix of {n_columns} columns, got shape {X.shape}")
+    if out is not None and (out.shape != X.shape or out.dtype != np.float64 or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {X.shape}")
+    return X

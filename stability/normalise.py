@@ -282,13 +282,11 @@ class Normaliser:
         ndarray
             ``out`` (a new array when not given).
         """
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != len(columns):
-            raise ValueError(f"expected a matrix of {len(columns)} columns, got shape {X.shape}")
+        from .columns import as_matrix
+
+        X = as_matrix(X, len(columns), out)
         if out is None:
             out = np.empty(X.shape)
-        elif out.shape != X.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a C-contiguous float64 array of shape {X.shape}")
         plan = self._matrix_plan(columns)
         # the other methods first, from X (which out may be)
         rest = []

@@ -352,11 +352,9 @@ class OutlierTreatment:
         ndarray
             ``out`` (a new array when not given; ``X`` itself when nothing changes and ``out`` is not given).
         """
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != len(columns):
-            raise ValueError(f"expected a matrix of {len(columns)} columns, got shape {X.shape}")
-        if out is not None and (out.shape != X.shape or out.dtype != np.float64 or not out.flags.c_contiguous):
-            raise ValueError(f"out must be a C-contiguous float64 array of shape {X.shape}")
+        from .columns import as_matrix
+
+        X = as_matrix(X, len(columns), out)
         lower, upper, logs, clip = self._matrix_plan(columns)
         if lower is None and not logs:
             if out is None:
