@@ -126,19 +126,10 @@ def make_survey(n_locations: int = 10_000, n_rounds: int = 1, n_indicators: int 
 
 def naive_replication(data, spec, config: dict, seed: int, r: int) -> np.ndarray:
     """One replication the ordinary way: informants resampled, ``compute`` with the replication's choices."""
-    from dataclasses import replace
-
+    from stability.change import informant_sample
     from stability.pipeline import compute
 
-    c = spec.columns
-    answers = data.answers
-    groups = list(answers.groupby([c.location, c.round], sort=True).indices.values())
-    sizes = np.array([len(g) for g in groups])
-    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    members = np.concatenate(groups)
-    rng = np.random.default_rng([seed, r])  # as stability.change.informant_bootstrap
-    pick = starts + np.floor(rng.random(len(members)) * np.repeat(sizes, sizes)).astype(np.int64)
-    sample = replace(data, answers=answers.iloc[members[pick]].reset_index(drop=True))
+    sample = informant_sample(data, spec)(seed, r)  # the draws of stability.change.informant_bootstrap
     config = {k: v for k, v in config.items() if k != "leave_out"}
     if any(k.startswith("levels.") and v == "geometric" for k, v in config.items()):
         # compute refuses zero scores for a geometric mean, which the analysis maps onto [1, 100]: the same

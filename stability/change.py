@@ -250,28 +250,44 @@ def informant_bootstrap(data, spec, n: int = BOOTSTRAP_REPLICATES, seed: int = 0
     ValueError
         When the answers are one row per location (no key-informant column in the spec), or ``n < 2``.
     """
-    from dataclasses import replace
-
     from .pipeline import prepare, run
 
-    c = spec.columns
-    if not c.key_informant:
+    if not spec.columns.key_informant:
         raise ValueError("the answers are one row per location (no columns.key_informant): there are no key "
                          "informants to resample")
     if n < 2:
         raise ValueError(f"the bootstrap needs at least 2 replicates, got {n}")
+    draw = informant_sample(data, spec)
+    out = {}
+    for b in range(n):
+        result = run(prepare(draw(seed, b), spec, check=False), spec)
+        out[b] = result.stage("aggregated")[spec.root.id]
+    return pd.DataFrame(out)
+
+
+def informant_sample(data, spec):
+    """The key-informant resampling of :func:`informant_bootstrap`: ``draw(seed, r)`` is replicate ``r``'s survey.
+
+    Within every location and round, as many informants as it had are drawn with replacement
+    (``np.random.default_rng([seed, r])``, one uniform number per answer row, rows grouped by
+    location and round in sorted order); their answers come together.  The vectorised
+    bootstrap (:class:`stability.resample.InformantResampler`) makes the same draws.
+    """
+    from dataclasses import replace
+
+    c = spec.columns
     answers = data.answers
     keys = [c.location] + ([c.round] if c.round else [])
     groups = list(answers.groupby(keys, sort=True).indices.values())
     sizes = np.array([len(g) for g in groups])
     starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    spans = np.repeat(sizes, sizes)
     members = np.concatenate(groups)
-    out = {}
-    for b in range(n):
-        rng = np.random.default_rng([seed, b])
-        pick = starts + np.floor(rng.random(len(members)) * np.repeat(sizes, sizes)).astype(np.int64)
-        sample = replace(data, answers=answers.iloc[members[pick]].reset_index(drop=True))
-        result = run(prepare(sample, spec, check=False), spec)
-        out[b] = result.stage("aggregated")[spec.root.id]
-    return pd.DataFrame(out)
+
+    def draw(seed: int, r: int):
+        rng = np.random.default_rng([seed, r])
+        pick = starts + np.floor(rng.random(len(members)) * spans).astype(np.int64)
+        return replace(data, answers=answers.iloc[members[pick]].reset_index(drop=True))
+
+    return draw
 

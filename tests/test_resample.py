@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stability.change import informant_sample
 from stability.combine import combine
 from stability.io import Dataset
 from stability.pipeline import compute, prepare
@@ -27,17 +28,8 @@ FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChec
 
 # --------------------------------------------------------------------------- helpers
 def slow_sample(data, spec, seed: int, r: int):
-    """The answers ``change.informant_bootstrap`` resamples in its replicate ``r`` (the same code)."""
-    c = spec.columns
-    answers = data.answers
-    keys = [c.location] + ([c.round] if c.round else [])
-    groups = list(answers.groupby(keys, sort=True).indices.values())
-    sizes = np.array([len(g) for g in groups])
-    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    members = np.concatenate(groups)
-    rng = np.random.default_rng([seed, r])
-    pick = starts + np.floor(rng.random(len(members)) * np.repeat(sizes, sizes)).astype(np.int64)
-    return replace(data, answers=answers.iloc[members[pick]].reset_index(drop=True))
+    """The answers ``change.informant_bootstrap`` resamples in its replicate ``r``."""
+    return informant_sample(data, spec)(seed, r)
 
 
 def slow_values(data, spec, seed: int, r: int) -> pd.DataFrame:
