@@ -57,7 +57,8 @@ KERNEL_PRELOAD = ("ipykernel.zmqshell", "ipykernel.debugger", "IPython.core.hist
                   "stability.report.context", "matplotlib.patheffects", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
                   "PIL.JpegImagePlugin", "PIL.PpmImagePlugin", "PIL.PngImagePlugin", "encodings.utf_16_le",
                   "stability.explain", "stability.priorities", "stability.locations", "stability.weights",
-                  "stability.rounds", "pandas.io.formats.html", "pandas.core.reshape.reshape")
+                  "stability.rounds", "pandas.io.formats.html", "pandas.core.reshape.reshape", "scipy.stats",
+                  "statsmodels.stats.multitest")
 
 
 # ----------------------------------------------------------------- server side
