@@ -275,6 +275,34 @@ def test_maps_of_several_countries(lg_result, layers, region, tmp_path):
     assert (tmp_path / "map.png").stat().st_size > 10_000
 
 
+def test_interactive_overview_shades_regions_without_admin2_boundaries(lg_result, layers):
+    """Niger's departments have no polygons: its regions are shaded whole by their own median, and the page
+    says so; every region of the data is shaded (none left white)."""
+    import html as html_lib
+    import re
+
+    import numpy as np
+
+    from stability.report import figures, interactive
+    from stability.report.context import context_for
+
+    ctx = context_for(lg_result, None, "latest", layers)
+    page = interactive.interactive_map(ctx)
+    shaded = {html_lib.unescape(m) for m in re.findall(r'<path class="area t\d" d="[^"]*" tabindex="0" aria-label="([^"]*)"',
+                                                       page)}
+    for code in ("NE005", "NE006"):
+        name = ctx.regions[code]  # with the country: "Tahoua (Niger)"
+        rows = ctx.current[ctx.current["admin1_pcode"] == code]["stability"]
+        median = float(np.median(rows))
+        label = figures.class_of(ctx, [median])[0]
+        assert any(t.startswith(f"Region {name}; median index") and f"({label}); {len(rows):,} locations" in t
+                   for t in shaded), (name, sorted(shaded)[:3])
+    assert "Tahoua and Tillaberi (Niger): no department boundaries, each region shaded whole" in page
+    # Mali's and Burkina Faso's admin-2 areas are still shaded one by one
+    assert any(t.startswith("Admin-2 area ") for t in shaded)
+    assert not any(t.startswith("Region Mopti") for t in shaded)
+
+
 def test_overview_tables_with_eleven_regions(lg_result, layers):
     from stability.report import content, figures
     from stability.report.context import context_for

@@ -156,10 +156,16 @@ def _pct(share: float) -> str:
     return f"{share * 100:g} %"
 
 
+def join_words(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = [str(x) for x in items]
+    return "" if not items else items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def what_it_measures(ctx) -> str:
     """One sentence on what the index measures, built from the spec."""
     pillars = [ctx.spec.label(p) for p in ctx.pillars]
-    listed = pillars[0] if len(pillars) == 1 else ", ".join(pillars[:-1]) + " and " + pillars[-1]
+    listed = join_words(pillars)
     source = "key-informant indicators" if ctx.columns.key_informant else "survey indicators"
     rng = index_range(ctx)
     span = (f"from {rng[0]:g} (least stable) to {rng[1]:g} (most stable)" if rng else

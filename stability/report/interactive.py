@@ -9,7 +9,9 @@ What it shows, with the colours of the static figures
 (:func:`stability.report.figures.category_colours`):
 
 * cercles (admin-2 areas) filled with the light tint of the class of their
-  median index, hatched when no location of theirs was assessed;
+  median index, hatched when no location of theirs was assessed (in the
+  overview, a region without admin-2 polygons, such as Niger's, is filled
+  whole by its own median, as on the static map, and the legend says so);
 * the region's outline (the country overview: every region's outline) and,
   around a region, its neighbours in grey;
 * every assessed location with coordinates as a point coloured by stability
@@ -239,6 +241,29 @@ def _tooltip(ctx, row, category: str, pocket: str | None, cercle_names: dict) ->
 
 
 # --------------------------------------------------------------------------- the page
+def _medians(frame: pd.DataFrame, column, index_id: str) -> tuple[pd.Series, pd.Series]:
+    """Median index and number of locations per value of ``column`` (empty without the column)."""
+    if not column or column not in frame:
+        return pd.Series(dtype=float), pd.Series(dtype=int)
+    grouped = frame.groupby(column)[index_id]
+    return grouped.median(), grouped.size()
+
+
+def _whole_regions_text(whole: dict, geo: dict) -> str:
+    """Which regions are shaded whole and why, e.g. "Tahoua and Tillaberi (Niger): no department boundaries,
+    each region shaded whole"."""
+    from ..geo import COUNTRY_NAMES, country_of
+    from ..locations import ADMIN_LEVEL_NAMES
+
+    names = geo.get("admin1_names", {})
+    parts = []
+    for iso in dict.fromkeys(country_of(p) for p in whole):
+        regions = content.join_words(sorted(names.get(p, p) for p in whole if country_of(p) == iso))
+        term = ADMIN_LEVEL_NAMES.get(iso, ("", "admin-2 area"))[1]
+        parts.append(f"{regions} ({COUNTRY_NAMES.get(iso, iso)}): no {term} boundaries")
+    return "; ".join(parts) + (", each region shaded whole" if parts else "")
+
+
 def _scale_bar_km(units_per_km: float, width: float, share: float = 0.2) -> float:
     return figures.nice_length(share * width / units_per_km)
 
@@ -296,9 +321,15 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
         ({p: g for p, g in regions.items() if ctx.region is None or p == ctx.region}, content.admin_term(1),
          ctx.regions)
     area_col = admin2 if areas is cercles else (c.admin[0] if c.admin else None)
-    grouped = frame.groupby(area_col)[ctx.index_id] if area_col and area_col in frame else None
-    medians = grouped.median() if grouped is not None else pd.Series(dtype=float)
-    counts = grouped.size() if grouped is not None else pd.Series(dtype=int)
+    # regions without admin-2 polygons (Niger's departments have none) are shaded whole, by their own median
+    whole = ({p: g for p, g in regions.items() if p not in {parents.get(q) for q in cercles}}
+             if areas is cercles and ctx.region is None else {})
+    medians, counts = _medians(frame, area_col, ctx.index_id)
+    if whole:
+        m1, n1 = _medians(frame, c.admin[0], ctx.index_id)
+        medians = pd.concat([medians, m1[m1.index.isin(list(whole))]])
+        counts = pd.concat([counts, n1[n1.index.isin(list(whole))]])
+        areas = {**areas, **whole}
     values = [medians.get(p, np.nan) for p in areas]
     classes = dict(zip(areas, figures.class_of(ctx, values)))
     labels = content.category_labels(ctx)
@@ -322,12 +353,12 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
     svg.append('<g class="areas">')
     for p, g in _simplified(areas, tol).items():
         cls = classes[p]
-        name = area_names.get(p, p)
+        term, name = (content.admin_term(1), ctx.regions.get(p, p)) if p in whole else (area_term, area_names.get(p, p))
         if cls is None:
-            tip = f"{area_term.capitalize()} {name}; no location assessed"
+            tip = f"{term.capitalize()} {name}; no location assessed"
             fill = 'class="area nodata"'
         else:
-            tip = (f"{area_term.capitalize()} {name}; median index {content.number(medians.get(p))} ({cls}); "
+            tip = (f"{term.capitalize()} {name}; median index {content.number(medians.get(p))} ({cls}); "
                    f"{int(counts.get(p, 0)):,} locations")
             fill = f'class="area t{labels.index(cls)}"'
         svg.append(f'<path {fill} d="{_path(g, proj)}" tabindex="0" aria-label="{_esc(tip)}"></path>')
@@ -385,11 +416,13 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
 
     # ----- the page around the map
     where = f"{ctx.region_name} region ({ctx.region})" if ctx.region is not None else "all regions"
+    whole_text = _whole_regions_text(whole, geo)
     heading = title or f"{ctx.title}: interactive map"
     count_text = figures.category_counts_text(ctx, cats) if len(located) else "none"
     description = (f"Map of {where}, round {ctx.round}: {len(located):,} assessed locations as points coloured by "
                    f"stability category ({count_text})"
                    + (f"; {area_term}s shaded by the class of their median index" if areas else "")
+                   + (f" ({whole_text})" if whole else "")
                    + (f"; {sum(1 for i in loc_ids if i in pocket_of):,} locations in pockets, ringed by "
                       "pocket class" if pocket_names else "")
                    + ". Zoom with the mouse wheel, the buttons or the + and - keys; drag to pan; move between "
@@ -425,6 +458,7 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
     legend = (f'<div class="legend"><h2>Locations: stability category (cut-offs)</h2><ul>{"".join(legend_items)}</ul>'
               + (f"<h2>{_esc(area_term.capitalize())}s: class of the median index</h2><ul>{''.join(area_items)}</ul>"
                  if areas else "")
+              + (f'<p class="note">{_esc(whole_text)}.</p>' if whole else "")
               + (f"<h2>Pockets</h2><ul>{''.join(pocket_items)}</ul>" if pocket_items else "")
               + f'<p class="note">{_esc(rule_note.strip())}</p></div>')
     w, h = proj.width, proj.height

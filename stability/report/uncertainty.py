@@ -283,14 +283,10 @@ def _what_varied(ctx) -> str:
     sources = info.get("sources", "")
     if "choices" in sources:
         choices = info.get("choices") or ["the modelling choices"]
-        parts.append("drawing " + _join(choices) + " at random")
+        parts.append("drawing " + content.join_words(choices) + " at random")
     if "informants" in sources:
         parts.append("drawing each location's key informants again (as many as it had, with replacement)")
     return " and ".join(parts) if parts else "varying its inputs"
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _output(ctx) -> tuple[str, str] | None:
