@@ -303,6 +303,45 @@ def test_interactive_overview_shades_regions_without_admin2_boundaries(lg_result
     assert not any(t.startswith("Region Mopti") for t in shaded)
 
 
+@pytest.mark.parametrize("region, expected, absent", [
+    (None, "Each admin-2 area (a cercle in Mali and a province in Burkina Faso; in Niger, where department "
+           "boundaries are not available, the region and each department seat) is shaded", ()),
+    ("BF56", "Each province is shaded", ("cercle", "Niger")),
+    ("NE006", "In Niger, where department boundaries are not available, the region and each department seat are "
+              "shaded by the stability category of their median index", ("cercle", "province")),
+    ("ML05", "Each cercle is shaded", ("province", "Niger")),
+])
+def test_map_reading_speaks_of_the_data_s_admin_areas(lg_result, layers, region, expected, absent):
+    from stability.report import pockets
+    from stability.report.context import context_for
+
+    text = pockets.map_reading(context_for(lg_result, region, "latest", layers))
+    assert text.startswith(expected) and not any(word in text for word in absent), text
+    assert ("regions are outlined" in text) == (region is None)
+
+
+def test_map_reading_of_a_mali_only_survey_names_no_other_country(mali_result):
+    from stability.report import pockets
+    from stability.report.context import context_for, map_layers
+
+    for region in (None, "ML05"):
+        text = pockets.map_reading(context_for(mali_result, region, "latest", map_layers(mali_result)))
+        assert text.startswith("Each cercle is shaded") and "Burkina" not in text and "Niger" not in text, text
+
+
+def test_report_notebooks_explain_the_map_from_the_data():
+    """The map's reading is generated (above), not a fixed paragraph naming every country's admin areas."""
+    import nbformat
+
+    from stability.paths import notebooks_dir
+
+    for name in ("regional_report.ipynb", "country_overview.ipynb"):
+        nb = nbformat.read(notebooks_dir() / name, as_version=4)
+        assert any("pockets.map_reading(ctx)" in c.source for c in nb.cells if c.cell_type == "code"), name
+        assert not any("Burkina Faso" in c.source and "cercle" in c.source for c in nb.cells
+                       if c.cell_type == "markdown"), name
+
+
 def test_overview_tables_with_eleven_regions(lg_result, layers):
     from stability.report import content, figures
     from stability.report.context import context_for

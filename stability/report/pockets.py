@@ -116,6 +116,34 @@ def areas_table(ctx) -> pd.DataFrame:
     })
 
 
+def map_reading(ctx) -> str:
+    """How to read the report's map (:func:`pocket_map`), in the admin terms of the data's countries.
+
+    A Mali-only report speaks of cercles, a Burkina Faso region of provinces, a Niger region of the
+    region and its department seats (Niger's departments have no polygons), and an overview of
+    several countries of each country's admin-2 areas.
+    """
+    from ..geo import COUNTRY_NAMES, country_of
+    from ..locations import ADMIN_LEVEL_NAMES
+
+    countries = [country_of(ctx.region)] if ctx.region is not None else content.countries_of(ctx)
+    countries = [iso for iso in countries if iso in ADMIN_LEVEL_NAMES] or ["MLI"]
+    niger = "where department boundaries are not available, the region and each department seat"
+    if countries == ["NER"]:
+        shaded, its = f"In Niger, {niger} are", "their"
+    elif len(countries) == 1:
+        shaded, its = f"Each {ADMIN_LEVEL_NAMES[countries[0]][1]} is", "its"
+    else:
+        kinds = [f"a {ADMIN_LEVEL_NAMES[iso][1]} in {COUNTRY_NAMES[iso]}" for iso in countries if iso != "NER"]
+        shaded, its = (f"Each admin-2 area ({content.join_words(kinds)}"
+                       + (f"; in Niger, {niger}" if "NER" in countries else "") + ") is"), "its"
+    outlined = ", regions are outlined with their median;" if ctx.region is None else ";"
+    return (f"{shaded} shaded by the stability category of {its} median index (a lighter tint of the same colours; "
+            f"hatched when no location was assessed){outlined} each dot is a location, coloured by its stability "
+            "category. The legends give the cut-offs. Locations in pockets of stability are ringed in black, those "
+            "in hotspots of instability in pink (see below).")
+
+
 def pocket_map(ctx):
     """The report's map (region or country: :func:`~stability.report.figures.region_map`,
     :func:`~stability.report.figures.country_map`) with pocket and hotspot locations ringed."""
