@@ -190,6 +190,8 @@ def _set_options(items: list[str] | None) -> dict:
 
 
 def cmd_uncertainty(args) -> int:
+    from .exceptions import SpecError
+    from .paths import default_spec
     from .report.cli import whole_number
     from .uncertainty import RUN_FORMATS, analyse, save_run
 
@@ -197,20 +199,35 @@ def cmd_uncertainty(args) -> int:
     bad = [f for f in formats if f not in RUN_FORMATS]
     if bad:
         raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(RUN_FORMATS)})", option="--format")
-    runs = whole_number(args.runs, "--runs")
+    options = _set_options(args.set)
+    flag = {"runs": "--runs", "seed": "--seed", "sources": "--sources"}
+    for name in flag:  # --set runs=200 is --runs 200
+        if name in options:
+            if getattr(args, name) is not None:
+                raise ParameterError(f"{name} is given twice: by --{name} and by --set {name}=...", option="--set")
+            value = options.pop(name)
+            setattr(args, name, ",".join(map(str, value)) if isinstance(value, list) else str(value))
+            flag[name] = f"--set {name}"
+    runs = whole_number(args.runs, flag["runs"])
     if runs is not None and runs < 2:
-        raise ParameterError(f"{runs} runs: give 2 or more", option="--runs")
+        raise ParameterError(f"{runs} runs: give 2 or more", option=flag["runs"])
     base = whole_number(args.sobol, "--sobol")
     if base < 0 or (base and base & (base - 1)):
         raise ParameterError(f"{base} is not a power of 2 (e.g. 64; 0 = no Sobol indices)", option="--sobol")
-    seed = whole_number(args.seed, "--seed")
-    options = _set_options(args.set)
+    seed = whole_number(args.seed, flag["seed"])
     if args.sources:
         options["sources"] = [s.strip() for s in args.sources.split(",") if s.strip()]
     out, progress, result = _computed(args, "uncertainty")
     progress.say("running the uncertainty analysis ...")
-    run = analyse(result, runs=runs, seed=seed, sobol=base, scheduler=args.scheduler,
-                  progress=not args.quiet, **options)
+    try:
+        run = analyse(result, runs=runs, seed=seed, sobol=base, scheduler=args.scheduler,
+                      progress=not args.quiet, **options)
+    except SpecError as exc:  # an alternative refused once the index is known: say where it was chosen
+        option = str(exc.column or "").removeprefix("uncertainty.").split(".")[0]
+        if exc.file is None and option in options:
+            raise ParameterError(exc.message.removeprefix(f"{option}: "), option=flag.get(option, f"--set {option}")) \
+                from None
+        raise exc.in_file(args.spec or default_spec()) from None
     progress.say(f"writing {', '.join(formats)} to {out} ...")
     files = save_run(run, out, formats)
     progress.say("done")

@@ -25,34 +25,59 @@ class InputError(StabilityError):
     file : str, optional
         The file the problem is in.
     column : str, optional
-        The column (or spec field) concerned.
+        The column concerned (for a :class:`SpecError`, the spec field, e.g. ``levels.2.method``).
     row : int, optional
         1-based line number in the file (the header is line 1), or row number.
+    sheet : str, optional
+        The sheet of a workbook (e.g. an XLSForm's ``survey``) the row is in.
     """
 
     exit_code = 2
+    #: What :attr:`column` is called in the message: a data file has columns, a spec has fields.
+    column_word = "column"
 
-    def __init__(self, message, *, file=None, column=None, row=None):
+    def __init__(self, message, *, file=None, column=None, row=None, sheet=None):
         self.message = message
         self.file = None if file is None else str(file)
         self.column = column
         self.row = row
+        self.sheet = sheet
         super().__init__(self.__str__())
 
     def __str__(self):
         where = []
         if self.file:
             where.append(self.file)
+        if self.sheet is not None:
+            where.append(f"sheet '{self.sheet}'")
         if self.column is not None:
-            where.append(f"column '{self.column}'")
+            where.append(f"{self.column_word} '{self.column}'")
         if self.row is not None:
             where.append(f"row {self.row}")
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
+    def in_file(self, file) -> "InputError":
+        """The same error, said of ``file`` when it names no file yet (e.g. a spec option checked at run time)."""
+        import copy
+
+        if self.file or file is None:
+            return self
+        located = copy.copy(self)
+        located.file = str(file)
+        located.args = (str(located),)
+        return located
+
+
 class SpecError(InputError):
-    """The index specification is malformed or inconsistent."""
+    """The index specification (or a form mapping) is malformed or inconsistent.
+
+    ``column`` is the field concerned, as a dotted path (``indicators.robbery.direction``); the message
+    reads ``<file>, field 'indicators.robbery.direction': ...``.
+    """
+
+    column_word = "field"
 
 
 class DataError(InputError):

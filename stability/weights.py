@@ -103,6 +103,9 @@ class WeightingError(InputError):
         The children (indicators, pillars) concerned.
     """
 
+    #: ``column`` is the spec field (e.g. ``weights.2``).
+    column_word = "field"
+
     def __init__(self, message: str, *, method: str | None = None, group: str | None = None,
                  children=(), column: str | None = None):
         self.method = method

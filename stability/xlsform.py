@@ -240,13 +240,13 @@ def read_xlsform(path: str | Path) -> "tuple[pd.DataFrame, pd.DataFrame, dict[st
         name = rec.get("name")
         if kind in ("begin_group", "begin_repeat"):
             if name is None:
-                raise SpecError(f"{kind} without a name", file=path, column="survey", row=number)
+                raise SpecError(f"{kind} without a name", file=path, sheet="survey", row=number)
             groups.append((name, number))
             group = "/".join(g for g, _ in groups[:-1])
             record_path = "/".join(g for g, _ in groups)
         elif kind in ("end_group", "end_repeat"):
             if not groups:
-                raise SpecError(f"{kind} without a matching begin_group", file=path, column="survey", row=number)
+                raise SpecError(f"{kind} without a matching begin_group", file=path, sheet="survey", row=number)
             record_path = "/".join(g for g, _ in groups)
             groups.pop()
             group = "/".join(g for g, _ in groups)
@@ -256,15 +256,15 @@ def read_xlsform(path: str | Path) -> "tuple[pd.DataFrame, pd.DataFrame, dict[st
             if name is not None:
                 if record_path in seen:
                     raise SpecError(f"question '{record_path}' is also on row {seen[record_path]}", file=path,
-                                    column="survey", row=number)
+                                    sheet="survey", row=number)
                 seen[record_path] = number
             if kind in ("select_one", "select_multiple") and list_name is None:
-                raise SpecError(f"'{type_text}' names no choice list", file=path, column="survey", row=number)
+                raise SpecError(f"'{type_text}' names no choice list", file=path, sheet="survey", row=number)
         records.append({**{h: rec.get(h) for h in header}, "kind": kind, "list_name": list_name,
                         "group": group, "path": record_path, "row": number})
     if groups:
         name, number = groups[-1]
-        raise SpecError(f"group '{name}' (row {number}) has no end_group", file=path, column="survey")
+        raise SpecError(f"group '{name}' (row {number}) has no end_group", file=path, sheet="survey")
     survey = pd.DataFrame(records, columns=[*header, "kind", "list_name", "group", "path", "row"], dtype=object)
     survey["row"] = survey["row"].astype("int64")
 
@@ -281,11 +281,11 @@ def read_xlsform(path: str | Path) -> "tuple[pd.DataFrame, pd.DataFrame, dict[st
                 continue
             if rec.get("name") is None:
                 raise SpecError(f"a choice of list '{rec['list_name']}' has no name", file=path,
-                                column="choices", row=number)
+                                sheet="choices", row=number)
             key = (rec["list_name"], rec["name"])
             if key in seen_choice:
                 raise SpecError(f"choice '{key[1]}' of list '{key[0]}' is also on row {seen_choice[key]}",
-                                file=path, column="choices", row=number)
+                                file=path, sheet="choices", row=number)
             seen_choice[key] = number
             c_records.append({**{h: rec.get(h) for h in c_header}, "row": number})
         choices = pd.DataFrame(c_records, columns=[*dict.fromkeys([*c_header, "list_name", "name"]), "row"],

@@ -239,7 +239,8 @@ CASES = [
 def expected_prefix(d, where):
     name, column, row = where
     path = d.spec if name == "spec.yaml" else d.data / name
-    parts = [str(path)] + ([f"column '{column}'"] if column else []) + ([f"row {row}"] if row else [])
+    word = "field" if name == "spec.yaml" else "column"  # a spec has fields, a data file columns
+    parts = [str(path)] + ([f"{word} '{column}'"] if column else []) + ([f"row {row}"] if row else [])
     return ", ".join(parts) + ": "
 
 
@@ -366,7 +367,7 @@ def test_console_script_exit_code_on_a_bad_spec(dataset_copy):
     p = subprocess.run([str(script), "validate", "--spec", str(dataset_copy.spec)], capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 2
-    assert p.stderr.strip().startswith(f"stability: error: {dataset_copy.spec}, column 'indicators.")
+    assert p.stderr.strip().startswith(f"stability: error: {dataset_copy.spec}, field 'indicators.")
     assert len(p.stderr.strip().splitlines()) == 1
 
 

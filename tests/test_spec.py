@@ -236,5 +236,5 @@ def test_spec_error_renders_file_and_field_on_one_line(tmp_path, mali_dict):
                    encoding="utf-8")
     with pytest.raises(SpecError) as err:
         load_spec(bad)
-    assert str(err.value).startswith(f"{bad}, column 'indicators.robbery.direction': ")
+    assert str(err.value).startswith(f"{bad}, field 'indicators.robbery.direction': ")
     assert err.value.exit_code == 2

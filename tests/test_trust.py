@@ -42,7 +42,7 @@ def test_validate_and_score_report_a_zero_weight_pillar(capsys, dataset_copy):
         rc, out, err = run(capsys, command, "--data", d.data, "--spec", d.spec, "--out", d.root / "out") \
             if command == "score" else run(capsys, command, "--data", d.data, "--spec", d.spec)
         assert rc == 2
-        assert len(err.splitlines()) == 1 and "column 'aggregates.cohesion'" in err and "weight 0" in err
+        assert len(err.splitlines()) == 1 and "field 'aggregates.cohesion'" in err and "weight 0" in err
     assert not (d.root / "out").exists()
 
 

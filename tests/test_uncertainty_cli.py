@@ -90,15 +90,54 @@ def test_the_command_prints_what_it_found(capsys, tmp_path):
     (["--sobol", "100"], "option --sobol", "power of 2"),
     (["--format", "pdf"], "option --format", "unknown format 'pdf'"),
     (["--set", "normalise"], "option --set", "not OPTION=VALUE"),
-    (["--set", "levl=3"], "'uncertainty.levl'", "unknown option"),
-    (["--set", "normalise=[nope]"], "'uncertainty.normalise'", "unknown normalisation method 'nope'"),
-    (["--sources", "choices,people"], "'uncertainty.sources'", "unknown source 'people'"),
+    (["--set", "levl=3"], "option --set levl: unknown option 'levl'", "level"),
+    (["--set", "normalise=[nope]"], "option --set normalise: unknown normalisation method 'nope'", "goalposts"),
+    (["--sources", "choices,people"], "option --sources", "unknown source 'people'"),
 ])
 def test_bad_options_are_one_line_and_exit_2(capsys, tmp_path, args, option, words):
     rc, out, err = run(capsys, "uncertainty", "--runs", "5", *args, "--out", tmp_path / "out", "-q")
     assert rc == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and option in err and words in err
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("args, start", [
+    (["--set", "runs=1"], "option --set runs: 1 runs: give 2 or more"),
+    (["--set", "runs=many"], "option --set runs: 'many' is not a whole number"),
+    (["--set", "runs=6", "--runs", "6"], "option --set: runs is given twice"),
+    (["--runs", "6", "--set", "normalise=[goalposts, zscore]"], "option --set normalise: alternative 'zscore': fixed "
+                                                                 "category cut-offs"),
+])
+def test_set_options_are_named_as_typed(capsys, tmp_path, args, start):
+    rc, out, err = run(capsys, "uncertainty", *args, "--sobol", "0", "--out", tmp_path / "out", "-q")
+    assert rc == 2 and out == "" and err.startswith(f"stability: error: {start}"), err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_runs_and_seed_can_be_set_like_the_other_options(capsys, tmp_path):
+    rc, out, _ = run(capsys, "uncertainty", "--set", "runs=6", "--set", "seed=2", "--set", "sources=[choices]",
+                     "--sobol", "0", "--out", tmp_path, "--format", "csv")
+    assert rc == 0 and out.startswith("6 runs (choices), seed 2"), out
+
+
+def test_an_alternative_refused_at_run_time_names_the_spec_file(capsys, tmp_path):
+    """``normalise: [goalposts, zscore]`` is refused once the index is known (z-scores against fixed cut-offs): the
+    error names the spec file, as errors found when the spec is read do, and nothing is written."""
+    from stability.paths import default_spec
+
+    spec = tmp_path / "spec.yaml"
+    text = default_spec().read_text(encoding="utf-8")
+    assert "  normalise: [goalposts, minmax]" in text
+    spec.write_text(text.replace("  normalise: [goalposts, minmax]", "  normalise: [goalposts, zscore]"),
+                    encoding="utf-8")
+    rc, out, err = run(capsys, "uncertainty", "--spec", spec, "--runs", "4", "--sobol", "0",
+                       "--out", tmp_path / "out", "-q")
+    assert rc == 2 and err.startswith(f"stability: error: {spec}, field 'uncertainty.normalise': alternative 'zscore'")
+    assert not (tmp_path / "out").exists()
+    rc, out, err = run(capsys, "report", "--region", "ML05", "--spec", spec, "--uncertainty", "4",
+                       "--out", tmp_path / "reports", "-q")
+    assert rc == 2 and err.startswith(f"stability: error: {spec}, field 'uncertainty.normalise'"), err
+    assert not (tmp_path / "reports" / "3" / "ML05").exists()
 
 
 def test_sobol_factors_follow_the_section(mali_result):

@@ -609,7 +609,7 @@ def test_negative_derived_weights_never_reach_the_index(make_spec, make_frame):
         make_spec().with_changes({"weights.2": {"method": "pca", "rule": "coinr", "negative": "allow"}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WeightingWarning)
-        with pytest.raises(WeightingDataError, match=r"column 'weights.2': the pca weighting gives negative weights "
+        with pytest.raises(WeightingDataError, match=r"field 'weights.2': the pca weighting gives negative weights "
                                                      r"to 'c'.*leaves the scale"):
             compute(df, spec, check=False)
 
@@ -632,7 +632,7 @@ def test_a_weighting_the_data_cannot_support_is_one_line_exit_2(capsys, dataset_
                "--out", str(dataset_copy.root / "out")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
-    assert "column 'weights.2': group '" in err and "set fallback to 'equal'" in err
+    assert "field 'weights.2': group '" in err and "set fallback to 'equal'" in err
     assert not (dataset_copy.root / "out").exists()
 
 

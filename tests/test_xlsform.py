@@ -166,6 +166,8 @@ def test_read_xlsform_errors_name_the_row(tmp_path, rows, message):
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")) as exc:
         read_xlsform(path)
     assert str(exc.value).startswith(str(path))
+    if "row " in message and "(row" not in message:  # a row of the form: named with its sheet, not as a column
+        assert str(exc.value).startswith(f"{path}, sheet 'survey', {message.split(':')[0]}: "), str(exc.value)
 
 
 def test_read_xlsform_not_a_workbook(tmp_path):
@@ -281,18 +283,18 @@ def test_select_multiple_choice_key_and_entry(small_form):
 def test_question_missing_from_the_form_suggests_a_name(kobo, mapping):
     mapping["questions"]["armed_group_present"] = mapping["questions"].pop("armed_groups_present")
     message = error_of(kobo / "xlsform.xlsx", mapping)
-    assert message == ("mapping, column 'questions.armed_group_present': no question 'armed_group_present' in the "
+    assert message == ("mapping, field 'questions.armed_group_present': no question 'armed_group_present' in the "
                        "form xlsform.xlsx (did you mean 'armed_groups_present'?)")
     # a mapping file is named in the message
     path = kobo.parent / "broken_mapping.yaml"
     path.write_text(yaml.safe_dump(mapping, sort_keys=False), encoding="utf-8")
-    assert error_of(kobo / "xlsform.xlsx", path).startswith(f"{path}, column 'questions.armed_group_present': ")
+    assert error_of(kobo / "xlsform.xlsx", path).startswith(f"{path}, field 'questions.armed_group_present': ")
 
 
 def test_choice_list_without_a_scale(kobo, mapping):
     del mapping["choices"]["oui_non"]
     message = error_of(kobo / "xlsform.xlsx", mapping)
-    assert message.startswith("mapping, column 'choices.oui_non': choice list 'oui_non' (question "
+    assert message.startswith("mapping, field 'choices.oui_non': choice list 'oui_non' (question "
                               "'armed_groups_present') has no scale: add it under 'choices'")
     assert "its choices: oui, non, nsp" in message
 
@@ -300,40 +302,40 @@ def test_choice_list_without_a_scale(kobo, mapping):
 def test_unknown_pillar(kobo, mapping):
     mapping["questions"]["robbery"]["pillar"] = "safty"
     assert error_of(kobo / "xlsform.xlsx", mapping) == (
-        "mapping, column 'questions.robbery.pillar': unknown pillar 'safty' (did you mean 'safety'?); the pillars "
+        "mapping, field 'questions.robbery.pillar': unknown pillar 'safty' (did you mean 'safety'?); the pillars "
         "(aggregates of level 2) are safety, livelihoods, cohesion")
 
 
 @pytest.mark.parametrize("change, message", [
     (lambda m: m["questions"]["robbery"].update(direction=2),
-     "mapping, column 'questions.robbery.direction': Input should be 1 or -1"),
+     "mapping, field 'questions.robbery.direction': Input should be 1 or -1"),
     (lambda m: m["questions"]["robbery"].update(colour="red"),
-     "mapping, column 'questions.robbery.colour': Extra inputs are not permitted"),
+     "mapping, field 'questions.robbery.colour': Extra inputs are not permitted"),
     (lambda m: m["choices"]["proportion"].update(tout=3),
-     "mapping, column 'choices.proportion': no choice 'tout' in list 'proportion' of the form (did you mean 'tous'?)"),
+     "mapping, field 'choices.proportion': no choice 'tout' in list 'proportion' of the form (did you mean 'tous'?)"),
     (lambda m: m["choices"]["proportion"].pop("tous"),
-     "mapping, column 'choices.proportion': choice 'tous' of list 'proportion' has no code"),
+     "mapping, field 'choices.proportion': choice 'tous' of list 'proportion' has no code"),
     (lambda m: m["choices"].update(oui_non={"oui": 1, "non": None}),
-     "mapping, column 'choices.oui_non': 'codes' needs at least two non-missing codes"),
+     "mapping, field 'choices.oui_non': 'codes' needs at least two non-missing codes"),
     (lambda m: m["choices"].update(proportion="alphabetical"),
-     "mapping, column 'choices.proportion': unknown scale 'alphabetical'"),
+     "mapping, field 'choices.proportion': unknown scale 'alphabetical'"),
     (lambda m: m["choices"].update(oui_no={"oui": 1}),
-     "mapping, column 'choices.oui_no': no choice list 'oui_no' in the form (did you mean 'oui_non'?)"),
+     "mapping, field 'choices.oui_no': no choice list 'oui_no' in the form (did you mean 'oui_non'?)"),
     (lambda m: m["questions"].update(ki_name={"pillar": "safety"}),
-     "mapping, column 'questions.ki_name': question 'ki_name' is a text question"),
+     "mapping, field 'questions.ki_name': question 'ki_name' is a text question"),
     (lambda m: m["questions"]["robbery"].pop("pillar"),
-     "mapping, column 'questions.robbery': every question needs its 'pillar'"),
+     "mapping, field 'questions.robbery': every question needs its 'pillar'"),
     (lambda m: m["questions"]["water_points"].update(answers="counts"),
-     "mapping, column 'questions.water_points.answers': unknown answer type 'counts' (did you mean 'count'?)"),
+     "mapping, field 'questions.water_points.answers': unknown answer type 'counts' (did you mean 'count'?)"),
     (lambda m: m["questions"]["robbery"].update(answers="count"),
-     "mapping, column 'questions.robbery.answers': a select_one question takes its answers from its choice list"),
+     "mapping, field 'questions.robbery.answers': a select_one question takes its answers from its choice list"),
     (lambda m: m.update(normalize={"method": "minmax"}),
-     "mapping, column 'normalize': unknown section 'normalize' (did you mean 'normalise'?)"),
-    (lambda m: m.update(indicators=[]), "mapping, column 'indicators': the mapping lists its indicators under "
+     "mapping, field 'normalize': unknown section 'normalize' (did you mean 'normalise'?)"),
+    (lambda m: m.update(indicators=[]), "mapping, field 'indicators': the mapping lists its indicators under "
                                         "'questions'"),
-    (lambda m: m["levels"][1].update(method="median"), "mapping, column 'levels.2.method': "),
+    (lambda m: m["levels"][1].update(method="median"), "mapping, field 'levels.2.method': "),
     (lambda m: m["questions"].update({"securite/robbery": {"pillar": "safety"}}),
-     "mapping, column 'questions.securite/robbery': indicator 'robbery' is also made by 'robbery'"),
+     "mapping, field 'questions.securite/robbery': indicator 'robbery' is also made by 'robbery'"),
 ])
 def test_mapping_errors_are_one_line_in_the_mapping(kobo, mapping, change, message):
     change(mapping)
@@ -537,7 +539,7 @@ def test_cli_spec_from_xlsform(capsys, kobo, tmp_path, mali):
 
 @pytest.mark.parametrize("args, message", [
     (["--mapping", "{kobo}/missing.yaml"], "{kobo}/missing.yaml: mapping file not found"),
-    (["--mapping", "{bad}"], "{bad}, column 'questions.robbery.pillar': unknown pillar 'safty'"),
+    (["--mapping", "{bad}"], "{bad}, field 'questions.robbery.pillar': unknown pillar 'safty'"),
     (["--mapping", "{kobo}/mapping.yaml", "--language", "de"], "{kobo}/xlsform.xlsx: no labels in language 'de'"),
     (["--mapping", "{kobo}/mapping.yaml", "--out", "{tmp}"], "option --out: '{tmp}' is a folder"),
 ])

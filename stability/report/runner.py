@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
-from ..exceptions import ParameterError, ReportError
+from ..exceptions import ParameterError, ReportError, SpecError
 from ..io import dataset_files, file_checksum, files_version
 from ..paths import default_dataset, default_spec, reports_dir
 from .context import check_region, region_names, region_rounds, resolve_round
@@ -382,7 +382,10 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
     if region:
         region = check_region(regions, region, option="--region")
     folder = safe_folder(root, str(rnd if rnd is not None else "all"), option="--round")
-    source, note = resolve_uncertainty(uncertainty, result, data, progress=progress)
+    try:
+        source, note = resolve_uncertainty(uncertainty, result, data, progress=progress)
+    except SpecError as exc:  # an alternative of the spec's uncertainty section refused once the index is known
+        raise exc.in_file(spec_file) from None
     run_key = source.fingerprint() if source is not None else ""
     version = files_version(files)
     names = list(regions) if all_regions else [region]
