@@ -1245,7 +1245,7 @@ def _execute(engine: _Engine, jobs: list[dict], runs: int, scheduler, progress: 
     """Run the chunks here or on a Dask cluster, with a progress bar; results in replicate order."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=runs, desc="uncertainty", unit="run", disable=not progress, leave=False)
+    bar = tqdm(total=runs, desc="uncertainty", unit="run", disable=None if progress else True, leave=False)  # None: no bar in a log
     try:
         outs = []
         if scheduler is None:

@@ -192,3 +192,15 @@ def test_help_names_every_option(capsys):
     assert exc.value.code == 0 and out.startswith("usage: stability uncertainty")
     for flag in ("--runs", "--seed", "--sources", "--set", "--sobol", "--scheduler", "--out", "--format", "--quiet"):
         assert flag in out, flag
+
+
+def test_a_log_gets_progress_lines_but_no_progress_bar(tmp_path):
+    """stderr redirected to a file (cron, CI): the timed progress lines, without a bar's carriage returns."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "stability"
+    p = subprocess.run([str(exe), "uncertainty", "--runs", "200", "--sobol", "0", "--format", "csv", "--out", str(tmp_path)],
+                       capture_output=True, timeout=300)  # bytes: text mode would turn "\r" into "\n"
+    assert p.returncode == 0, p.stderr
+    assert b"running the uncertainty analysis" in p.stderr and b"\r" not in p.stderr, p.stderr

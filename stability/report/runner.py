@@ -555,7 +555,7 @@ def build_reports(*, region: str | None = None, all_regions: bool = False, surve
         todo = [j for j in jobs if not (resume and _up_to_date(j))]
         skipped = [Outcome(j.name, j.title, "skipped") for j in jobs if j not in todo]
         bar = tqdm(total=len(jobs), initial=len(skipped), unit="report", desc=f"round {info['round']}",
-                   disable=not progress, leave=True)
+                   disable=None if progress else True, leave=True)  # None: no bar when stderr is a log, not a terminal
 
         def done(outcome):
             bar.update(1)
