@@ -329,6 +329,28 @@ def test_map_reading_of_a_mali_only_survey_names_no_other_country(mali_result):
         assert text.startswith("Each cercle is shaded") and "Burkina" not in text and "Niger" not in text, text
 
 
+def test_map_reading_without_boundaries_or_admin2_column(mali_data, mali_spec, mali_result):
+    """No embedded boundaries: only points, and the text says no area is shaded; no admin-2 column: the regions
+    are shaded, and the text says so (as the figures draw them)."""
+    import dataclasses
+
+    from stability.pipeline import compute
+    from stability.report import figures, pockets
+    from stability.report.context import context_for, map_layers
+
+    ctx = context_for(mali_result, "ML05", "latest", map_layers(mali_result))
+    text = pockets.map_reading(dataclasses.replace(ctx, geo={}))
+    assert text.startswith("Each dot is a location") and "no area is shaded" in text and "cercle" not in text
+    spec = mali_spec.with_changes({"columns.admin": ["admin1_pcode"], "columns.admin_names": ["admin1_name"]})
+    regional = compute(mali_data, spec)
+    for region, start in (("ML05", "The region is shaded"), (None, "Each region is shaded")):
+        ctx = context_for(regional, region, "latest", map_layers(regional))
+        text = pockets.map_reading(ctx)
+        assert text.startswith(start) and "cercle" not in text, text
+        alt = figures.alt_text(pockets.pocket_map(ctx))
+        assert "boundaries are available" not in alt and ("The data give no cercle" in alt or region is None), alt
+
+
 def test_report_notebooks_explain_the_map_from_the_data():
     """The map's reading is generated (above), not a fixed paragraph naming every country's admin areas."""
     import nbformat

@@ -769,8 +769,9 @@ def region_map(ctx):
            f"drawn as points coloured by stability category: {category_counts_text(ctx, cats)}; the least stable are "
            "drawn on top.")
     if whole:
-        alt += (f" No {unit_term} boundaries are available for this region: it is shaded by the class "
-                f"of its median index: {_areas_text(ctx, names, values)}.")
+        why = (f"No {unit_term} boundaries are available for this region" if admin2 else
+               f"The data give no {unit_term} of the locations")
+        alt += f" {why}: it is shaded by the class of its median index: {_areas_text(ctx, names, values)}."
         if seats:
             alt += (f" The seats of its {len(seats)} {_plural(unit_term)} are marked with black squares and labelled "
                     f"with the {unit_term}'s median index: {_areas_text(ctx, geo.get('admin2_names', {}), seats)}.")

@@ -129,7 +129,14 @@ def map_reading(ctx) -> str:
     countries = [country_of(ctx.region)] if ctx.region is not None else content.countries_of(ctx)
     countries = [iso for iso in countries if iso in ADMIN_LEVEL_NAMES] or ["MLI"]
     niger = "where department boundaries are not available, the region and each department seat"
-    if countries == ["NER"]:
+    ringed = ("The legends give the cut-offs. Locations in pockets of stability are ringed in black, those in "
+              "hotspots of instability in pink (see below).")
+    if not (ctx.geo or {}).get("admin1"):  # p-codes without embedded boundaries: points only
+        return ("Each dot is a location, coloured by its stability category (no boundaries are embedded for "
+                f"these regions' p-codes, so no area is shaded). {ringed}")
+    if content.admin_columns(ctx, 2)[0] is None:  # no admin-2 column: the regions are shaded
+        shaded, its = ("The region is" if ctx.region is not None else "Each region is"), "its"
+    elif countries == ["NER"]:
         shaded, its = f"In Niger, {niger} are", "their"
     elif len(countries) == 1:
         shaded, its = f"Each {ADMIN_LEVEL_NAMES[countries[0]][1]} is", "its"
@@ -140,8 +147,7 @@ def map_reading(ctx) -> str:
     outlined = ", regions are outlined with their median;" if ctx.region is None else ";"
     return (f"{shaded} shaded by the stability category of {its} median index (a lighter tint of the same colours; "
             f"hatched when no location was assessed){outlined} each dot is a location, coloured by its stability "
-            "category. The legends give the cut-offs. Locations in pockets of stability are ringed in black, those "
-            "in hotspots of instability in pink (see below).")
+            f"category. {ringed}")
 
 
 def pocket_map(ctx):
