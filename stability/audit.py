@@ -1120,8 +1120,10 @@ def _summary(result, a: dict[str, pd.DataFrame], flags: pd.DataFrame, rounds: li
     off = imp[~imp["ratio"].between(THRESHOLDS["importance_ratio_low"], THRESHOLDS["importance_ratio_high"])
               & imp["ratio"].notna()]
     if len(off):
-        lines.append(f"{len(off)} of {len(imp)} components drive their parent much more or less than their weight "
-                     f"says{_in_round_words(last)}: " + ", ".join(off["id"].head(6))
+        verb = "drives its parent much more or less than its" if len(off) == 1 else \
+            "drive their parent much more or less than their"
+        lines.append(f"{len(off)} of {len(imp)} components {verb} weight says{_in_round_words(last)}: "
+                     + ", ".join(off["id"].head(6))
                      + (" ..." if len(off) > 6 else "") + ".")
     nc = flags[flags["severity"] == "not computed"] if len(flags) else flags
     if len(nc):

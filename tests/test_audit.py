@@ -422,6 +422,11 @@ def test_audit_of_the_mali_survey(mali_audit):
     assert mali_audit.summary[0].startswith("25 indicators in 3 pillars") and "ILLUSTRATIVE" in mali_audit.summary[0]
     # coded (yes/no, share) answers are categories: zeros and few distinct values are not findings
     assert not flags["what"].isin(["many zeros", "few distinct values"]).any()
+    # the importance line agrees in number with the components it counts
+    line = next(x for x in mali_audit.summary if " components drive" in x or " components drives" in x)
+    one = line.split(" of ", 1)[0] == "1"
+    assert ("drives its parent" in line and "than its weight" in line) if one else \
+        ("drive their parent" in line and "than their weight" in line), line
 
 
 # ============================================================================ the report
