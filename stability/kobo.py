@@ -179,12 +179,14 @@ def _xlsform_sheets(path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
 
     names = sheet_names(path)
     lower = {n.lower(): n for n in names}
-    wanted = [lower[n] for n in ("choices", "survey") if n in lower]
-    if not wanted:
-        return read_table(path, sheet=0), None
-    book = _read_book(path, wanted)[1]
-    get = {n.lower(): book[n][0] for n in wanted}
-    return get.get("choices"), get.get("survey")
+    if "survey" in lower:  # an XLSForm: read as the spec converter reads it (rows checked, groups resolved)
+        from .xlsform import read_xlsform
+
+        survey, choices, _ = read_xlsform(path)
+        return (choices if "choices" in lower else None), survey
+    if "choices" in lower:
+        return _read_book(path, [lower["choices"]])[1][lower["choices"]][0], None
+    return read_table(path, sheet=0), None
 
 
 def _read_choices(form: Form, choices: pd.DataFrame, where) -> None:

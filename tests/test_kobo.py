@@ -133,6 +133,26 @@ def test_labels_with_an_xlsform_file_and_label_headers(tmp_path):
     assert form_info.kind("sources") == "select_multiple" and form_info.options["sources"] == ["water", "food", "fuel"]
 
 
+def test_the_export_reader_and_the_spec_converter_read_an_xlsform_alike(tmp_path):
+    """One XLSForm reader: a malformed form is refused by the export reader as by `stability spec`, naming the
+    sheet and row; a workbook with only a choices sheet is still a choices table."""
+    from stability.exceptions import SpecError
+
+    bad = tmp_path / "bad.xlsx"
+    with pd.ExcelWriter(bad) as xw:
+        twice = pd.concat([SURVEY.iloc[:8], SURVEY.iloc[[5]], SURVEY.iloc[8:]])  # robbery twice in its group
+        twice.to_excel(xw, sheet_name="survey", index=False)
+        CHOICES.to_excel(xw, sheet_name="choices", index=False)
+    with pytest.raises(SpecError) as err:
+        read_form(bad)
+    assert str(err.value).startswith(f"{bad}, sheet 'survey', row 10: question 'grp_safety/robbery' is also on row 7")
+    only_choices = tmp_path / "choices.xlsx"
+    with pd.ExcelWriter(only_choices) as xw:
+        CHOICES.to_excel(xw, sheet_name="choices", index=False)
+    form_info = read_form(only_choices)
+    assert form_info.options["sources"] == ["water", "food", "fuel"] and not form_info.questions
+
+
 def test_label_maps(tmp_path):
     path = export_csv(tmp_path)
     df = read(path, labels={"Yes": "yes", "No": "no", "Don't know": "dont_know"})
