@@ -23,11 +23,16 @@ runner's speed-up over each baseline.  Targets: all 11 reports in under 10 s on
 ``--breakdown`` also shows where the runner's time goes: computing the index
 and saving it for the notebooks, starting a kernel (fresh, and forked from the
 runner's server), running each notebook's cells (from papermill's per-cell
-timings in the executed notebooks) and exporting HTML.
+timings in the executed notebooks) and exporting HTML.  ``--cpu`` (Linux) runs
+the batch twice more while sampling ``/proc``: the CPU seconds of the command,
+its fork server, the pool workers, the kernel servers and the kernels, for the
+reports and for the same notebooks cut to their parameters and set-up cells
+(the fixed cost of a notebook); total CPU seconds over the cores is a floor for
+the wall time.
 
 Usage::
 
-    python benchmarks/bench_reports.py [--repeat 2] [--skip-naive] [--skip-fair] [--breakdown]
+    python benchmarks/bench_reports.py [--repeat 2] [--skip-naive] [--skip-fair] [--breakdown] [--cpu]
 """
 
 from __future__ import annotations
@@ -217,12 +222,101 @@ def breakdown(out: Path, wall: float, launched: float | None) -> None:
           "the rest of the wall time is start-up, the index, the pool and the index page")
 
 
+# --------------------------------------------------------------------------- where the CPU time goes
+KINDS = {0: "the command (index, round tables, index page)", 1: "fork server (preloads the kernel libraries)",
+         2: "pool workers (papermill, nbclient, HTML)", 3: "kernel servers (fork the kernels)",
+         4: "kernels (the notebooks' cells)"}
+
+
+def _cpu_of(pid: str, hz: int) -> tuple[float, int] | None:
+    """(CPU seconds, parent pid) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / hz, int(fields[1])
+
+
+def run_sampled(out: Path, templates: Path | None = None) -> tuple[float, dict[int, float], list[float]]:
+    """Run the toolkit while sampling /proc every 50 ms: wall time, CPU seconds per kind of process (depth
+    below the command: 0 the command, 1 its fork server, 2 pool workers, 3 kernel servers, 4 kernels), and
+    the CPU seconds of each kernel.  A process's last 50 ms can be missed: the figures are lower bounds."""
+    hz = os.sysconf("SC_CLK_TCK")
+    cmd = [str(BIN / "stability"), "report", "--all", "--round", "latest", "--uncertainty", "0", "--out", str(out),
+           "-q"] + (["--templates", str(templates)] if templates else [])
+    seen: dict[int, tuple[float, int]] = {}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    while proc.poll() is None:
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                got = _cpu_of(pid, hz)
+                if got is not None:  # the parent at first sight: a process whose parent exits is re-parented
+                    seen[int(pid)] = (got[0], seen.get(int(pid), got)[1])
+        time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise SystemExit(f"stability report failed (exit {proc.returncode})")
+
+    def depth(pid: int) -> int | None:
+        d = 0
+        while pid != proc.pid:
+            if pid not in seen:
+                return None
+            pid, d = seen[pid][1], d + 1
+        return d
+
+    by_kind: dict[int, float] = {}
+    kernels = []
+    for pid, (cpu, _) in seen.items():
+        d = depth(pid)
+        if d is None or d not in KINDS:
+            continue
+        by_kind[d] = by_kind.get(d, 0.0) + cpu
+        if d == 4:
+            kernels.append(cpu)
+    return wall, by_kind, kernels
+
+
+def trimmed_templates(folder: Path) -> Path:
+    """Copies of the report notebooks with only their parameters and set-up cells (the fixed cost)."""
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        nb.cells = [c for c in nb.cells if c.cell_type == "code" and (
+            "parameters" in c.metadata.get("tags", []) or "nb.setup(" in c.source)]
+        nbformat.write(nb, folder / path.name)
+    return folder
+
+
+def cpu_accounting(tmp: Path) -> None:
+    """Print where the batch's CPU time goes, and the fixed cost of a notebook (trimmed notebooks)."""
+    if not Path("/proc/self/stat").exists():
+        print("\n--cpu needs Linux (/proc)")
+        return
+    cores = os.cpu_count() or 1
+    print(f"\nwhere the batch's CPU time goes (sampled from /proc; {cores} cores):")
+    for label, templates in (("the reports", None), ("notebooks cut to their set-up cell",
+                                                      trimmed_templates(tmp / "trimmed"))):
+        wall, by_kind, kernels = run_sampled(tmp / f"cpu-{len(label)}", templates)
+        total = sum(by_kind.values())
+        print(f"  {label}: wall {wall:.1f} s, {total:.1f} CPU-s (at least {total / cores:.1f} s on {cores} cores)")
+        for d, name in KINDS.items():
+            print(f"    {name:50s}: {by_kind.get(d, 0.0):5.1f} s")
+        if kernels:
+            print(f"    per kernel: {min(kernels):.2f}-{max(kernels):.2f} s ({len(kernels)} kernels)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs of the runner and the fair baseline (best)")
     parser.add_argument("--skip-naive", action="store_true", help="do not run the naive loop")
     parser.add_argument("--skip-fair", action="store_true", help="do not run the fair baseline")
     parser.add_argument("--breakdown", action="store_true", help="show where the runner's time goes")
+    parser.add_argument("--cpu", action="store_true",
+                        help="CPU seconds per kind of process, and of notebooks cut to their set-up (Linux)")
     args = parser.parse_args()
 
     os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")  # the venv's kernel, for every contender
@@ -252,6 +346,8 @@ def main() -> None:
         if args.breakdown:
             best = tmp / f"toolkit{fast.index(t_fast)}"
             breakdown(next(p for p in best.iterdir() if (p / "overview").is_dir()), t_fast, LAUNCHED.get(best))
+        if args.cpu:
+            cpu_accounting(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
