@@ -73,7 +73,8 @@ raise :class:`~stability.exceptions.MethodError`.
 Strongest and weakest indicators
 --------------------------------
 An indicator *helps* when its contribution is positive and *holds back* when it
-is negative (0 is neither).  Contributions are rounded to
+is negative; one that moves the index by less than :data:`MIN_DRIVER` points
+(what the reports would show as 0.0) is neither.  Contributions are rounded to
 :data:`TIE_DECIMALS` decimals, then sorted by absolute value, largest first;
 equal contributions keep the order of the indicators in the spec.  Nothing
 depends on the order of the rows of the data: the medians do not, and each
@@ -135,6 +136,9 @@ SUPPORTED = ("arithmetic", "geometric", "harmonic", "generalised")
 META_COLUMNS = ("unattributed", "gap", "reference_score", "reference_median", "profile_minus_median")
 #: Contributions are rounded to this many decimals before they are compared (ties: spec order).
 TIE_DECIMALS = 9
+#: Smallest contribution (index points, either sign) that makes an indicator a driver: one that would be
+#: shown as 0.0 helps or holds back nothing a reader can see.
+MIN_DRIVER = 0.05
 #: Share of the index's range within which a location is "about as stable as" the median.
 ABOUT_THE_SAME = 0.01
 #: Effects in :func:`drivers`.
@@ -581,7 +585,7 @@ def _ranked(C: np.ndarray, n: int, sign: int) -> tuple[np.ndarray, np.ndarray, n
     """
     R = np.round(C, TIE_DECIMALS)
     with np.errstate(invalid="ignore"):
-        key = np.where(R * sign > 0, -np.abs(R), np.inf)
+        key = np.where(R * sign >= MIN_DRIVER, -np.abs(R), np.inf)
     order = np.argsort(key, axis=1, kind="stable")[:, :n]
     valid = np.isfinite(np.take_along_axis(key, order, axis=1))  # a prefix of each row
     rows, pos = np.nonzero(valid)

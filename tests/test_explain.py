@@ -223,10 +223,22 @@ def test_drivers_are_the_largest_contributions_of_each_sign(mali_result):
     for (loc, r), rows in list(d.groupby(["location_id", "round"]))[:300]:
         row = c.loc[(loc, r), ids].astype(float).round(explain.TIE_DECIMALS)
         for effect, sign in ((explain.HELPS, 1), (explain.HOLDS_BACK, -1)):
-            cand = [(-abs(v), ids.index(i), i) for i, v in row.items() if v * sign > 0]
+            cand = [(-abs(v), ids.index(i), i) for i, v in row.items() if v * sign >= explain.MIN_DRIVER]
             expected = [i for *_, i in sorted(cand)[:3]]
             got = list(rows[rows["effect"] == effect].sort_values("order")["indicator"])
             assert got == expected, (loc, effect)
+
+
+def test_contributions_too_small_to_see_are_not_drivers(mali_result):
+    """A contribution that the reports would show as 0.0 points neither helps nor holds back (the Mali survey
+    has such contributions, e.g. a water-point count just above its region's median)."""
+    rnd = mali_result.rounds[-1]
+    c = explain.contributions(mali_result, survey_round=rnd)[mali_result.spec.indicator_ids].astype(float)
+    tiny = (c.abs() > 0) & (c.abs() < explain.MIN_DRIVER)
+    assert tiny.to_numpy().any()
+    d = explain.drivers(mali_result, n=25, survey_round=rnd)
+    assert (d["contribution"].abs() >= explain.MIN_DRIVER).all()
+    assert len(d) == int((c.abs() >= explain.MIN_DRIVER).to_numpy().sum())
 
 
 # --------------------------------------------------------------------------- wording
