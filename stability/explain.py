@@ -73,8 +73,8 @@ raise :class:`~stability.exceptions.MethodError`.
 Strongest and weakest indicators
 --------------------------------
 An indicator *helps* when its contribution is positive and *holds back* when it
-is negative; one that moves the index by less than :data:`MIN_DRIVER` points
-(what the reports would show as 0.0) is neither.  Contributions are rounded to
+is negative; one that moves the index by less than :data:`MIN_DRIVER` of its
+range (0.05 points on 0-100, what the reports show as 0.0) is neither.  Contributions are rounded to
 :data:`TIE_DECIMALS` decimals, then sorted by absolute value, largest first;
 equal contributions keep the order of the indicators in the spec.  Nothing
 depends on the order of the rows of the data: the medians do not, and each
@@ -136,9 +136,10 @@ SUPPORTED = ("arithmetic", "geometric", "harmonic", "generalised")
 META_COLUMNS = ("unattributed", "gap", "reference_score", "reference_median", "profile_minus_median")
 #: Contributions are rounded to this many decimals before they are compared (ties: spec order).
 TIE_DECIMALS = 9
-#: Smallest contribution (index points, either sign) that makes an indicator a driver: one that would be
-#: shown as 0.0 helps or holds back nothing a reader can see.
-MIN_DRIVER = 0.05
+#: Smallest contribution (share of the index's range, either sign) that makes an indicator a driver: 0.05
+#: points on 0-100, which the reports show as 0.0, helps or holds back nothing a reader can see.  An index
+#: without a fixed range takes every non-zero contribution.
+MIN_DRIVER = 0.0005
 #: Share of the index's range within which a location is "about as stable as" the median.
 ABOUT_THE_SAME = 0.01
 #: Effects in :func:`drivers`.
@@ -578,14 +579,21 @@ def _phrases(words: _Words, values: np.ndarray, rates: np.ndarray, imputed: np.n
 
 
 # --------------------------------------------------------------------------- drivers
-def _ranked(C: np.ndarray, n: int, sign: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and positions (1 = largest) of the ``n`` largest contributions of one sign per row.
+def min_driver(spec) -> float:
+    """Smallest contribution (index points) of a driver: :data:`MIN_DRIVER` of the index's range, else 0."""
+    rng = spec.index_range()
+    return MIN_DRIVER * (rng[1] - rng[0]) if rng else 0.0
+
+
+def _ranked(C: np.ndarray, n: int, sign: int, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and positions (1 = largest) of the ``n`` largest contributions of one sign per row (of at
+    least ``floor`` points, above 0).
 
     A stable sort of ``-|C|`` along the columns, which are in the spec's order: ties keep that order.
     """
     R = np.round(C, TIE_DECIMALS)
     with np.errstate(invalid="ignore"):
-        key = np.where(R * sign >= MIN_DRIVER, -np.abs(R), np.inf)
+        key = np.where((R * sign > 0) & (R * sign >= floor), -np.abs(R), np.inf)
     order = np.argsort(key, axis=1, kind="stable")[:, :n]
     valid = np.isfinite(np.take_along_axis(key, order, axis=1))  # a prefix of each row
     rows, pos = np.nonzero(valid)
@@ -642,7 +650,7 @@ def _drivers(result, fr: _Frame, n: int, locations: Iterable | None) -> pd.DataF
     C = np.nan_to_num(C[sel], nan=0.0)
     parts = []
     for effect, sign in ((HELPS, 1), (HOLDS_BACK, -1)):
-        rows, cols, order = _ranked(C, n, sign)
+        rows, cols, order = _ranked(C, n, sign, min_driver(spec))
         parts.append((effect, sign, rows, cols, order))
     rows = np.concatenate([p[2] for p in parts])
     cols = np.concatenate([p[3] for p in parts])

@@ -220,10 +220,12 @@ def test_drivers_are_the_largest_contributions_of_each_sign(mali_result):
     c = explain.contributions(mali_result, survey_round=rnd)
     d = explain.drivers(mali_result, n=3, survey_round=rnd)
     ids = mali_result.spec.indicator_ids
+    floor = explain.min_driver(mali_result.spec)
+    assert floor == pytest.approx(0.05)  # 0.05 points on the 0-100 index
     for (loc, r), rows in list(d.groupby(["location_id", "round"]))[:300]:
         row = c.loc[(loc, r), ids].astype(float).round(explain.TIE_DECIMALS)
         for effect, sign in ((explain.HELPS, 1), (explain.HOLDS_BACK, -1)):
-            cand = [(-abs(v), ids.index(i), i) for i, v in row.items() if v * sign >= explain.MIN_DRIVER]
+            cand = [(-abs(v), ids.index(i), i) for i, v in row.items() if v * sign >= floor]
             expected = [i for *_, i in sorted(cand)[:3]]
             got = list(rows[rows["effect"] == effect].sort_values("order")["indicator"])
             assert got == expected, (loc, effect)
@@ -233,12 +235,13 @@ def test_contributions_too_small_to_see_are_not_drivers(mali_result):
     """A contribution that the reports would show as 0.0 points neither helps nor holds back (the Mali survey
     has such contributions, e.g. a water-point count just above its region's median)."""
     rnd = mali_result.rounds[-1]
+    floor = explain.min_driver(mali_result.spec)
     c = explain.contributions(mali_result, survey_round=rnd)[mali_result.spec.indicator_ids].astype(float)
-    tiny = (c.abs() > 0) & (c.abs() < explain.MIN_DRIVER)
+    tiny = (c.abs() > 0) & (c.abs() < floor)
     assert tiny.to_numpy().any()
     d = explain.drivers(mali_result, n=25, survey_round=rnd)
-    assert (d["contribution"].abs() >= explain.MIN_DRIVER).all()
-    assert len(d) == int((c.abs() >= explain.MIN_DRIVER).to_numpy().sum())
+    assert (d["contribution"].abs() >= floor).all()
+    assert len(d) == int((c.abs() >= floor).to_numpy().sum())
 
 
 # --------------------------------------------------------------------------- wording
