@@ -1005,10 +1005,13 @@ def method_note(ctx) -> pd.DataFrame:
         rows["Change"] = (f"index minus the same location's index in the previous round; 'improved' / "
                           f"'worsened' = more than {CHANGE_THRESHOLD:g} points")
     rows["Weights"] = " ".join(weights_words(ctx))
+    from ..explain import min_driver
+
     rows["Drivers"] = ("each indicator's contribution, in index points, to the gap between the location's index "
                        "and the median profile of its region in this round (every indicator at the region's "
-                       "median score, aggregated like the index); answers in words are the key informants' "
-                       "combined answers (see stability.explain)")
+                       "median score, aggregated like the index); contributions under "
+                       f"{number(min_driver(ctx.spec), 2)} points are not named; answers in words are the key "
+                       "informants' combined answers (see stability.explain)")
     return pd.DataFrame({"Item": list(rows), "Value": list(rows.values())})
 
 
