@@ -433,6 +433,9 @@ def test_rankings_workbook(ctx, tmp_path):
     assert header[0] == "Data note" and body[0][header.index("Location id")] == content.ranked_table(ctx)["Location id"][0]
     for name in ("Pockets", "Pocket locations", "Change", "Trend"):  # every table of people and places says it
         assert next(book[name].values)[0] == "Data note", name
+    drivers_header = next(book["Drivers"].values)  # headers for readers, not the tidy table's column names
+    assert {"Location id", "Rank in region", "Effect", "Indicator id", "Points (index)"} <= set(drivers_header)
+    assert not {"group", "location_id", "rank", "effect", "order", "indicator"} & set(drivers_header)
     book.close()
     content.write_rankings(ctx, tmp_path / "out")
     assert path.read_bytes() == first  # fixed creation date: same content, same bytes

@@ -1374,7 +1374,13 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     sheets = {"Read me": method_note(ctx)}
     if ctx.region is not None:
         sheets["Ranked locations"] = _with_note(ctx, ranked_table(ctx))
-        sheets["Drivers"] = _with_note(ctx, drivers(ctx))
+        c = ctx.columns
+        readable = {"group": "Group", c.location: "Location id", "rank": "Rank in region"
+                    if _rank_col(ctx) == "rank_region" else "Rank", "index": index_label(ctx), "effect": "Effect",
+                    "order": "Order", "indicator": "Indicator id", "Points": "Points (index)",
+                    "Score": "Score (0-100)" if ctx.spec.index_range() == (0, 100) else "Score",
+                    "Median": "Median score"}
+        sheets["Drivers"] = _with_note(ctx, drivers(ctx).rename(columns=readable))
     else:
         sheets["League table"] = _with_note(ctx, league_table(ctx))
         countries = country_table(ctx)
