@@ -204,10 +204,13 @@ def test_the_workbook_has_the_region_s_rows_of_the_analysis(ctx, run, tmp_path):
     rows = list(book["Uncertainty"].values)
     header, body = rows[0], rows[1:]
     book.close()
-    assert header[0] == "Data note" and "rank_low" in header and "robust_category" in header
+    # headers for readers, each with its column name in uncertainty.csv
+    assert header[0] == "Data note" and "Rank national, low end of the 90 % interval (rank_low)" in header
+    assert "Robust category (same in at least 90 % of the runs) (robust_category)" in header
+    assert all(h == "Data note" or h.endswith(")") and not h.startswith(("rank", "index", "p_")) for h in header)
     assert len(body) == len(_rows(run, ctx))
-    assert {r[header.index("admin1_pcode")] for r in body} == {REGION}
-    assert {r[header.index("round")] for r in body} == {ctx.round}
+    assert {r[header.index("Region p-code (admin1_pcode)")] for r in body} == {REGION}
+    assert {r[header.index("Round (round)")] for r in body} == {ctx.round}
     note = content.method_note(ctx).set_index("Item")["Value"]
     assert "beyond noise" in note["Change"] and f"{RUNS} runs" in note["Uncertainty"]
 

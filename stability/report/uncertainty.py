@@ -593,4 +593,31 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
         loc["robust_category"] = loc["robust_category"].astype(object)
     if "category" in loc.columns:
         loc["category"] = loc["category"].astype(object)
-    return {SHEET: loc}
+    return {SHEET: loc.rename(columns=sheet_headers(ctx, loc.columns))}
+
+
+def sheet_headers(ctx, columns) -> dict[str, str]:
+    """Headers for readers of the ``Uncertainty`` sheet, each ending with the column's name in
+    ``uncertainty.csv`` (e.g. ``Rank in region, low end of the 90 % interval (rank_region_low)``)."""
+    c = ctx.columns
+    level = level_text(ctx)
+    words = {c.location: "Location id", c.name: "Location", c.round: "Round", "index": content.index_label(ctx),
+             "category": "Category", "robust_category": f"Robust category (same in at least {_robust_text(ctx)} "
+             "of the runs)", "single_informant": "Single key informant", "change": "Change since the previous round",
+             "p_change_real": "Share of the runs with the change's sign", "beyond_noise": "Change beyond noise"}
+    if c.admin:
+        words[c.admin[0]] = "Region p-code"
+    ends = {"median": "median of the runs", "low": f"low end of the {level} interval",
+            "high": f"high end of the {level} interval"}
+    for base, label in (("rank_region", "Rank in region"), ("rank", "Rank national"), ("index", content.index_label(ctx)),
+                        ("change", "Change since the previous round")):
+        words.setdefault(base, label)
+        for end, text in ends.items():
+            words[f"{base}_{end}"] = f"{label}, {text}"
+    out = {}
+    for col in columns:
+        col = str(col)
+        label = words.get(col) or (f"Share of the runs in '{col[2:]}'" if col.startswith("p_") else None)
+        if label:
+            out[col] = f"{label} ({col})"
+    return out
