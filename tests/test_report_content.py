@@ -509,3 +509,16 @@ def test_notebook_runs_with_a_cache(name, cache, tmp_path):
     assert all(len(a) > 40 for a in alts) and len(set(alts)) == len(alts)  # every image says what it shows
     assert (tmp_path / "out" / "map.html").is_file()
     assert "<script" not in html_text
+
+
+def test_method_note_names_the_drivers_floor_only_on_a_fixed_scale(ctx, mali_data, mali_spec):
+    from stability.pipeline import compute
+    from stability.report.context import context_for
+
+    note = content.method_note(ctx).set_index("Item")["Value"]
+    assert "contributions under 0.05 points are not named" in note["Drivers"]
+    spec = mali_spec.with_changes({"normalise.method": "zscore", "categories.method": "quantile",
+                                   "categories.cuts": [0.4, 0.6]})
+    unbounded = context_for(compute(mali_data, spec), ctx.region, "latest", ctx.geo)
+    note = content.method_note(unbounded).set_index("Item")["Value"]
+    assert "not named" not in note["Drivers"] and "contribution" in note["Drivers"]

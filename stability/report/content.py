@@ -1007,11 +1007,12 @@ def method_note(ctx) -> pd.DataFrame:
     rows["Weights"] = " ".join(weights_words(ctx))
     from ..explain import min_driver
 
+    floor = min_driver(ctx.spec)
     rows["Drivers"] = ("each indicator's contribution, in index points, to the gap between the location's index "
                        "and the median profile of its region in this round (every indicator at the region's "
-                       "median score, aggregated like the index); contributions under "
-                       f"{number(min_driver(ctx.spec), 2)} points are not named; answers in words are the key "
-                       "informants' combined answers (see stability.explain)")
+                       "median score, aggregated like the index); "
+                       + (f"contributions under {number(floor, 2)} points are not named; " if floor else "")
+                       + "answers in words are the key informants' combined answers (see stability.explain)")
     return pd.DataFrame({"Item": list(rows), "Value": list(rows.values())})
 
 
