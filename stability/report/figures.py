@@ -787,6 +787,50 @@ def region_map(ctx):
     return set_alt(fig, alt)
 
 
+def medians_by(ctx, frame: pd.DataFrame, column) -> tuple[dict, dict]:
+    """Median index and number of locations per value of ``column`` of ``frame`` (empty without the column)."""
+    if not column or column not in frame:
+        return {}, {}
+    grouped = frame.groupby(column)[ctx.index_id]
+    return grouped.median().to_dict(), grouped.size().to_dict()
+
+
+def country_areas(ctx) -> tuple[dict, dict, dict, list, int]:
+    """The areas the overview's maps shade (:func:`country_map` and the interactive map), with their medians.
+
+    Admin-2 polygons by the median index of their locations, and the regions without admin-2 polygons
+    (Niger's departments have none) whole, by their own median; without an admin-2 column or admin-2
+    polygons, the regions.
+
+    Returns
+    -------
+    areas : dict
+        P-code -> geometry.
+    medians, counts : dict
+        P-code -> median index and number of locations of the round (absent when none was assessed).
+    whole : list
+        Regions shaded whole among admin-2 areas (empty when the regions are the areas).
+    level : int
+        2 when admin-2 areas are shaded, 1 when the regions are.
+    """
+    geo = ctx.geo or {}
+    regions = geo.get("admin1", {})
+    parents = geo.get("admin2_parent", {})
+    admin2, _ = content.admin_columns(ctx, 2)
+    region = ctx.columns.admin[0] if ctx.columns.admin else None
+    cercles = {p: g for p, g in geo.get("admin2", {}).items() if parents.get(p) in regions}
+    by_region = medians_by(ctx, ctx.national, region)
+    if not (cercles and admin2):
+        return dict(regions), *by_region, [], 1
+    medians, counts = medians_by(ctx, ctx.national, admin2)
+    whole = [p for p in regions if p not in {parents.get(q) for q in cercles}]
+    for p in whole:
+        for mine, theirs in zip((medians, counts), by_region):
+            if p in theirs:
+                mine[p] = theirs[p]
+    return {**cercles, **{p: regions[p] for p in whole}}, medians, counts, whole, 2
+
+
 def country_map(ctx):
     """Map of the whole country (or countries): locations by category, admin-2 areas by the class of their median.
 
@@ -812,26 +856,20 @@ def country_map(ctx):
     regions = geo.get("admin1", {})
     parents = geo.get("admin2_parent", {})
     cercles = {p: g for p, g in geo.get("admin2", {}).items() if parents.get(p) in regions}
-    by_cercle = bool(cercles and admin2)
     multi = bool(_countries(ctx))
     bounds = _union_bounds(regions.values()) if regions else (_points_bounds(ctx, nat) or (0, 0, 1, 1))
     extent = _extent(bounds, 0.03 if regions else 0.05)
     region_medians = nat.groupby(region)[ctx.index_id].median() if region else pd.Series(dtype=float)
     label_of = (lambda p: _plain_region(ctx, p)) if multi else (lambda p: ctx.regions.get(p, p))
+    areas, medians, _, whole, level = country_areas(ctx)
+    values = {p: medians.get(p, np.nan) for p in areas}
+    by_cercle = level == 2
     if by_cercle:
-        cm = nat.groupby(admin2)[ctx.index_id].median()
-        # regions without admin-2 polygons (Niger) are shaded as a whole, by their own median
-        whole = [p for p in regions if p not in set(parents.get(q) for q in cercles)]
-        areas = {**cercles, **{p: regions[p] for p in whole}}
-        values = {**{p: cm.get(p, np.nan) for p in cercles}, **{p: region_medians.get(p, np.nan) for p in whole}}
         names = {**geo.get("admin2_names", {}), **{p: label_of(p) for p in whole}}
         terms = sorted({_admin2_term(ctx, parents[p]) for p in cercles})
         area = terms[0] if len(terms) == 1 and not whole else "area"
     else:
-        whole, terms = [], []
-        areas, names = regions, {p: label_of(p) for p in regions}
-        values = {p: region_medians.get(p, np.nan) for p in regions}
-        area = "region"
+        terms, names, area = [], {p: label_of(p) for p in regions}, "region"
     blank = [p for p in areas if pd.isna(values[p])]
     extra = [_hatched(f"{area} without assessed locations")] if blank and regions else []
     countries = []

@@ -241,14 +241,6 @@ def _tooltip(ctx, row, category: str, pocket: str | None, cercle_names: dict) ->
 
 
 # --------------------------------------------------------------------------- the page
-def _medians(frame: pd.DataFrame, column, index_id: str) -> tuple[pd.Series, pd.Series]:
-    """Median index and number of locations per value of ``column`` (empty without the column)."""
-    if not column or column not in frame:
-        return pd.Series(dtype=float), pd.Series(dtype=int)
-    grouped = frame.groupby(column)[index_id]
-    return grouped.median(), grouped.size()
-
-
 def _whole_regions_text(whole: dict, geo: dict) -> str:
     """Which regions are shaded whole and why, e.g. "Tahoua and Tillaberi (Niger): no department boundaries,
     each region shaded whole"."""
@@ -316,20 +308,16 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
     proj = _Projection(bounds)
     tol = SIMPLIFY_UNITS / proj.scale
 
-    # areas: cercles by class of their median (the country's regions when there are no cercles)
-    areas, area_term, area_names = (cercles, content.admin_term(2, ctx), cercle_names) if cercles and admin2 else \
-        ({p: g for p, g in regions.items() if ctx.region is None or p == ctx.region}, content.admin_term(1),
-         ctx.regions)
-    area_col = admin2 if areas is cercles else (c.admin[0] if c.admin else None)
-    # regions without admin-2 polygons (Niger's departments have none) are shaded whole, by their own median
-    whole = ({p: g for p, g in regions.items() if p not in {parents.get(q) for q in cercles}}
-             if areas is cercles and ctx.region is None else {})
-    medians, counts = _medians(frame, area_col, ctx.index_id)
-    if whole:
-        m1, n1 = _medians(frame, c.admin[0], ctx.index_id)
-        medians = pd.concat([medians, m1[m1.index.isin(list(whole))]])
-        counts = pd.concat([counts, n1[n1.index.isin(list(whole))]])
-        areas = {**areas, **whole}
+    # areas: cercles by class of their median (the regions when there are no cercles); in the overview, as on
+    # the static map, regions without admin-2 polygons (Niger's) shaded whole by their own median
+    if ctx.region is None:
+        areas, medians, counts, whole, level = figures.country_areas(ctx)
+    else:
+        level, whole = (2 if cercles and admin2 else 1), []
+        areas = cercles if level == 2 else {p: g for p, g in regions.items() if p == ctx.region}
+        medians, counts = figures.medians_by(ctx, frame, admin2 if level == 2 else c.admin[0] if c.admin else None)
+    area_term, area_names = (content.admin_term(2, ctx), cercle_names) if level == 2 else \
+        (content.admin_term(1), ctx.regions)
     values = [medians.get(p, np.nan) for p in areas]
     classes = dict(zip(areas, figures.class_of(ctx, values)))
     labels = content.category_labels(ctx)
