@@ -1379,7 +1379,7 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
         readable = {"group": "Group", c.location: "Location id", "rank": "Rank in region"
                     if _rank_col(ctx) == "rank_region" else "Rank", "index": index_label(ctx), "effect": "Effect",
                     "order": "Order", "indicator": "Indicator id", "Points": "Points (index)",
-                    "Score": "Score (0-100)" if ctx.spec.index_range() == (0, 100) else "Score",
+                    "Score": f"Score ({scale_text(ctx)})" if index_range(ctx) else "Score",
                     "Median": "Median score"}
         sheets["Drivers"] = _with_note(ctx, drivers(ctx).rename(columns=readable))
     else:

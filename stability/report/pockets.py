@@ -139,7 +139,7 @@ def map_reading(ctx) -> str:
     elif countries == ["NER"]:
         shaded, its = f"In Niger, {niger} are", "their"
     elif len(countries) == 1:
-        shaded, its = f"Each {ADMIN_LEVEL_NAMES[countries[0]][1]} is", "its"
+        shaded, its = f"Each {content.admin_term(2, ctx)} is", "its"
     else:
         kinds = [f"a {ADMIN_LEVEL_NAMES[iso][1]} in {COUNTRY_NAMES[iso]}" for iso in countries if iso != "NER"]
         shaded, its = (f"Each admin-2 area ({content.join_words(kinds)}"
