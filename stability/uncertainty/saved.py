@@ -1,0 +1,100 @@
+"""Saved runs: :func:`save_run` writes an analysis to a folder, :func:`load_run` reads it back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..exceptions import ParameterError
+from .results import UncertaintyResult
+from .sobol import FACTOR_LABELS
+
+# --------------------------------------------------------------------------- saved runs
+MANIFEST = "manifest.json"
+#: Formats :func:`save_run` writes (Parquet always: :func:`load_run` reads it).
+RUN_FORMATS = ("csv", "parquet", "xlsx")
+
+
+def save_run(run: UncertaintyResult, folder: str | Path, formats: Sequence[str] = RUN_FORMATS) -> list[Path]:
+    """Write an analysis to ``folder``: its tables, the Sobol table and chart, and a manifest.
+
+    ``uncertainty.<format>`` (+ ``.summary``, ``.runs``, ``.notes`` beside it for CSV and
+    Parquet; one workbook for ``xlsx``), ``sensitivity.csv`` and ``sensitivity.png`` when there
+    are Sobol indices, and ``manifest.json`` (spec hash, data version, runs, seed, sources, the
+    files), written last: a folder with a manifest holds a complete run.  Parquet is always
+    written (it is what :func:`load_run` reads).
+
+    Returns
+    -------
+    list of Path
+    """
+    from ..io import to_csv, write_outputs, write_text_atomic
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"'{folder}' is a file, not an output folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    formats = list(dict.fromkeys([*formats, "parquet"]))
+    bad = [f for f in formats if f not in RUN_FORMATS]
+    if bad:
+        raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(RUN_FORMATS)})")
+    files: list[Path] = []
+    for fmt in formats:
+        files += run.write(folder / f"uncertainty.{fmt}")
+    if run.sensitivity is not None:
+        files += write_outputs({folder / "sensitivity.csv": lambda p: to_csv(run.sensitivity, p),
+                                folder / "sensitivity.parquet": lambda p: run.sensitivity.to_parquet(p, index=False),
+                                folder / "sensitivity.png": lambda p: _save_chart(run, p)})
+    summary = run.summary
+    manifest = {"spec_hash": run.spec_hash, "data_version": run.data_version,
+                "runs": int(summary["runs"].iloc[0]) if len(summary) else 0,
+                "seed": int(summary["seed"].iloc[0]) if len(summary) else None,
+                "sources": str(summary["sources"].iloc[0]) if len(summary) else "",
+                "rounds": [str(r) for r in summary["round"]] if "round" in summary else [],
+                "illustrative": bool(run.illustrative),
+                "files": sorted(p.name for p in files)}
+    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return files + [folder / MANIFEST]
+
+
+def _save_chart(run: UncertaintyResult, path: Path) -> None:
+    from ..sensitivity import chart
+
+    outputs = list(dict.fromkeys(run.sensitivity["output"]))
+    shift = [o for o in outputs if o.startswith("rank_shift:")]
+    output = shift[-1] if shift else outputs[0]
+    fig = chart(run.sensitivity, output, labels=FACTOR_LABELS,
+                output_label=f"the ranking (round {output.split(':', 1)[1]})" if shift else None)
+    fig.savefig(path, dpi=110)
+
+
+def load_run(folder: str | Path) -> UncertaintyResult:
+    """An analysis written by :func:`save_run` (tables and Sobol indices; not the replicates).
+
+    Raises
+    ------
+    DataError
+        One line when the folder holds no complete run.
+    """
+    from ..exceptions import DataError
+
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise DataError(f"no uncertainty run in '{folder}' (no {MANIFEST}: write one with stability uncertainty)")
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        frames = {name: pd.read_parquet(folder / ("uncertainty.parquet" if name == "locations"
+                                                  else f"uncertainty.{name}.parquet"))
+                  for name in ("locations", "summary", "runs", "notes")}
+        sens = folder / "sensitivity.parquet"
+        sensitivity = pd.read_parquet(sens) if sens.is_file() else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"the uncertainty run in '{folder}' cannot be read: {exc}") from None
+    frames = {k: v.drop(columns="data_note") if "data_note" in v.columns else v for k, v in frames.items()}
+    return UncertaintyResult(frames["locations"], frames["summary"], frames["runs"], [], {}, meta["spec_hash"],
+                             meta["data_version"], None, frames["notes"], bool(meta.get("illustrative")),
+                             sensitivity)
