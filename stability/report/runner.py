@@ -273,49 +273,54 @@ def resolve_uncertainty(value, result, data=None, *, progress: bool = False
         A saved run (given as a folder) of another index, or one that cannot be read: one line naming
         ``--uncertainty``.
     """
-    from ..exceptions import StabilityError
-
     value = uncertainty_option(value)
-    if isinstance(value, UncertaintySource):
-        if not value.run.matches(result):
-            raise ParameterError(f"the uncertainty run was {_other_index(value.run, result)}", option="--uncertainty")
-        return value, None
-    if value is None:
+    if value is None:  # the run saved by default: one of another index (or unreadable) is ignored, with a note
         folder = default_uncertainty_dir()
         if not (folder / "manifest.json").is_file():
             return None, None
-        from ..uncertainty import load_run
-
         try:
-            run = load_run(folder)
-        except StabilityError as exc:
-            return None, f"the uncertainty run in {_shown(folder)} is ignored: {exc}"
+            run = _load_saved(folder)
+        except ParameterError as exc:
+            return None, f"the uncertainty run in {_shown(folder)} is ignored: {exc.message}"
         if not run.matches(result):
             return None, (f"the uncertainty run in {_shown(folder)} is ignored: {_other_index(run, result)}; "
                           "stability uncertainty recomputes it, or give --uncertainty N")
-        return UncertaintySource(run, f"the run saved in {_shown(folder)} by stability uncertainty"), None
+        return _checked(run, result, folder), None
+    if value == NO_UNCERTAINTY:
+        return None, None
+    if isinstance(value, UncertaintySource):
+        _checked(value.run, result)
+        return value, None
+    if isinstance(value, Path):
+        return _checked(_load_saved(value), result, value), None
     if isinstance(value, int):
-        if value == NO_UNCERTAINTY:
-            return None, None
         from ..uncertainty import analyse
 
         run = analyse(result, data, runs=value, progress=progress)
         return UncertaintySource(run, f"computed for these reports ({value:,} runs)"), None
-    if isinstance(value, Path):
-        from ..uncertainty import load_run
+    return _checked(value, result), None  # an UncertaintyResult given through the Python API
 
-        try:
-            run = load_run(value)
-        except StabilityError as exc:
-            raise ParameterError(str(exc), option="--uncertainty") from None
-        if not run.matches(result):
-            raise ParameterError(f"the run in '{_shown(value)}' was {_other_index(run, result)}; recompute it with "
-                                 "stability uncertainty, or give --uncertainty N", option="--uncertainty")
-        return UncertaintySource(run, f"the run saved in {_shown(value)} by stability uncertainty"), None
-    # an UncertaintyResult given through the Python API
-    if not value.matches(result):
-        raise ParameterError(f"the uncertainty run was {_other_index(value, result)}", option="--uncertainty")
-    return UncertaintySource(value, "computed for these reports"), None
+
+def _load_saved(folder: Path):
+    """The run saved in ``folder``; one that cannot be read is a :class:`ParameterError` naming the option."""
+    from ..exceptions import StabilityError
+    from ..uncertainty import load_run
+
+    try:
+        return load_run(folder)
+    except StabilityError as exc:
+        raise ParameterError(str(exc), option="--uncertainty") from None
+
+
+def _checked(run, result, folder: Path | None = None) -> UncertaintySource:
+    """``run`` as the source of a batch when it is of the batch's index (same spec hash and data version)."""
+    if not run.matches(result):
+        where = f"the run in '{_shown(folder)}'" if folder is not None else "the uncertainty run"
+        raise ParameterError(f"{where} was {_other_index(run, result)}; recompute it with stability uncertainty, "
+                             "or give --uncertainty N", option="--uncertainty")
+    origin = (f"the run saved in {_shown(folder)} by stability uncertainty" if folder is not None
+              else "computed for these reports")
+    return UncertaintySource(run, origin)
 
 
 def add_uncertainty(tables: dict, source: UncertaintySource | None, result) -> None:
