@@ -503,18 +503,14 @@ def _constant_note(rows: pd.DataFrame) -> bool:
     return "note" in rows and rows["note"].astype(str).str.startswith("output does not vary").all()
 
 
-def _fmt_index(x: float) -> str:
-    text = f"{x:.2f}"
-    return "0.00" if text == "-0.00" else text
-
-
 def chart(table: pd.DataFrame, output: str, ax=None, *, labels: Mapping[str, str] | None = None,
           output_label: str | None = None):
     """Horizontal bars of the first-order and total-effect indices of one output, per factor.
 
     Factors are sorted by total effect (largest on top); each factor has a total-effect bar (dark)
     and a first-order bar (light), with whiskers for their intervals and the estimates written at
-    their end.  The figure is built without pyplot (no backend is chosen or changed, nothing is
+    their end.  An estimate outside [0, 1] (sampling noise: a share of variance lies within) is drawn
+    and written at the nearest bound, as in :func:`summary_sentence`; its whisker is as estimated.  The figure is built without pyplot (no backend is chosen or changed, nothing is
     shown): save it with ``savefig`` or display it in a notebook.
 
     Parameters
@@ -578,13 +574,16 @@ def chart(table: pd.DataFrame, output: str, ax=None, *, labels: Mapping[str, str
         s1 = rows["S1"].to_numpy(dtype=float)
         st_low, st_high = _interval(rows, "ST")
         s1_low, s1_high = _interval(rows, "S1")
+        # a share of variance lies in [0, 1]: an estimate outside it (sampling noise) is drawn and written at
+        # the nearest bound, as in the sentences; the whiskers keep the interval as estimated
+        st, s1 = np.clip(st, 0.0, 1.0), np.clip(s1, 0.0, 1.0)
         ax.barh(y - h / 2, st, height=h, color=_ST_COLOUR, label="total effect (alone and with interactions)")
         ax.barh(y + h / 2, s1, height=h, color=_S1_COLOUR, label="first order (alone)")
         for pos, est, low, high in ((y - h / 2, st, st_low, st_high), (y + h / 2, s1, s1_low, s1_high)):
             err = np.vstack([np.maximum(est - low, 0), np.maximum(high - est, 0)])
             ax.errorbar(est, pos, xerr=err, fmt="none", ecolor="#333333", elinewidth=1, capsize=3)
             for p, e, hi in zip(pos, est, high):
-                ax.text(max(e, hi, 0) + 0.015, p, _fmt_index(e), va="center", ha="left", fontsize=8,
+                ax.text(max(e, hi, 0) + 0.015, p, _num(e), va="center", ha="left", fontsize=8,
                         color="#333333")
         ax.set_yticks(y, shown)
         ax.set_ylim(k - 0.5, -0.5)

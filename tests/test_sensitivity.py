@@ -278,6 +278,20 @@ def test_chart(tmp_path):
         sa.chart(table, "nope")
 
 
+def test_chart_shows_estimates_within_zero_and_one():
+    """A first-order estimate of -0.01 (sampling noise) is a bar of 0 written 0.00, its whisker below 0 kept."""
+    table = _chart_table()
+    row = (table["output"] == "mean rank shift") & (table["factor"] == "outlier_treatment")
+    table.loc[row, ["S1", "S1_low", "S1_high"]] = [-0.01, -0.04, 0.02]
+    table.loc[(table["output"] == "mean rank shift") & (table["factor"] == "normalisation_method"), "ST"] = 1.02
+    ax = sa.chart(table, "mean rank shift").axes[0]
+    total, first = [c for c in ax.containers if type(c).__name__ == "BarContainer"]
+    assert [p.get_width() for p in first.patches][2] == 0.0 and total.patches[0].get_width() == 1.0
+    written = [t.get_text() for t in ax.texts]
+    assert "-0.01" not in written and "1.02" not in written and "0.00" in written and "1.00" in written
+    assert ax.get_xlim()[0] < -0.04                                  # the whisker below 0 stays visible
+
+
 def test_summary_sentence():
     table = _chart_table()
     text = sa.summary_sentence(table, "mean rank shift", labels={"normalisation_method": "normalisation method"},
