@@ -124,24 +124,28 @@ def _quasi_mean(cols: list[np.ndarray], w: np.ndarray, n: int, name: str, childr
     return out, present
 
 
-@AGGREGATIONS.register("arithmetic", summary="`sum(w x) / sum(w)`")
+@AGGREGATIONS.register("arithmetic", plain="weighted arithmetic mean",
+                       summary="`sum(w x) / sum(w)`")
 def _arithmetic(cols, w, *, n, name, children, **_):
     return _quasi_mean(cols, w, n, name, children, "arithmetic")
 
 
-@AGGREGATIONS.register("geometric", summary="`exp(sum(w log x) / sum(w))`; needs every `x > 0`")
+@AGGREGATIONS.register("geometric", plain="weighted geometric mean",
+                       summary="`exp(sum(w log x) / sum(w))`; needs every `x > 0`")
 def _geometric(cols, w, *, n, name, children, **_):
     return _quasi_mean(cols, w, n, name, children, "geometric", term=lambda x, out: np.log(x, out=out),
                        inverse=lambda num, den: np.exp(num / den), positive=True)
 
 
-@AGGREGATIONS.register("harmonic", summary="`sum(w) / sum(w / x)`; needs every `x > 0`")
+@AGGREGATIONS.register("harmonic", plain="weighted harmonic mean",
+                       summary="`sum(w) / sum(w / x)`; needs every `x > 0`")
 def _harmonic(cols, w, *, n, name, children, **_):
     return _quasi_mean(cols, w, n, name, children, "harmonic", term=lambda x, out: np.divide(1.0, x, out=out),
                        inverse=lambda num, den: den / num, positive=True)
 
 
-@AGGREGATIONS.register("generalised", summary="`(sum(w x^p) / sum(w))^(1/p)`; `p = 0` is the geometric mean, "
+@AGGREGATIONS.register("generalised", plain="weighted generalised mean (power {p:g})",
+                       summary="`(sum(w x^p) / sum(w))^(1/p)`; `p = 0` is the geometric mean, "
                        "`p <= 0` needs every `x > 0`", params=("p",), requires=("p",))
 def _generalised(cols, w, *, p, n, name, children, **_):
     if p == 0:
@@ -150,7 +154,8 @@ def _generalised(cols, w, *, p, n, name, children, **_):
                        inverse=lambda num, den: (num / den) ** (1.0 / p), positive=p <= 0)
 
 
-@AGGREGATIONS.register("copeland", summary="outranking: sum over the other units of the round of the sign of "
+@AGGREGATIONS.register("copeland", plain="Copeland outranking (how many others it beats, weighted)",
+                       summary="outranking: sum over the other units of the round of the sign of "
                        "`sum(w [x_i > x_j]) - sum(w [x_i < x_j])` (non-compensatory); a count, not on the "
                        "children's scale", on_scale=False)
 def _copeland(cols, w, *, n, groups, **_):

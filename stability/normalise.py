@@ -83,7 +83,8 @@ def _none_affine(d, p, s, name):
 
 
 # --------------------------------------------------------------------------- methods
-@NORMALISERS.register("minmax", summary="`(x - min) / (max - min) * (u - l) + l`", params=("l", "u"),
+@NORMALISERS.register("minmax", plain="rescaled from its lowest value ({l:g}) to its highest ({u:g})",
+                      summary="`(x - min) / (max - min) * (u - l) + l`", params=("l", "u"),
                       fit=_fit_range, bounds=lambda p: (p["l"], p["u"]), affine=_minmax_affine)
 def _minmax(x, d, p, s, out, name):
     if not p["l"] < p["u"]:
@@ -91,7 +92,8 @@ def _minmax(x, d, p, s, out, name):
     _affine(x, d, s["min"], s["max"] - s["min"], p["u"] - p["l"], p["l"], out)
 
 
-@NORMALISERS.register("zscore", summary="`(x - mean) / sd * s + m` (sample sd, n - 1); unbounded",
+@NORMALISERS.register("zscore", plain="standardised (mean {m:g}, standard deviation {s:g})",
+                      summary="`(x - mean) / sd * s + m` (sample sd, n - 1); unbounded",
                       params=("m", "s"), fit=_fit_moments, affine=_zscore_affine)
 def _zscore(x, d, p, s, out, name):
     _affine(x, d, s["mean"], s["sd"], p["s"], p["m"], out)
@@ -106,13 +108,15 @@ def _ranks(x, d, s, out):
     return r, ref.size
 
 
-@NORMALISERS.register("rank", summary="rank among the fitted values, ties `min` (1 = lowest); 1 to n",
+@NORMALISERS.register("rank", plain="replaced by its rank (1 = lowest value)",
+                      summary="rank among the fitted values, ties `min` (1 = lowest); 1 to n",
                       fit=_fit_sorted)
 def _rank(x, d, p, s, out, name):
     out[:], _ = _ranks(x, d, s, out)
 
 
-@NORMALISERS.register("percentile", summary="`(rank - 1) / (n - 1) * scale`: 0 for the lowest value, `scale` "
+@NORMALISERS.register("percentile", plain="replaced by its percentile rank (0 = lowest value, {scale:g} = highest)",
+                      summary="`(rank - 1) / (n - 1) * scale`: 0 for the lowest value, `scale` "
                       "for the highest", params=("scale",), fit=_fit_sorted, bounds=lambda p: (0.0, p["scale"]))
 def _percentile(x, d, p, s, out, name):
     r, n = _ranks(x, d, s, out)
@@ -124,7 +128,8 @@ def _goalposts_of(spec, ind, params):
     return {**params, "lower": lo, "upper": hi}
 
 
-@NORMALISERS.register("goalposts", summary="`clip((x - lower) / (upper - lower), 0, 1) * scale` with the "
+@NORMALISERS.register("goalposts", plain="placed between fixed goalposts (0 at the lower, {scale:g} at the upper)",
+                      summary="`clip((x - lower) / (upper - lower), 0, 1) * scale` with the "
                       "indicator's `goalposts` (default: its valid range)", params=("scale",),
                       bounds=lambda p: (0.0, p["scale"]), resolve=_goalposts_of, affine=_goalposts_affine)
 def _goalposts(x, d, p, s, out, name):
@@ -141,7 +146,8 @@ def _target_of(spec, ind, params):
     return {**params, "target": ind.target}
 
 
-@NORMALISERS.register("dist2target", summary="`min(1, 1 - (target - x) / (max - min)) * scale` with the "
+@NORMALISERS.register("dist2target", plain="measured as its distance to a target ({scale:g} = target reached)",
+                      summary="`min(1, 1 - (target - x) / (max - min)) * scale` with the "
                       "indicator's `target`; `target_basis: target` gives COINr's `(x - min) / (target - min)`; "
                       "`cap: false` drops the `min(1, .)`; no lower bound",
                       params=("scale", "target_basis", "cap"), fit=_fit_range, resolve=_target_of)
@@ -163,7 +169,8 @@ def _dist2target(x, d, p, s, out, name):
     out *= p["scale"]
 
 
-@NORMALISERS.register("none", summary="`x` unchanged (direction still applied); on the indicator's own scale, "
+@NORMALISERS.register("none", plain="left on its own scale",
+                      summary="`x` unchanged (direction still applied); on the indicator's own scale, "
                       "bounded by its valid range when that is finite", bounds=lambda p: p.get("range"),
                       affine=_none_affine)
 def _none(x, d, p, s, out, name):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -415,3 +416,62 @@ def test_the_overview_compares_the_countries():
     assert ctx.title.endswith("Overview of Mali, Burkina Faso and Niger, round 3")
     sahel = context_for(result, "BF56", "latest", map_layers(result))
     assert content.admin_term(2, sahel) == "province" and "(Burkina Faso)" in sahel.region_name
+
+
+def test_figures_over_all_locations_of_three_countries_are_not_called_national(lg_result, layers):
+    """In a three-country survey the median and rank over all locations are those of the three countries; a
+    regional report also compares the region with its own country's median."""
+    from stability.report import content, trends
+    from stability.report.context import context_for
+
+    tillaberi = context_for(lg_result, "NE006", "latest", layers)
+    nat = tillaberi.national
+    niger = nat[nat["admin1_pcode"].str.startswith("NE")][tillaberi.index_id].median()
+    line = content.headline_text(tillaberi)[1]
+    assert "national" not in line
+    assert f"Niger median {content.number(niger)}; median of all three countries " in line
+    summary = content.pillar_summary(tillaberi)
+    assert list(summary.columns[1:4]) == ["Median in Tillaberi (Niger)", "Median in Niger",
+                                          "Median, all three countries"]
+    assert summary.loc[0, "Median in Niger"] == pytest.approx(niger, abs=0.05)
+    ranked = content.ranked_table(tillaberi)
+    assert "Rank, all three countries" in ranked.columns and "Rank national" not in ranked.columns
+
+    overview = context_for(lg_result, None, "latest", layers)
+    assert "Median, all three countries" in content.pillar_summary(overview).columns
+    full = content.ranked_table(overview)
+    assert set(full["Country"]) == {"Mali", "Burkina Faso", "Niger"}
+    assert full.columns.get_loc("Country") == full.columns.get_loc("Region") + 1
+    assert all("of the country" not in line for line in trends.dropped_text(overview))
+
+
+def test_the_overview_of_three_countries_is_named_so(small, lg_result, tmp_path):
+    from stability.report.context import region_names
+    from stability.report.index import render_index
+    from stability.report.runner import plan_jobs
+
+    _, folder = small
+    jobs, _ = plan_jobs(region=None, all_regions=True, data_path=folder, spec_path=SPEC, out_root=tmp_path,
+                        progress=False)
+    overview = next(j for j in jobs if j.name == "overview")
+    assert "overview of Mali, Burkina Faso and Niger" in overview.title and "country" not in overview.title
+    (tmp_path / "overview").mkdir(exist_ok=True)
+    (tmp_path / "overview" / "manifest.json").write_text(json.dumps({"status": "ok"}))
+    page = render_index(tmp_path, lg_result, 3, region_names(lg_result))
+    assert '<a href="overview/report.html">Overview of Mali, Burkina Faso and Niger</a>' in page
+
+
+def test_league_table_change_of_median_adds_up_with_the_medians_shown(lg_result, layers):
+    """The change of a region's median is the difference of the medians as the reports show them (1 decimal):
+    Tillaberi's 49.7 in round 2 and 41.5 in round 3 make -8.2, not the -8.3 of the unrounded medians."""
+    from stability.report import content
+    from stability.report.context import context_for
+
+    ctx = context_for(lg_result, None, "latest", layers)
+    table = content.league_table(ctx).set_index("P-code")
+    prev = ctx.previous_round
+    s = ctx.scores
+    before = s[s["round"] == prev].groupby("admin1_pcode")[ctx.index_id].median().round(1)
+    shown = table[f"Change of median since round {prev}"]
+    np.testing.assert_allclose(shown, (table["Median index"] - before.reindex(shown.index)).round(1), atol=1e-9)
+    assert shown["NE006"] == pytest.approx(-8.2)

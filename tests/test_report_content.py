@@ -522,3 +522,46 @@ def test_method_note_names_the_drivers_floor_only_on_a_fixed_scale(ctx, mali_dat
     unbounded = context_for(compute(mali_data, spec), ctx.region, "latest", ctx.geo)
     note = content.method_note(unbounded).set_index("Item")["Value"]
     assert "not named" not in note["Drivers"] and "contribution" in note["Drivers"]
+
+
+def test_a_cut_list_of_dropped_locations_says_it_is_cut(ctx, overview):
+    from stability.report import trends
+
+    for c in (ctx, overview):
+        dropped = int((trends._changes(c)["category_move"] == "dropped").sum())
+        text = trends.dropped_text(c)[0]
+        shown = len(trends.dropped_table(c))
+        assert shown == min(dropped, trends.DROPPED_SHOWN)
+        if dropped > trends.DROPPED_SHOWN:
+            assert (f"the {trends.DROPPED_SHOWN} largest falls are listed below" in text
+                    and f"all {dropped:,} are in the workbook's Change sheet" in text), text
+        else:
+            assert "those that dropped are listed below" in text
+    assert int((trends._changes(overview)["category_move"] == "dropped").sum()) > trends.DROPPED_SHOWN
+
+
+def test_method_note_says_the_method_in_words(ctx):
+    """Readers get words, not option codes: no snake_case names, no module names."""
+    import re
+
+    note = content.method_note(ctx).set_index("Item")["Value"]
+    for item in ("Imputation", "Outlier treatment", "Normalisation", "Aggregation", "Drivers"):
+        assert not re.search(r"\b[a-z0-9]+_[a-z0-9_]+\b|stability\.|scope:", note[item]), (item, note[item])
+    assert note["Imputation"] == "a missing answer takes the median of the same cercle, else median of the round"
+    assert note["Normalisation"].startswith("each indicator placed between fixed goalposts (0 at the lower, 100 at")
+    assert "round 1 (the reference round)" in note["Normalisation"]
+    assert note["Aggregation"].startswith("pillar: weighted arithmetic mean of its indicators, computed when at "
+                                          "least 50% of them have a value; index: weighted arithmetic mean")
+
+
+@pytest.mark.parametrize("family", ["normalise", "aggregate"])
+def test_every_method_has_words_for_readers(family):
+    """A new normaliser or aggregation is registered with its words (``plain``), which the method note shows."""
+    from stability.aggregate import AGGREGATIONS
+    from stability.normalise import NORMALISERS
+
+    registry = NORMALISERS if family == "normalise" else AGGREGATIONS
+    params = {"l": 0, "u": 100, "m": 0, "s": 1, "scale": 100, "p": 2}
+    for method in registry:
+        words = method.meta.get("plain")
+        assert words and "_" not in words.format(**params), method.name

@@ -92,6 +92,46 @@ def countries_of(ctx) -> list[str]:
     return [iso for iso in COUNTRY_NAMES if iso in found]
 
 
+#: How many countries, in words ("all three countries").
+_HOW_MANY = {2: "both", 3: "all three", 4: "all four", 5: "all five"}
+
+
+def several_countries(ctx) -> bool:
+    """Whether the data's regions lie in more than one country (a Liptako-Gourma survey)."""
+    return len(countries_of(ctx)) > 1
+
+
+def whole_name(ctx) -> str:
+    """What all locations of the round are, in words: ``the country`` for the data of one country, else
+    ``all three countries`` (national figures of a multi-country survey are not a country's)."""
+    n = len(countries_of(ctx))
+    return "the country" if n < 2 else f"{_HOW_MANY.get(n, f'all {n}')} countries"
+
+
+def whole_median_label(ctx) -> str:
+    """``National median``, or ``Median, all three countries`` for a multi-country survey."""
+    return "National median" if not several_countries(ctx) else f"Median, {whole_name(ctx)}"
+
+
+def whole_rank_label(ctx) -> str:
+    """``Rank national``, or ``Rank, all three countries`` for a multi-country survey."""
+    return "Rank national" if not several_countries(ctx) else f"Rank, {whole_name(ctx)}"
+
+
+def country_median(ctx, column: str | None = None) -> tuple[str, float] | None:
+    """The name of the report region's country and the median of ``column`` (default: the index) over its
+    locations this round: for a regional report of a multi-country survey, else None."""
+    from ..geo import COUNTRY_NAMES, country_of
+
+    if ctx.region is None or not several_countries(ctx):
+        return None
+    iso = country_of(ctx.region)
+    region = ctx.columns.admin[0]
+    nat = ctx.national
+    mine = nat[[country_of(str(p)) == iso for p in nat[region]]]
+    return COUNTRY_NAMES.get(iso, iso), float(mine[column or ctx.index_id].median())
+
+
 def category_labels(ctx) -> list[str]:
     """The index categories, least stable first (from the spec)."""
     return list(ctx.spec.categories.labels)
@@ -306,7 +346,7 @@ def thin_round_note(result, survey_round) -> str | None:
     before = rounds[here[0] - 1]
     n, prev = int(row["locations"]), int(row["previous_locations"])
     return (f"Round {survey_round} assessed {_count(n, 'location')} against {_int(prev)} in round {before}: "
-            f"national ranks and comparisons cover only these locations.")
+            f"ranks and comparisons across regions cover only these locations.")
 
 
 # --------------------------------------------------------------------------- headline figures
@@ -356,7 +396,10 @@ def headline_text(ctx) -> list[str]:
         rank = int((medians > med).sum()) + 1 if pd.notna(med) else None
         tail = (f"; {ctx.region_name} ranks {_ordinal(rank)} of {_count(len(medians), 'region')} by median (1st = most "
                 f"stable)." if rank else ".")
-        lines.append(f"Median {index_label(ctx).lower()}: {number(med)} (national median {number(nat)}){tail}")
+        own = country_median(ctx)
+        versus = (f"{own[0]} median {number(own[1])}; median of {whole_name(ctx)} {number(nat)}" if own
+                  else f"national median {number(nat)}")
+        lines.append(f"Median {index_label(ctx).lower()}: {number(med)} ({versus}){tail}")
     else:
         lines.append(f"Median {index_label(ctx).lower()}: {number(med)} (mean {number(idx.mean())}).")
     cats = categories_of(ctx, cur)
@@ -541,6 +584,10 @@ def ranked_table(ctx, compact: bool = False) -> pd.DataFrame:
     admin1_code, region_name = admin_columns(ctx, 1)
     if ctx.region is None and region_name:
         out[admin_term(1).capitalize()] = order[region_name].astype(object)
+        if several_countries(ctx):  # regions of several countries: which country each is in
+            from ..geo import COUNTRY_NAMES, country_of
+
+            out["Country"] = [COUNTRY_NAMES.get(country_of(str(p)), "") for p in order[admin1_code]]
     admin2_code, admin2_name = admin_columns(ctx, 2)
     if admin2_name:
         out[admin_term(2, ctx).capitalize()] = order[admin2_name].astype(object)
@@ -550,7 +597,7 @@ def ranked_table(ctx, compact: bool = False) -> pd.DataFrame:
         out[ctx.spec.label(col)] = order[col].astype(float).round(1) + 0.0
     out["Category"] = categories_of(ctx, order)
     if rank == "rank_region":
-        out["Rank national"] = order["rank_national"].astype("Int64")
+        out[whole_rank_label(ctx)] = order["rank_national"].astype("Int64")
     if ctx.previous_round is not None and "change" in have:
         out[f"Change since round {ctx.previous_round}"] = order["change"].astype(float).round(1) + 0.0
     people = {col: population_label(col) for col in population_columns(ctx)}
@@ -600,9 +647,12 @@ def pillar_summary(ctx) -> pd.DataFrame:
         One row per score (index first); ``Median in <region>``, ``National median``,
         ``Difference`` and ``Rank of <region> among N regions`` (by median, 1 = most
         stable).  For the overview only the national median, lowest and highest
-        region median.
+        region median.  With the regions of several countries, the medians over all
+        locations are headed ``Median, all three countries`` (:func:`whole_median_label`)
+        and a regional report also gives the median of its country (``Median in Niger``).
     """
     cols = [ctx.index_id, *ctx.pillars]
+    whole = whole_median_label(ctx)
     rows = []
     for col in cols:
         medians = region_medians(ctx, col)
@@ -611,12 +661,15 @@ def pillar_summary(ctx) -> pd.DataFrame:
         if ctx.region is not None:
             here = ctx.current[col].median()
             row[f"Median in {ctx.region_name}"] = here
-            row["National median"] = nat
-            row["Difference"] = here - nat
+            own = country_median(ctx, col)
+            if own is not None:
+                row[f"Median in {own[0]}"] = own[1]
+            row[whole] = nat
+            row["Difference" if own is None else f"Difference from {whole_name(ctx)}"] = here - nat
             row[f"Rank among {len(medians)} regions"] = (int((medians > here).sum()) + 1 if pd.notna(here)
                                                          else pd.NA)
         else:
-            row["National median"] = nat
+            row[whole] = nat
             row["Lowest region median"] = medians.min()
             row["Highest region median"] = medians.max()
         rows.append(row)
@@ -637,7 +690,9 @@ def _reference(ctx) -> str:
 
 
 def _reference_name(ctx) -> str:
-    return f"the {ctx.region_name} median" if ctx.region is not None else "the national median"
+    if ctx.region is not None:
+        return f"the {ctx.region_name} median"
+    return "the national median" if not several_countries(ctx) else f"the median of {whole_name(ctx)}"
 
 
 def _explain_round(ctx):
@@ -988,6 +1043,7 @@ def method_note(ctx) -> pd.DataFrame:
     rows[SPEC_HASH_ITEM] = summary.pop("spec hash")
     rows["Toolkit version"] = summary.pop("toolkit version", __version__)
     rows.update({k[:1].upper() + k[1:]: v for k, v in summary.items()})
+    rows.update(method_words(ctx))
     rows["Scale"] = (f"0-{scale(ctx):g}, {scale(ctx):g} = most stable; rank 1 = most stable "
                      "(ties share the lowest rank)")
     from . import uncertainty
@@ -1012,8 +1068,42 @@ def method_note(ctx) -> pd.DataFrame:
                        "and the median profile of its region in this round (every indicator at the region's "
                        "median score, aggregated like the index); "
                        + (f"contributions under {number(floor, 2)} points are not named; " if floor else "")
-                       + "answers in words are the key informants' combined answers (see stability.explain)")
+                       + "answers in words are the key informants' combined answers")
     return pd.DataFrame({"Item": list(rows), "Value": list(rows.values())})
+
+
+def method_words(ctx) -> dict[str, str]:
+    """The method note's imputation, outlier treatment, normalisation and aggregation in words for readers
+    (the registries' ``plain`` words; the specification file has the options themselves)."""
+    from ..aggregate import AGGREGATIONS
+    from ..normalise import NORMALISERS
+
+    spec = ctx.spec
+    n = spec.normalise
+    scope = {"round": "each round's own values", "pooled": "all rounds together",
+             "reference": f"round {n.reference_round} (the reference round), applied to every round"}[n.scope]
+    words = {"Imputation": ("missing answers stay missing" if spec.impute.method == "none"
+                            else f"a missing answer takes the {_impute_method(ctx)}")}
+    t = spec.treat
+    if t.method != "none":
+        words["Outlier treatment"] = (
+            f"an indicator with skewness beyond ±{t.skew_thresh:g} and kurtosis above {t.kurt_thresh:g} has its "
+            f"most extreme values pulled in (winsorised, up to {t.winmax} values)"
+            + ("; when that is not enough it is log-transformed" if t.log_fallback else ""))
+    plain = NORMALISERS[n.method].meta.get("plain", n.method).format(**n.model_dump())
+    overridden = any(ind.normalise is not None and ind.normalise.method for ind in spec.indicators)
+    words["Normalisation"] = (f"each indicator {plain}" + (", unless the specification says otherwise for it"
+                                                          if overridden else "")
+                              + f"; statistics taken from the data (imputation, outliers, ranges) come from {scope}")
+    levels = spec.levels
+    parts = []
+    for below, lv in zip(levels, levels[1:]):
+        how = AGGREGATIONS[lv.method].meta.get("plain", lv.method).format(p=lv.p if lv.p is not None else 1)
+        need = (f", computed when at least {lv.threshold:.0%} of them have a value" if lv.threshold is not None
+                else "")
+        parts.append(f"{lv.name.lower()}: {how} of its {below.name.lower()}s{need}")
+    words["Aggregation"] = "; ".join(parts)
+    return words
 
 
 def weights_words(ctx) -> list[str]:
@@ -1113,7 +1203,9 @@ def compute_league_table(ctx) -> pd.DataFrame:
             out[f"% of {population_label(col)} in {lab}"] = (part / total.where(total > 0) * 100.0).reindex(out.index)
     if ctx.previous_round is not None:
         before = _in_round(ctx, ctx.scores, ctx.previous_round).groupby(region)[ctx.index_id].median()
-        out[f"Change of median since round {ctx.previous_round}"] = out["Median index"] - before.reindex(out.index)
+        # from the medians as shown (1 decimal), so that the table's numbers add up
+        out[f"Change of median since round {ctx.previous_round}"] = (out["Median index"].round(1)
+                                                                     - before.reindex(out.index).round(1))
     out.insert(0, "Rank", out["Median index"].rank(ascending=False, method="min").astype("Int64"))
     out.insert(1, admin_term(1).capitalize(), [ctx.regions.get(p, p) for p in out.index])
     out.insert(2, "P-code", out.index.astype(str))

@@ -26,6 +26,16 @@ LATEST = "latest"
 SELECTIONS = ("national", "current")
 
 
+def overview_name(regions) -> str:
+    """The name of the overview report of ``regions`` (admin-1 p-codes): ``Country overview``, or
+    ``Overview of Mali, Burkina Faso and Niger`` when they lie in several countries."""
+    from ..geo import COUNTRY_NAMES, country_of
+
+    found = {country_of(str(p)) for p in regions}
+    names = [name for iso, name in COUNTRY_NAMES.items() if iso in found]
+    return f"Overview of {', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "Country overview"
+
+
 @dataclass
 class ReportContext:
     """Everything a report shows is derived from this.
@@ -146,16 +156,9 @@ class ReportContext:
 
         return self.once("current", select)
 
-    def _overview_name(self) -> str:
-        from ..geo import COUNTRY_NAMES, country_of
-
-        found = {country_of(p) for p in self.regions}
-        names = [name for iso, name in COUNTRY_NAMES.items() if iso in found]
-        return f"Overview of {', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "Country overview"
-
     @property
     def title(self) -> str:
-        where = f"{self.region_name} ({self.region})" if self.region else self._overview_name()
+        where = f"{self.region_name} ({self.region})" if self.region else overview_name(self.regions)
         return f"{self.spec.name}: {where}, round {self.round}"
 
 

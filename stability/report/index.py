@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..io import write_text_atomic
 from ..pipeline import category_summary
+from .context import overview_name
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -119,7 +120,7 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
         rows.append(f'<tr class="{slug}">{tds}</tr>')
     overview = _manifest(folder / "overview")
     ov_ok = overview.get("status") == OK
-    ov_link = ('<p><a href="overview/report.html">Country overview</a>'
+    ov_link = (f'<p><a href="overview/report.html">{e(overview_name(regions))}</a>'
                + (' · <a href="overview/rankings.xlsx">all locations (Excel)</a>'
                   if ov_ok and (folder / "overview" / "rankings.xlsx").exists() else "")
                + (' · <a href="overview/map.html">interactive map (offline)</a>'

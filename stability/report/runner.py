@@ -43,7 +43,7 @@ from .. import __version__
 from ..exceptions import ParameterError, ReportError, SpecError
 from ..io import dataset_files, file_checksum, files_version
 from ..paths import default_dataset, default_spec, reports_dir
-from .context import check_region, region_names, region_rounds, resolve_round
+from .context import check_region, overview_name, region_names, region_rounds, resolve_round
 
 log = logging.getLogger("stability.report")
 
@@ -421,7 +421,8 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
         out = safe_folder(folder, OVERVIEW)
         params = {**base, "output_dir": str(out)}
         template = templates / OVERVIEW_NOTEBOOK
-        jobs.insert(0, Job(OVERVIEW, f"{spec.name}: country overview, round {rnd}", str(template), str(out),
+        what = overview_name(regions)
+        jobs.insert(0, Job(OVERVIEW, f"{spec.name}: {what[0].lower()}{what[1:]}, round {rnd}", str(template), str(out),
                            params, _inputs(params, template, version, spec, spec_file, run_key), timeout, retries,
                            facts=facts(OVERVIEW)))
     if sum(j.assessed for j in jobs) <= 1:  # a pre-warmed kernel server only pays off over several reports

@@ -13,6 +13,10 @@ from .. import change
 from . import content, figures, uncertainty
 
 
+#: Locations listed in a report's table of those that dropped a category (the largest falls).
+DROPPED_SHOWN = 15
+
+
 def _changes(ctx) -> pd.DataFrame:
     def make():
         table = ctx.once_round("location_changes_all", lambda: change.location_changes(ctx.result, ctx.round))
@@ -28,12 +32,14 @@ def dropped_text(ctx) -> list[str]:
     ch = _changes(ctx)
     moves = ch["category_move"].value_counts()
     dropped, rose = int(moves.get("dropped", 0)), int(moves.get("rose", 0))
-    where = ctx.region_name if ctx.region is not None else "the country"
+    where = ctx.region_name if ctx.region is not None else content.whole_name(ctx)
     text = (f"Since round {ctx.previous_round}, {dropped} location{'s' if dropped != 1 else ''} of {where} dropped "
             f"to a less stable category and {rose} rose to a more stable one")
     if dropped:
-        text += "; those that dropped are listed below, largest fall first, with the pillars that moved by more " \
-                f"than {change.MOVE_THRESHOLD:g} points."
+        pillars = f"with the pillars that moved by more than {change.MOVE_THRESHOLD:g} points"
+        text += (f"; those that dropped are listed below, largest fall first, {pillars}." if dropped <= DROPPED_SHOWN
+                 else f"; the {DROPPED_SHOWN} largest falls are listed below, largest first, {pillars} (all "
+                 f"{dropped:,} are in the workbook's Change sheet).")
     else:
         text += "."
     lines = [text]
@@ -58,11 +64,12 @@ def dropped_text(ctx) -> list[str]:
     return lines
 
 
-def dropped_table(ctx, top: int | None = 15) -> pd.DataFrame | None:
+def dropped_table(ctx, top: int | None = DROPPED_SHOWN) -> pd.DataFrame | None:
     """Locations that dropped a category since the previous round (largest fall of the index first).
 
     Columns: location name, cercle, category then and now, index then and now, change,
-    the pillars that moved, location id.  None without a previous round; ``top=None`` lists all.
+    the pillars that moved, location id.  None without a previous round; ``top`` rows at most (the
+    largest falls; ``top=None`` lists all).
     """
     if ctx.previous_round is None:
         return None
