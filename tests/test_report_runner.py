@@ -258,3 +258,32 @@ def test_index_links_a_workbook_only_for_reports_built_without_error(mali_result
     assert 'href="ML01/rankings.xlsx"' in page
     assert 'href="ML02/rankings.xlsx"' not in page and 'href="ML03/rankings.xlsx"' not in page
     assert '<tr class="not-assessed">' in page and '<span class="status-not-assessed">not assessed</span>' in page
+
+
+def test_reports_of_another_index_are_marked_not_linked(mali_result, tmp_path):
+    """A round's folder where another index's reports were built (another spec or other data) does not pass
+    them off as this index's: the index page marks them, links none of their files, and the runner says so."""
+    from stability.report.context import region_names
+    from stability.report.index import foreign_reports, render_index
+    from stability.report.runner import _other_index_notes
+
+    mine = {"spec_hash": mali_result.spec_hash, "data": mali_result.data_version}
+    theirs = {"spec_hash": "371cde4aad86", "data": "0123456789ab"}
+    for name, inputs in (("ML01", mine), ("ML06", theirs), ("BF56", theirs), ("overview", theirs)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": "ok", "inputs": inputs}))
+        for file in ("report.html", "rankings.xlsx", "map.html"):
+            (tmp_path / name / file).write_text("x")
+    assert foreign_reports(tmp_path, mali_result) == ["BF56", "ML06", "overview"]
+    page = render_index(tmp_path, mali_result, 3, region_names(mali_result))
+    assert 'href="ML01/rankings.xlsx"' in page and 'href="ML01/report.html"' in page
+    assert not any(f'href="{where}' in page for where in ("ML06/", "BF56/", "overview/"))
+    assert '<span class="status-other-index">other index</span> – built from another index (spec hash ' \
+           '371cde4aad86, data version 0123456789ab); rebuild it with this index' in page
+    assert "Country overview <span class=\"status-other-index\">(built from another index" in page
+
+    notes = _other_index_notes(tmp_path, mali_result, region_names(mali_result), {"ML05"})
+    assert len(notes) == 2
+    assert notes[0].startswith("the reports of ML06 and overview in ") and "stability report --all" in notes[0]
+    assert "also holds reports of another index (BF56)" in notes[1] and "its own --out folder" in notes[1]
+    assert _other_index_notes(tmp_path, mali_result, region_names(mali_result), {"ML06", "overview", "BF56"}) == []

@@ -31,6 +31,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.45em 0.6em; text-align: left;
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #fdecea; } .status-ok { color: #1a7f37; } .status-failed { color: #b2182b; font-weight: 600; }
 tr.not-assessed td { color: #666; } .status-not-assessed { color: #666; font-style: italic; }
+tr.other-index td { color: #666; } .status-other-index { color: #8a5a00; font-weight: 600; }
 .footer { color: #777; font-size: 0.85em; margin-top: 2em; }
 """
 
@@ -40,6 +41,29 @@ def _manifest(folder: Path) -> dict:
         return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+#: Status shown for a report folder built from another index (another spec or other data).
+OTHER_INDEX = "other index"
+
+
+def other_index(manifest: dict, result) -> str | None:
+    """Why a report's manifest is of another index than ``result`` (spec hash or data version differ), in
+    words; None when it is of this index (or says nothing of its inputs)."""
+    inputs = manifest.get("inputs") or {}
+    spec_hash, data = inputs.get("spec_hash"), inputs.get("data")
+    if (spec_hash in (None, result.spec_hash)) and (data in (None, result.data_version)):
+        return None
+    return f"built from another index (spec hash {spec_hash}, data version {data})"
+
+
+def foreign_reports(folder: Path, result) -> list[str]:
+    """Names of the report folders in ``folder`` (a round's) whose manifest is of another index, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(d.name for d in folder.iterdir()
+                  if d.is_dir() and (d / "manifest.json").is_file() and other_index(_manifest(d), result))
 
 
 def summary_table(result, survey_round, regions: dict[str, str]) -> pd.DataFrame:
@@ -100,16 +124,19 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
     for r in table.itertuples(index=False):
         m = _manifest(folder / r.pcode)
         status = m.get("status", "not built")
+        other = other_index(m, result)
+        if other:  # its numbers are not this index's: no links to its outputs
+            status, m = OTHER_INDEX, {"error": f"{other}; rebuild it with this index"}
         slug = e(status.replace(" ", "-"))
-        link = (f'<a href="{e(r.pcode)}/report.html">{e(r.region)}</a>' if (folder / r.pcode / "report.html").exists()
-                else e(r.region))
+        link = (f'<a href="{e(r.pcode)}/report.html">{e(r.region)}</a>'
+                if status != OTHER_INDEX and (folder / r.pcode / "report.html").exists() else e(r.region))
         cells = [(link, ""), (e(r.pcode), ""), (f"{r.locations:,}", "num"), (_fmt(float(r.median)), "num"),
                  (_fmt(float(r.low)), "num"), (_fmt(float(r.high)), "num")]
         if has_idps:
             cells.append((_fmt(float(r.idps_low), 0), "num"))
         if has_ret:
             cells.append((_fmt(float(r.returnees_low), 0), "num"))
-        err = f" – {e(m.get('error', ''))}" if status == FAILED else ""
+        err = f" – {e(m.get('error', ''))}" if status in (FAILED, OTHER_INDEX) else ""
         cells.append((f'<span class="status-{slug}">{e(status)}</span>{err}', ""))
         wb = folder / r.pcode / "rankings.xlsx"
         cells.append((f'<a href="{e(r.pcode)}/rankings.xlsx">rankings.xlsx</a>' if status == OK and wb.exists()
@@ -119,8 +146,11 @@ def render_index(folder: Path, result, survey_round, regions: dict[str, str]) ->
         tds = "".join(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>" for text, cls in cells)
         rows.append(f'<tr class="{slug}">{tds}</tr>')
     overview = _manifest(folder / "overview")
-    ov_ok = overview.get("status") == OK
-    ov_link = (f'<p><a href="overview/report.html">{e(overview_name(regions))}</a>'
+    ov_other = other_index(overview, result) if overview else None
+    ov_ok = overview.get("status") == OK and not ov_other
+    ov_link = (f'<p>{e(overview_name(regions))} <span class="status-other-index">({e(ov_other)}; rebuild it '
+               'with this index)</span></p>') if ov_other else (
+               f'<p><a href="overview/report.html">{e(overview_name(regions))}</a>'
                + (' · <a href="overview/rankings.xlsx">all locations (Excel)</a>'
                   if ov_ok and (folder / "overview" / "rankings.xlsx").exists() else "")
                + (' · <a href="overview/map.html">interactive map (offline)</a>'

@@ -433,8 +433,33 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
     tables = shared_tables(result, rnd, todo, geo)
     add_uncertainty(tables, source, result)
     save_cache(cache, result, geo, tables)
+    info = [note] if note else []
+    info += _other_index_notes(folder, result, regions, {j.name for j in jobs})
     return jobs, {"result": result, "round": rnd, "folder": folder, "regions": regions, "uncertainty": source,
-                  "info": [note] if note else []}
+                  "info": info}
+
+
+def _other_index_notes(folder: Path, result, regions: dict, building: set) -> list[str]:
+    """Notes on the report folders of the round built from another index that this batch leaves as they are:
+    those of its regions (the index page marks them) and the others (the index page leaves them out)."""
+    from .index import foreign_reports
+
+    others = [n for n in foreign_reports(folder, result) if n not in building]
+    listed = [n for n in others if n in regions or n == OVERVIEW]
+    unlisted = [n for n in others if n not in listed]
+
+    def some(names):  # "ML06, ML07 and overview", at most six names
+        shown = names[:6] + ([f"{len(names) - 6} more"] if len(names) > 6 else [])
+        return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+    notes = []
+    if listed:
+        notes.append(f"the reports of {some(listed)} in {_shown(folder)} were built from another index (another spec "
+                     "or other data): the index page marks them; stability report --all rebuilds them")
+    if unlisted:
+        notes.append(f"{_shown(folder)} also holds reports of another index ({some(unlisted)}): the index page "
+                     "leaves them out; give each index its own --out folder")
+    return notes
 
 
 class Pool:
