@@ -23,10 +23,11 @@ locations scoring lower or the same).  The criterion is
    population) in a low-stability location (the lowest category);
 2. *local integration opportunity*: at least ``idps`` IDPs (or ``idp_share`` of the population) in
    a high-stability location (the highest category);
-3. *candidate area of return*: a high-stability location in a ``nearby`` area (default the cercle)
-   whose low-stability locations host at least ``nearby_idps`` IDPs.  Origins of the displaced are
-   not surveyed, so IDPs hosted in unstable places of the same cercle stand in for "displaced from
-   nearby"; the location need not host displaced people itself;
+3. *candidate area of return*: a high-stability location in a ``nearby`` area (default the admin-2
+   area: the cercle in Mali, the province in Burkina Faso, the department in Niger) whose low-stability
+   locations host at least ``nearby_idps`` IDPs.  Origins of the displaced are not surveyed, so IDPs
+   hosted in unstable places of the same area stand in for "displaced from nearby"; the location need
+   not host displaced people itself;
 4. *monitor*: any other location with IDPs or returnees;
 5. *no displaced people*: not a priority.
 
@@ -102,9 +103,44 @@ def measured(spec) -> dict[str, list[str]]:
     return out
 
 
-def _nearby(spec) -> str | None:
+def nearby_column(spec) -> str | None:
+    """The column of the ``nearby`` areas of the candidate-return rule: ``priorities.nearby``, else the
+    admin-2 column (cercle, province, department), else the region column (None without admin columns)."""
     p, admin = spec.priorities, spec.columns.admin
     return p.nearby or (admin[1] if len(admin) > 1 else (admin[0] if admin else None))
+
+
+#: What the reports call an admin-2 area of data whose country is not known from its p-codes.
+DEFAULT_ADMIN2 = "cercle"
+
+
+def admin2_term(region) -> str:
+    """What an admin-2 area of the region with p-code ``region`` is called: ``cercle`` (Mali), ``province``
+    (Burkina Faso), ``department`` (Niger); :data:`DEFAULT_ADMIN2` for a p-code of another country."""
+    from .geo import country_of
+    from .locations import ADMIN_LEVEL_NAMES
+
+    names = ADMIN_LEVEL_NAMES.get(country_of(region))
+    return names[1] if names and len(names) > 1 else DEFAULT_ADMIN2
+
+
+def nearby_terms(spec, rows: pd.DataFrame) -> pd.Series:
+    """What the ``nearby`` area of each row is called: the admin-2 word of the row's country (by its region
+    p-code: :func:`admin2_term`), ``region``, or the name of the ``priorities.nearby`` column."""
+    area, admin = nearby_column(spec), spec.columns.admin
+    if area is not None and len(admin) > 1 and area == admin[1]:
+        if admin[0] in rows.columns:
+            codes = rows[admin[0]].astype(object)
+            return codes.map({r: admin2_term(r) for r in codes.dropna().unique()}).fillna(DEFAULT_ADMIN2)
+        return pd.Series(DEFAULT_ADMIN2, index=rows.index, dtype=object)
+    word = "region" if area is not None and admin and area == admin[0] else (area or "round")
+    return pd.Series(word, index=rows.index, dtype=object)
+
+
+def plural(n, one: str, many: str | None = None) -> str:
+    """``"1 IDP"``, ``"1,240 IDPs"``: a count with its noun in the singular or the plural."""
+    n = int(round(float(n)))
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def _keys(spec) -> list[str]:
@@ -242,8 +278,10 @@ def _people(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series(np.nan, index=frame.index, dtype=float)
 
 
-def _fmt(values: pd.Series) -> pd.Series:
-    return values.fillna(0).round().astype("int64").map("{:,}".format)
+def _counted(values: pd.Series, one: str, many: str) -> pd.Series:
+    """``"1 IDP"``, ``"1,240 IDPs"`` for each count (missing counts as 0)."""
+    n = pd.Series(values, dtype=float).fillna(0).round().astype("int64")
+    return n.map("{:,}".format) + pd.Series(np.where(n.to_numpy() == 1, " " + one, " " + many), index=n.index)
 
 
 def classify(result, round=None) -> pd.DataFrame:
@@ -288,7 +326,7 @@ def classify(result, round=None) -> pd.DataFrame:
                                 | ((idp_share >= p.idp_share) if p.idp_share is not None else False))
 
     # IDPs hosted in low-stability locations of the same nearby area and round
-    area = _nearby(spec)
+    area = nearby_column(spec)
     if area is not None and area not in rows.columns:
         from .exceptions import SpecError
 
@@ -312,18 +350,17 @@ def classify(result, round=None) -> pd.DataFrame:
 
     where = pd.Series(np.where(cat.isna(), "a location without an index score",
                                "a " + cat.fillna("").astype(str) + "-stability location"), index=rows.index)
-    txt_idps, txt_ret = _fmt(idps), _fmt(ret)
-    area_name = "the same " + ("cercle" if area is not None and len(c.admin) > 1 and area == c.admin[1]
-                               else "region" if area is not None and c.admin and area == c.admin[0]
-                               else (area or "round"))
+    txt_idps, txt_ret = _counted(idps, "IDP", "IDPs"), _counted(ret, "returnee", "returnees")
+    txt_nearby = _counted(pd.Series(nearby, index=rows.index), "IDP", "IDPs")
+    area_name = "the same " + nearby_terms(spec, rows)  # cercle, province or department: the row's country
     detail = pd.Series(np.select(
         [class_id == "urgent_return", class_id == "local_integration", class_id == "candidate_return",
          class_id == "monitor"],
-        [txt_ret + " returnees in " + where,
-         txt_idps + " IDPs in " + where,
-         where + " with " + _fmt(pd.Series(nearby, index=rows.index)) + " IDPs hosted in low-stability "
-         "locations of " + area_name + " (it hosts " + txt_idps + " IDPs and " + txt_ret + " returnees)",
-         txt_idps + " IDPs and " + txt_ret + " returnees in " + where],
+        [txt_ret + " in " + where,
+         txt_idps + " in " + where,
+         where + " with " + txt_nearby + " hosted in low-stability locations of " + area_name
+         + " (it hosts " + txt_idps + " and " + txt_ret + ")",
+         txt_idps + " and " + txt_ret + " in " + where],
         "no IDPs or returnees reported in " + where).astype(object), index=rows.index)
     crit_text = np.where(unmet_text == "", "no IASC criterion unmet", "unmet: " + unmet_text)
     labels_of = pd.Series(class_id).map(CLASSES)
@@ -379,25 +416,31 @@ def summary(result, round, by: str = "region") -> pd.DataFrame:
     return g
 
 
-def rule_text(spec) -> str:
-    """The classification rule in words, with the spec's thresholds."""
+def rule_text(spec, area_word: str | None = None) -> str:
+    """The classification rule in words, with the spec's thresholds.
+
+    ``area_word`` names the ``nearby`` area of the candidate-return rule (``province`` for a Burkina Faso
+    region, ``admin-2 area (cercle, province or department)`` for several countries); by default the
+    admin-2 word of Mali (:data:`DEFAULT_ADMIN2`), ``region``, or the ``priorities.nearby`` column.
+    """
     p = spec.priorities
     labels = list(spec.categories.labels)
     met, unmet = thresholds(spec)
-    area = _nearby(spec)
+    area = nearby_column(spec)
     admin = spec.columns.admin
-    area_word = ("cercle" if len(admin) > 1 and area == admin[1] else "region" if admin and area == admin[0]
-                 else (area or "round"))
+    if area_word is None:
+        area_word = (DEFAULT_ADMIN2 if len(admin) > 1 and area == admin[1]
+                     else "region" if admin and area == admin[0] else (area or "round"))
 
-    def count(n, share, noun):
-        text = f"at least {n:,.0f} {noun}"
+    def count(n, share, one):
+        text = f"at least {plural(n, one)}"
         return text + (f" (or {share:.0%} of the population)" if share is not None else "")
 
     return (f"Each location falls in the first class whose rule holds: {CLASSES['urgent_return'].lower()} — "
-            f"{count(p.returnees, p.returnee_share, 'returnees')} in a {labels[0]}-stability location; "
-            f"{CLASSES['local_integration'].lower()} — {count(p.idps, p.idp_share, 'IDPs')} in a "
+            f"{count(p.returnees, p.returnee_share, 'returnee')} in a {labels[0]}-stability location; "
+            f"{CLASSES['local_integration'].lower()} — {count(p.idps, p.idp_share, 'IDP')} in a "
             f"{labels[-1]}-stability location; {CLASSES['candidate_return'].lower()} — a {labels[-1]}-stability "
-            f"location whose {area_word} hosts at least {p.nearby_idps:,.0f} IDPs in {labels[0]}-stability "
+            f"location whose {area_word} hosts at least {plural(p.nearby_idps, 'IDP')} in {labels[0]}-stability "
             f"locations (a proxy for people displaced from nearby: origins are not surveyed); "
             f"{CLASSES['monitor'].lower()} — any other location with IDPs or returnees; otherwise "
             f"{CLASSES['no_displaced'].lower()}.  An IASC criterion is met where its indicators' mean score is "

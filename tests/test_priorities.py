@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stability import priorities as pr
@@ -26,14 +28,23 @@ PEOPLE = dict(idps=[0, 200, 50, 600, 20, 0], returnees=[150, 0, 0, 10, 0, 0],
 
 @pytest.fixture(scope="module")
 def small(make_spec, make_frame):
-    def build(**priorities):
-        spec = make_spec(admin=["region", "cercle"],
-                         indicator_options={k: {"iasc": v} for k, v in TAGS.items()},
+    def build(people=None, **priorities):
+        spec = make_spec(indicator_options={k: {"iasc": v} for k, v in TAGS.items()},
+                         columns={"location": "loc", "round": None, "admin": ["region", "cercle"],
+                                  "admin_names": ["region_name", "cercle_name"]},
                          **({"priorities": priorities} if priorities else {}))
-        data = make_frame([r[0] for r in ROWS], **PEOPLE)
+        people = {**PEOPLE, **(people or {})}
+        data = make_frame([r[0] for r in ROWS], **people, region_name=people["region"],
+                          cercle_name=[f"Area {c}" for c in people["cercle"]])
         return compute(data, spec, check=False)
 
     return build
+
+
+def _ctx(result, region, regions=None):
+    regions = regions or {r: r for r in sorted(set(result.scores["region"]))}
+    return ReportContext(result=result, round=None, previous_round=None, region=region,
+                         region_name=regions.get(region, "all regions"), regions=regions)
 
 
 def _classes(result):
@@ -153,3 +164,90 @@ def test_mali_classification(mali_result):
     assert pr.classify(mali_result, last).equals(t)  # deterministic
     s = pr.summary(mali_result, last)
     assert s["locations"].sum() == len(t)
+
+
+# --------------------------------------------------------------------------- words for readers
+def test_counts_of_one_are_singular(small):
+    """"it hosts 1 IDPs" was the reason of a Niger location: one IDP, one returnee, in every sentence."""
+    res = small(people={"idps": [0, 200, 1, 600, 1, 0], "returnees": [150, 0, 0, 1, 0, 0]})
+    _, t = _classes(res)
+    r = dict(zip(t["loc"], t["reason"]))
+    assert "(it hosts 1 IDP and 0 returnees)" in r["L002"]
+    assert r["L003"].startswith("Monitor: 600 IDPs and 1 returnee in a low-stability location")
+    assert r["L004"].startswith("Monitor: 1 IDP and 0 returnees in a medium-stability location")
+    assert not any(re.search(r"\b1 (IDPs|returnees)\b", x) for x in t["reason"])
+    one = small(people={"idps": [0, 200, 0, 1, 0, 0]}, nearby_idps=1, returnees=1, idps=1)
+    assert "with 1 IDP hosted in low-stability locations" in pr.classify(one).set_index("loc").at["L002", "reason"]
+    rule = pr.rule_text(one.spec)
+    assert "at least 1 returnee in" in rule and "at least 1 IDP in" in rule and "hosts at least 1 IDP in" in rule
+    assert "at least 500 IDPs in" in pr.rule_text(small().spec)
+
+
+@pytest.mark.parametrize("codes, word", [(("ML05", "ML06"), "cercle"), (("BF56", "BF54"), "province"),
+                                          (("NE006", "NE005"), "department")])
+def test_admin2_areas_are_named_in_the_words_of_the_country(small, codes, word):
+    """Burkina Faso and Niger reports spoke of cercles: the rule, the table, the reasons and the workbook."""
+    res = small(people={"region": [codes[0] if r == "R1" else codes[1] for r in PEOPLE["region"]]})
+    assert f"low-stability locations of the same {word} (it hosts" in pr.classify(res).set_index("loc").at[
+        "L002", "reason"]
+    ctx = _ctx(res, codes[1])
+    assert f"location whose {word} hosts at least 500 IDPs" in rp.rule_sentence(ctx)
+    table = rp.priorities_table(ctx, top=None, include_none=True)
+    assert word.capitalize() in table.columns and word.capitalize() in rp.workbook_sheets(ctx)["Priorities"].columns
+    assert all(f"same {word}" in x for x in table.loc[table["Class"] == pr.CLASSES["candidate_return"], "Reason"])
+    if word != "cercle":
+        assert "Cercle" not in table.columns and "cercle" not in rp.rule_sentence(ctx)
+        assert not table["Reason"].str.contains("cercle").any()
+
+
+def test_an_overview_of_several_countries_uses_a_neutral_word(small):
+    # L002 (the candidate area of return) is in Niger, its cercle-mates L003 in Burkina Faso, L004 in Niger
+    res = small(people={"region": ["BF56" if r == "R1" else "NE006" for r in PEOPLE["region"]]})
+    ctx = _ctx(res, None)
+    assert "location whose admin-2 area (province or department) hosts at least 500 IDPs" in rp.rule_sentence(ctx)
+    sheet = rp.workbook_sheets(ctx)["Priorities"]
+    assert "Admin-2 area" in sheet.columns and "Cercle" not in sheet.columns
+    reasons = dict(zip(sheet["Location id"], sheet["Reason"]))
+    assert "same department" in reasons["L002"]  # each location in the words of its own country
+    # Mali alone: still cercles
+    mali = small(people={"region": ["ML05" if r == "R1" else "ML06" for r in PEOPLE["region"]]})
+    assert "whose cercle hosts" in rp.rule_sentence(_ctx(mali, None))
+    assert "Cercle" in rp.priorities_table(_ctx(mali, None)).columns
+
+
+def test_the_table_says_how_many_locations_it_shows(small, mali_result):
+    ctx = _ctx(small(), None)  # monitor: L003 and L004
+    assert rp.table_note(ctx) is None  # every location with displaced people is shown
+    note = rp.table_note(ctx, top=1)
+    assert len(rp.priorities_table(ctx, top=1)) == 4  # one per class with displaced people
+    assert "at most 1 location per class" in note and "monitor, 1 of 2 (most IDPs and returnees first)" in note
+    assert "local integration opportunity, 1 of 1;" in note
+    assert "All 6 locations of all regions" in note and "\u201cPriorities\u201d sheet" in note
+    assert "rankings.xlsx" in note
+    # Mopti: 10 shown of each class with more
+    from stability.report.context import context_for
+
+    mopti = context_for(mali_result, "ML05", "latest", geo={})
+    counts = rp.classified(mopti)["class_id"].value_counts()
+    note = rp.table_note(mopti)
+    for k in ("local_integration", "candidate_return", "monitor"):
+        assert counts[k] > rp.TOP_PER_CLASS
+        assert f"{pr.CLASSES[k].lower()}, {rp.TOP_PER_CLASS} of {counts[k]:,} (most" in note
+    assert f"All {len(rp.classified(mopti)):,} locations of Mopti" in note
+
+
+def test_the_overview_has_the_classes_per_region(small):
+    res = small()
+    ctx = _ctx(res, None, {"R1": "Region 1", "R2": "Region 2"})
+    table = rp.class_by_region(ctx)
+    assert list(table.columns) == ["Region", *pr.CLASSES.values(), "All locations", "P-code"]
+    assert list(table["Region"]) == ["Region 1", "Region 2", "Total"] and list(table["P-code"]) == ["R1", "R2", ""]
+    s = pr.summary(res, None, by="region").pivot(index="region", columns="class_id", values="locations")
+    for code, row in table.set_index("P-code").drop("").iterrows():
+        assert [row[pr.CLASSES[k]] for k in pr.CLASSES] == [s.at[code, k] for k in pr.CLASSES]
+    total = table.set_index("Region").loc["Total"]
+    assert total["All locations"] == len(ROWS) and total[pr.CLASSES["monitor"]] == 2
+    assert (table[list(pr.CLASSES.values())].iloc[:-1].sum(axis=1) == table["All locations"].iloc[:-1]).all()
+    assert rp.REGION_SHEET in rp.workbook_sheets(ctx)
+    region = _ctx(res, "R1", {"R1": "Region 1", "R2": "Region 2"})
+    assert rp.class_by_region(region) is None and rp.REGION_SHEET not in rp.workbook_sheets(region)

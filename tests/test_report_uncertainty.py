@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
 import subprocess
 import sys
 
@@ -22,9 +23,10 @@ import pytest
 from stability import uncertainty
 from stability.cli import main
 from stability.exceptions import ParameterError
+from stability.paths import PROJECT_ROOT
 from stability.report import content, figures, runner, trends
 from stability.report import uncertainty as unc
-from stability.report.context import load_context, map_layers, save_cache, shared_tables
+from stability.report.context import compute_result, context_for, load_context, map_layers, save_cache, shared_tables
 
 REGION = "ML05"  # Mopti
 RUNS = 20
@@ -215,6 +217,60 @@ def test_the_workbook_has_the_region_s_rows_of_the_analysis(ctx, run, tmp_path):
     assert "beyond noise" in note["Change"] and f"{RUNS} runs" in note["Uncertainty"]
 
 
+def _sheet(ctx, tmp_path) -> pd.DataFrame:
+    path = content.write_rankings(ctx, tmp_path)
+    book = openpyxl.load_workbook(path, read_only=True)
+    rows = list(book["Uncertainty"].values)
+    book.close()
+    return pd.DataFrame(rows[1:], columns=rows[0]).set_index("Location id (location_id)")
+
+
+def test_the_workbook_sheet_reads_for_readers(ctx, run, tmp_path):
+    """Whole ranks (as the HTML rounds them), yes / no, blank where there is nothing to judge, and a
+    non-robust category said in words."""
+    rows = _rows(run, ctx)
+    sheet = _sheet(ctx, tmp_path).loc[rows.index]
+    # ranks: whole places, half up as in the ranked table (uncertainty.csv keeps the type-7 quantiles)
+    fractional = False
+    for col in ("rank_low", "rank_high", "rank_median", "rank_region_low", "rank_region_high", "rank_region_median"):
+        got = sheet[[h for h in sheet.columns if h.endswith(f"({col})")][0]]
+        assert got.map(lambda v: isinstance(v, int)).all(), col
+        assert list(got) == [int(np.floor(v + 0.5)) for v in rows[col]], col
+        fractional |= bool((rows[col] % 1 != 0).any())
+    assert fractional  # the run has fractional bounds: the test checks the rounding
+    # change beyond noise: blank without a previous round (no change to judge), else yes / no
+    beyond = sheet["Change beyond noise (beyond_noise)"]
+    new = rows["change"].isna()
+    assert new.any() and (~new).any()
+    assert beyond[new.to_numpy()].isna().all()
+    assert list(beyond[~new.to_numpy()]) == ["yes" if v else "no" for v in rows.loc[~new, "beyond_noise"]]
+    assert set(sheet["Single key informant (single_informant)"]) == {"no"}
+    # robust category: the category, or "not robust" (the words of the ranking chart) for a scored location
+    robust = sheet["Robust category (same in at least 90 % of the runs) (robust_category)"]
+    scored = rows["index"].notna().to_numpy()
+    expected = [r if isinstance(r, str) else "not robust" for r in rows.loc[scored, "robust_category"]]
+    assert list(robust[scored]) == expected and "not robust" in expected
+    legend = " ".join(t.get_text() for t in unc.ranking_chart(ctx).legends[0].get_texts())
+    assert f"category {unc.NOT_ROBUST}" in legend  # the same words as the report's chart
+
+
+def test_a_location_without_a_previous_round_has_no_change_to_judge(ctx, overview, run):
+    """``beyond_noise`` is False in the run for a location first assessed now; the reports leave it blank."""
+    rows = _rows(run, ctx)
+    new = rows.index[rows["change"].isna()]
+    assert len(new) and not rows.loc[new, "beyond_noise"].any()
+    ids = pd.Series(list(rows.index))
+    flags = unc.change_flags(ctx, ids)
+    assert [f is None for f in flags] == list(rows["change"].isna())
+    assert list(flags[rows["change"].notna().to_numpy()]) == list(rows.loc[rows["change"].notna(), "beyond_noise"])
+    counts = unc.change_counts(ctx, ids, rows["change"].reset_index(drop=True))
+    assert sum(counts.values()) == int(rows["change"].notna().sum())
+    table = unc.region_table(overview).set_index("P-code")
+    changed = rows[rows["change"].notna()]
+    assert table.at[REGION, "Share of the changes beyond noise (%)"] == pytest.approx(
+        round(changed["beyond_noise"].mean() * 100, 1))
+
+
 # --------------------------------------------------------------------------- country overview
 def test_the_overview_has_the_paragraph_the_sobol_chart_and_a_table_per_region(overview, run):
     text = " ".join(unc.paragraph(overview))
@@ -243,6 +299,53 @@ def test_without_a_run_the_report_is_as_before_plus_a_hint(plain, ctx):
     assert "Uncertainty" not in content.workbook_sheets(plain) and "Uncertainty" not in \
         content.method_note(plain)["Item"].tolist()
     assert "stability report --uncertainty 200" in unc.hint(plain) and unc.hint(ctx) is None
+
+
+def test_the_hint_gives_the_command_in_full(plain, mali_result):
+    assert unc.how_to(plain) == "stability uncertainty, or stability report --uncertainty 200 --region ML05"
+    older = context_for(mali_result, REGION, mali_result.rounds[-2], geo={})
+    assert unc.how_to(older).endswith("--uncertainty 200 --region ML05 --round 2")
+    assert unc.how_to(context_for(mali_result, None, "latest", geo={})).endswith("--uncertainty 200 --all")
+
+
+LG_DATA, LG_SPEC = "data/raw/liptako_gourma_illustrative", "data/specs/liptako_gourma.yaml"
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_the_hint_names_the_report_s_data_and_spec(absolute):
+    """A plain ``stability uncertainty`` analyses the embedded Mali survey (a run a Liptako-Gourma report then
+    ignores as computed from another index): the hint gives the report's --data and --spec."""
+    paths = [str(PROJECT_ROOT / p) if absolute else p for p in (LG_DATA, LG_SPEC)]  # the runner's are absolute
+    result, _, _ = compute_result(*paths)
+    options = f"--data {LG_DATA} --spec {LG_SPEC}"
+    hint = unc.hint(context_for(result, "BF56", "latest", geo={}))
+    assert (f"stability uncertainty {options}, or stability report --uncertainty 200 --region BF56 {options} "
+            "adds it") in hint
+    assert unc.how_to(context_for(result, None, "latest", geo={})).endswith(f"--uncertainty 200 --all {options}")
+
+
+def test_the_hint_finds_a_spec_beside_the_data(mali_spec, tmp_path):
+    import shutil
+
+    import yaml
+
+    data = tmp_path / "my survey"
+    shutil.copytree(PROJECT_ROOT / "data" / "raw" / "mali_illustrative", data)
+    spec = yaml.safe_load((PROJECT_ROOT / "data" / "specs" / "mali.yaml").read_text(encoding="utf-8"))
+    spec["name"] = "Our stability index"
+    (data / "our_spec.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result, _, _ = compute_result(data, data / "our_spec.yaml")
+    assert result.spec.hash != mali_spec.hash
+    ctx = context_for(result, REGION, "latest", geo={})
+    options = f"--data {shlex.quote(str(data))} --spec {shlex.quote(str(data / 'our_spec.yaml'))}"
+    assert "'" in options  # a path with a space is quoted for the shell
+    assert unc.how_to(ctx) == (f"stability uncertainty {options}, or stability report --uncertainty 200 --region "
+                               f"ML05 {options}")
+    (data / "our_spec.yaml").unlink()  # nowhere to be found: the reader fills it in
+    assert unc.how_to(ctx).startswith(f"stability uncertainty --data {shlex.quote(str(data))} --spec SPEC.yaml, or")
+    # explicit paths, as the user gave them
+    assert unc.how_to(ctx, data_path="survey", spec_path="spec.yaml").startswith(
+        "stability uncertainty --data survey --spec spec.yaml, or")
 
 
 def test_kernels_never_import_salib_or_distributed(cache, tmp_path):
@@ -341,3 +444,19 @@ def test_a_matching_run_in_the_default_folder_is_used(saved, tmp_path, monkeypat
     assert info["uncertainty"] is not None and info["info"] == []
     _, off = runner.plan_jobs(region=REGION, all_regions=False, out_root=tmp_path, uncertainty=0)
     assert off["uncertainty"] is None
+
+
+def test_the_hint_uses_the_data_and_spec_the_report_was_given(tmp_path):
+    """A report's context keeps the data and spec it was given, and its hint names them, wherever the spec is."""
+    import shutil
+
+    from stability.report.context import load_context
+
+    spec = tmp_path / "elsewhere" / "lg.yaml"
+    spec.parent.mkdir()
+    shutil.copy(PROJECT_ROOT / "data" / "specs" / "liptako_gourma.yaml", spec)
+    data = PROJECT_ROOT / "data" / "raw" / "liptako_gourma_illustrative"
+    ctx = load_context(data_path=data, spec_path=spec, region="BF56")
+    assert ctx.inputs == {"data_path": str(data), "spec_path": str(spec)}
+    assert unc.how_to(ctx).startswith(
+        f"stability uncertainty --data data/raw/liptako_gourma_illustrative --spec {shlex.quote(str(spec))}, or")

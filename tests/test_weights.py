@@ -339,6 +339,11 @@ def test_outcome_weights_recover_the_generators_true_weights(mali_result):
     assert truth["weight"].groupby(truth["pillar"]).sum().round(6).eq(1).all()
     rho = spearmanr(d.weights, true).statistic
     assert rho >= 0.8, rho
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(r"these weights recover \(Spearman (\d\.\d\d)", readme)
+    assert quoted and float(quoted.group(1)) == round(rho, 2), (quoted and quoted.group(0), rho)  # the README's figure
     for pillar, idx in d.groups.groupby(d.groups).groups.items():
         assert spearmanr(d.weights[idx], true[idx]).statistic >= 0.8, pillar
     model = d.tables["model"].iloc[0]

@@ -66,6 +66,9 @@ class ReportContext:
     region_name: str
     regions: dict[str, str]
     geo: dict = field(default_factory=dict)
+    #: The data and spec the report was given (``data_path``, ``spec_path``; "" = the embedded defaults), for
+    #: the commands a report tells its reader to run (:func:`load_context` sets them).
+    inputs: dict = field(default_factory=dict, repr=False, compare=False)
     #: Tables of this round and region computed beforehand (name -> table), e.g. by ``stability report``
     #: once for the whole batch (:func:`shared_tables`); :meth:`once` returns them instead of computing.
     precomputed: dict = field(default_factory=dict, repr=False, compare=False)
@@ -410,13 +413,17 @@ def load_context(data_path: str | Path = "", spec_path: str | Path = "", survey_
     from ..spec import load_spec
 
     payload = None
+    inputs = {"data_path": str(data_path or ""), "spec_path": str(spec_path or "")}
     if cache_path and Path(cache_path).is_file():
         spec = load_spec(spec_path or default_spec())
         payload = load_cache(cache_path, cache_key(data_path or default_dataset(), spec))
     if payload is None:
         result, _, _ = compute_result(data_path, spec_path)
-        return context_for(result, region, survey_round, map_layers(result))
+        ctx = context_for(result, region, survey_round, map_layers(result))
+        ctx.inputs = inputs
+        return ctx
     ctx = context_for(payload["result"], region, survey_round, payload["geo"])
+    ctx.inputs = inputs
     tables = payload.get("tables") or {}
     if tables.get("round") == ctx.round:
         ctx.precomputed = dict(tables.get("reports", {}).get(ctx.region or "", {}))

@@ -4,9 +4,13 @@ Every function takes a :class:`~stability.report.context.ReportContext` (``ctx.r
 ``ctx.round``, ``ctx.region``) and returns plain data with reader-facing column names, using only
 the public API of :class:`~stability.pipeline.Result` (``scores``, ``spec``, ``stage()``).
 
+Admin-2 areas are named in the words of the report's country (:func:`area_term`: cercle in Mali,
+province in Burkina Faso, department in Niger; ``admin-2 area`` for an overview of several countries).
+
 ==========================  ==================================================
-the rule in words           :func:`rule_sentence`
-priority classes            :func:`class_summary`, :func:`priorities_table`
+the rule in words           :func:`rule_sentence`, :func:`area_term`
+priority classes            :func:`class_summary`, :func:`class_by_region` (overview),
+                            :func:`priorities_table`, :func:`table_note`
 IASC criteria               :func:`criteria_table`, :func:`criteria_sentences`
 workbook                    :func:`workbook_sheets`
 ==========================  ==================================================
@@ -18,10 +22,19 @@ import pandas as pd
 
 from .. import priorities as pr
 from ..spec import IASC_CRITERIA
+from . import content
 from .content import in_scope
 
 #: Locations shown per class in the report's priorities table.
 TOP_PER_CLASS = 10
+#: Sheet of the rankings workbook with every location, its class and its reason.
+SHEET = "Priorities"
+#: Sheet of the overview's workbook with the locations per class and region (:func:`class_by_region`).
+REGION_SHEET = "Priority classes by region"
+#: How the locations of each class are ordered in :func:`priorities_table`, in words (see :data:`ORDER_BY`).
+ORDER_WORDS = {"urgent_return": "most returnees", "local_integration": "most IDPs",
+               "candidate_return": "most IDPs in low-stability locations nearby",
+               "monitor": "most IDPs and returnees", "no_displaced": "location id"}
 #: The people count that orders the locations of each class (largest first) in :func:`priorities_table`.
 ORDER_BY = {"urgent_return": "returnees", "local_integration": "idps", "candidate_return": "nearby_low_idps",
             "monitor": "displaced", "no_displaced": "displaced"}
@@ -44,9 +57,39 @@ def classified(ctx) -> pd.DataFrame:
     return once("priorities", make) if once is not None else make()
 
 
+def area_term(ctx, neutral_only: bool = False) -> str:
+    """What the report calls an admin-2 area (:func:`stability.report.content.admin_term`): ``cercle`` in
+    Mali, ``province`` in Burkina Faso, ``department`` in Niger; for an overview of several countries
+    ``admin-2 area (cercle, province or department)`` (``admin-2 area`` with ``neutral_only``)."""
+    from ..locations import ADMIN_LEVEL_NAMES
+
+    term = content.admin_term(2, ctx)
+    if ctx.region is None and not neutral_only and term.startswith("admin-"):
+        kinds = list(dict.fromkeys(ADMIN_LEVEL_NAMES[iso][1] for iso in content.countries_of(ctx)
+                                   if iso in ADMIN_LEVEL_NAMES))
+        if len(kinds) > 1:
+            term += f" ({_or_words(kinds)})"
+    return term
+
+
+def _or_words(items) -> str:
+    items = [str(x) for x in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
 def rule_sentence(ctx) -> str:
-    """The classification rule and the criteria thresholds in words (from the spec)."""
-    return pr.rule_text(ctx.result.spec)
+    """The classification rule and the criteria thresholds in words (from the spec), with the admin-2 areas
+    named as in the report's country (:func:`area_term`)."""
+    return pr.rule_text(ctx.result.spec, area_word=_nearby_word(ctx))
+
+
+def _nearby_word(ctx, neutral_only: bool = False) -> str | None:
+    """The ``nearby`` area of the candidate-return rule in words when it is the admin-2 area (:func:`area_term`),
+    else None (the words of :func:`stability.priorities.rule_text`)."""
+    spec = ctx.result.spec
+    admin = spec.columns.admin
+    nearby = pr.nearby_column(spec)
+    return area_term(ctx, neutral_only) if nearby is not None and len(admin) > 1 and nearby == admin[1] else None
 
 
 def _names(ids) -> str:
@@ -79,7 +122,8 @@ def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) 
     :data:`ORDER_BY` count first, then location id.  Locations without displaced people are left
     out unless ``include_none``.
 
-    Columns (each only when the data have it): ``Class``, ``Location``, ``Cercle``, ``IDPs``,
+    Columns (each only when the data have it): ``Class``, ``Location``, ``Region`` (overview), the admin-2
+    area (``Cercle``, ``Province``, ``Department`` or ``Admin-2 area``: :func:`area_term`), ``IDPs``,
     ``Returnees``, ``Category``, the index (its label), ``Unmet IASC criteria``, ``Reason``,
     ``Location id``.
     """
@@ -105,7 +149,7 @@ def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) 
     if ctx.region is None and len(c.admin_names) > 0 and c.admin_names[0] in t.columns:
         out["Region"] = t[c.admin_names[0]]
     if len(c.admin_names) > 1 and c.admin_names[1] in t.columns:
-        out["Cercle"] = t[c.admin_names[1]]
+        out[area_term(ctx, neutral_only=True).capitalize()] = t[c.admin_names[1]]
     for col, label in ((p.idp_column, "IDPs"), (p.returnee_column, "Returnees")):
         if col in t.columns:
             out[label] = t[col].round().astype("Int64")
@@ -115,6 +159,59 @@ def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) 
     out["Reason"] = t["reason"] + _pocket_words(ctx, t[c.location])
     out["Location id"] = t[c.location]
     return out.reset_index(drop=True)
+
+
+def _shown_counts(ctx, top: int | None = TOP_PER_CLASS) -> list[tuple[str, int, int]]:
+    """``(class id, shown, of)`` for each class with displaced people in :func:`priorities_table`."""
+    counts = classified(ctx)["class_id"].value_counts()
+    return [(k, int(counts.get(k, 0)) if top is None else min(top, int(counts.get(k, 0))), int(counts.get(k, 0)))
+            for k in pr.CLASSES if k != "no_displaced" and counts.get(k, 0)]
+
+
+def table_note(ctx, top: int | None = TOP_PER_CLASS) -> str | None:
+    """How many locations of each class :func:`priorities_table` shows, of how many, and where the full list
+    is (the workbook's Priorities sheet); None when the table shows every location with displaced people."""
+    counts = _shown_counts(ctx, top)
+    if not any(shown < of for _, shown, of in counts):
+        return None
+    words = dict(ORDER_WORDS)
+    area = _nearby_word(ctx, neutral_only=True)
+    if area:
+        words["candidate_return"] = f"most IDPs in low-stability locations of the same {area}"
+    parts = [f"{pr.CLASSES[k].lower()}, {shown:,} of {of:,}" + (f" ({words[k]} first)" if shown < of else "")
+             for k, shown, of in counts]
+    total = len(classified(ctx))
+    return (f"Shown: at most {pr.plural(top, 'location')} per class, those with the most people concerned "
+            f"\u2014 {'; '.join(parts)}. All {pr.plural(total, 'location')} of "
+            f"{ctx.region_name if ctx.region is not None else 'all regions'}, with the class and the reason of "
+            f"each, are in the \u201c{SHEET}\u201d sheet of the rankings workbook ({content.WORKBOOK_NAME}).")
+
+
+def class_by_region(ctx) -> pd.DataFrame | None:
+    """Locations per priority class and region, for the overview (None for a region's report, or without a
+    region column).
+
+    One row per region (in p-code order, named as in the report), then a ``Total`` row; columns: the region
+    (``Region``), one column per class of :data:`stability.priorities.CLASSES` (zeros included), ``All
+    locations`` and ``P-code``.
+    """
+    admin = ctx.result.spec.columns.admin
+    if ctx.region is not None or not admin:
+        return None
+    t = classified(ctx)
+    col = admin[0]
+    if col not in t.columns:
+        return None
+    counts = pd.crosstab(t[col], t["class_id"]).reindex(columns=list(pr.CLASSES), fill_value=0)
+    order = [p for p in ctx.regions if p in counts.index] + sorted(p for p in counts.index if p not in ctx.regions)
+    counts = counts.reindex(order).astype("int64")
+    counts.columns = [pr.CLASSES[k] for k in counts.columns]
+    counts["All locations"] = counts.sum(axis=1)
+    counts.loc["Total"] = counts.sum(axis=0)
+    out = counts.reset_index(drop=True)
+    out.insert(0, content.admin_term(1).capitalize(), [ctx.regions.get(p, p) for p in order] + ["Total"])
+    out["P-code"] = [*order, ""]
+    return out
 
 
 def _pocket_words(ctx, ids: pd.Series) -> pd.Series:
@@ -181,10 +278,15 @@ def _with_note(ctx, table: pd.DataFrame) -> pd.DataFrame:
 
 def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     """Sheets for the rankings workbook: ``Priorities`` (every location with its class and reason),
-    ``Priority classes`` (counts and people per class), ``IASC criteria`` and ``Priority rule``."""
-    return {
-        "Priorities": _with_note(ctx, priorities_table(ctx, top=None, include_none=True)),
+    ``Priority classes`` (counts and people per class), for the overview ``Priority classes by region``
+    (:func:`class_by_region`), ``IASC criteria`` and ``Priority rule``."""
+    sheets = {
+        SHEET: _with_note(ctx, priorities_table(ctx, top=None, include_none=True)),
         "Priority classes": _with_note(ctx, class_summary(ctx)),
-        "IASC criteria": _with_note(ctx, criteria_table(ctx)),
-        "Priority rule": pd.DataFrame({"Rule": [rule_sentence(ctx), *criteria_sentences(ctx)]}),
     }
+    by_region = class_by_region(ctx)
+    if by_region is not None:
+        sheets[REGION_SHEET] = _with_note(ctx, by_region)
+    sheets["IASC criteria"] = _with_note(ctx, criteria_table(ctx))
+    sheets["Priority rule"] = pd.DataFrame({"Rule": [rule_sentence(ctx), *criteria_sentences(ctx)]})
+    return sheets

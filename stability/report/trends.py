@@ -60,7 +60,7 @@ def dropped_text(ctx) -> list[str]:
     else:
         lines.append(f"A change of more than {change.MOVE_THRESHOLD:g} points is called a change here; whether it "
                      "exceeds what the modelling choices and the key informants met alone produce is not estimated "
-                     f"for this report ({uncertainty.HOW_TO} does).")
+                     f"for this report ({uncertainty.how_to(ctx)} does).")
     return lines
 
 

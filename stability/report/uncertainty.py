@@ -16,14 +16,17 @@ tables of one report        :func:`report_tables` (coordinating process), :func:
                             :func:`summary`, :func:`about`, :func:`sensitivity`, :func:`available`
 ranked table                :func:`ranked_columns` (rank interval, category confidence), :func:`table_note`
 ranking chart               :func:`ranking_chart` (index of every location with its interval)
-paragraph                   :func:`paragraph` (region or country), :func:`hint` (without a run)
+paragraph                   :func:`paragraph` (region or country), :func:`hint` and :func:`how_to` (without a run)
 change                      :func:`change_counts`, :func:`change_flags` (beyond noise)
 country overview            :func:`region_table`, :func:`sensitivity_chart`
-workbook                    :func:`workbook_sheets` (``Uncertainty``)
+workbook                    :func:`workbook_sheets` (``Uncertainty``), :func:`for_readers`
 ==========================  ==================================================
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,8 +40,10 @@ SENSITIVITY = "uncertainty_sensitivity"
 ABOUT = "uncertainty_about"
 #: Sheet of the rankings workbook with the report's rows of the analysis.
 SHEET = "Uncertainty"
-#: The command lines a reader can run to get intervals.
-HOW_TO = "stability uncertainty, or stability report --uncertainty 200"
+#: What the ``Uncertainty`` sheet says for a scored location whose category is not robust (as the ranking chart).
+NOT_ROBUST = "not robust"
+#: What the ``Uncertainty`` sheet says for a yes/no column (``beyond_noise``, ``single_informant``).
+YES, NO = "yes", "no"
 #: The modelling choices in words, as :data:`stability.uncertainty.FACTOR_LABELS` (used when a run does not say).
 CHOICE_ITEMS = {"normalise alternatives": "the normalisation method", "aggregate alternatives": "the aggregation method",
                 "winmax alternatives": "the outlier treatment", "impute alternatives": "the imputation method"}
@@ -184,7 +189,115 @@ def hint(ctx) -> str | None:
     if available(ctx):
         return None
     return ("How sure each rank and category is (rank intervals, category confidence, changes beyond noise) is not "
-            f"estimated in this report: {HOW_TO} adds it.")
+            f"estimated in this report: {how_to(ctx)} adds it.")
+
+
+def how_to(ctx, data_path=None, spec_path=None) -> str:
+    """The command lines that give the report an uncertainty analysis, in full: ``stability uncertainty, or
+    stability report --uncertainty 200 --region ML05`` for the embedded survey and spec, else with the report's
+    ``--data`` and ``--spec`` (``stability uncertainty --data D --spec S, or stability report --uncertainty 200
+    --region BF56 --data D --spec S``: a plain ``stability uncertainty`` would analyse the embedded survey, a
+    run the report then ignores as computed from another index).  ``--all`` for the overview, ``--round`` for
+    a round before the latest.
+
+    ``data_path`` and ``spec_path`` are the report's (as given to ``stability report``); by default those the
+    report was given (:attr:`ReportContext.inputs`), else the data are found from the files the index was read
+    from and the spec among the embedded specs and the files beside the data, by its hash.  Paths are shown relative to the project (else the current folder) when within it.
+    """
+    import shlex
+
+    options = _data_options(ctx, data_path, spec_path)
+    which = ["--region", str(ctx.region)] if ctx.region is not None else ["--all"]
+    rounds = list(getattr(ctx.result, "rounds", None) or [])
+    if rounds and ctx.round is not None and str(ctx.round) != str(rounds[-1]):
+        which += ["--round", str(ctx.round)]
+    report = " ".join(["stability report --uncertainty 200", *map(shlex.quote, which)] + ([options] if options else []))
+    return f"stability uncertainty{' ' + options if options else ''}, or {report}"
+
+
+def _data_options(ctx, data_path=None, spec_path=None) -> str:
+    """``--data D --spec S`` of the report (each left out when it is the embedded default)."""
+    import shlex
+
+    from ..paths import default_dataset, default_spec
+
+    given = getattr(ctx, "inputs", None) or {}
+    data_path = data_path or given.get("data_path")
+    spec_path = spec_path or given.get("spec_path")
+    data = Path(data_path) if data_path else _data_of(ctx.result)
+    spec = Path(spec_path) if spec_path else _spec_of(ctx.result.spec.hash, data)
+    words = []
+    if data is not None and not _same_path(data, default_dataset()):
+        words += ["--data", _shown(data)]
+    if spec is None:
+        if ctx.result.spec.hash != _hash_of(default_spec()):
+            words += ["--spec", "SPEC.yaml"]  # not found: the reader fills in the spec file of this report
+    elif not _same_path(spec, default_spec()):
+        words += ["--spec", _shown(spec)]
+    return " ".join(w if w == "SPEC.yaml" else shlex.quote(w) for w in words)
+
+
+def _data_of(result) -> Path | None:
+    """The dataset the index was read from: the folder of its ``dataset.yaml``, else its answers file."""
+    files = {role: Path(f) for role, f in ((result.source or {}).get("files") or {}).items() if f}
+    if not files:
+        return None
+    for folder in dict.fromkeys(f.parent for f in files.values()):
+        if (folder / "dataset.yaml").is_file():
+            return folder
+    return files.get("answers", next(iter(files.values())))
+
+
+def _spec_of(spec_hash: str, data: Path | None) -> Path | None:
+    """The spec file with hash ``spec_hash``: among the embedded specs, and the YAML files beside the data."""
+    from ..paths import data_dir
+
+    places = [data_dir() / "specs"]
+    if data is not None:
+        places += [data if data.is_dir() else data.parent]
+    for place in places:
+        for path in sorted(place.glob("*.y*ml")) if place.is_dir() else []:
+            if _hash_of(path) == spec_hash:
+                return path
+    return None
+
+
+def _hash_of(path) -> str | None:
+    path = Path(path)
+    try:
+        return _spec_hash(str(path.resolve()), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _spec_hash(path: str, mtime: int) -> str | None:
+    from ..exceptions import SpecError
+    from ..spec import load_spec
+
+    try:
+        return load_spec(path).hash
+    except (SpecError, OSError, ValueError):
+        return None
+
+
+def _same_path(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project (else the current folder) when within it, else as it is."""
+    from ..paths import PROJECT_ROOT
+
+    for base in (PROJECT_ROOT, Path.cwd()):
+        try:
+            return Path(path).resolve().relative_to(Path(base).resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+    return str(path)
 
 
 def heading_text(ctx) -> str | None:
@@ -392,9 +505,14 @@ def change_counts(ctx, ids: pd.Series, change: pd.Series) -> dict | None:
 
 
 def change_flags(ctx, ids: pd.Series) -> pd.Series:
-    """``beyond_noise`` of each location id (missing when the run does not have it)."""
+    """``beyond_noise`` of each location id: True or False, missing (None) for a location without a change
+    (not assessed in the previous round: no change to judge) and when the run does not have it."""
     by = _by_location(ctx)
-    return pd.Series(ids.map(by["beyond_noise"]).to_numpy(), index=ids.index, dtype=object)
+    flags = ids.map(by["beyond_noise"]).astype(object)
+    if "change" in by.columns:
+        flags = flags.where(ids.map(by["change"]).notna().to_numpy(), None)
+    flags = flags.where(flags.notna(), None)
+    return pd.Series(flags.to_numpy(), index=ids.index, dtype=object)
 
 
 def change_intervals(ctx, ids: pd.Series) -> list[str]:
@@ -580,8 +698,8 @@ def sensitivity_chart(ctx):
 
 # --------------------------------------------------------------------------- workbook
 def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
-    """``Uncertainty``: the report's rows of the analysis's ``locations`` table, with the location names
-    (empty without a run)."""
+    """``Uncertainty``: the report's rows of the analysis's ``locations`` table, with the location names, as
+    readers read them (:func:`for_readers`: whole ranks, yes / no, ``not robust``; empty without a run)."""
     if not available(ctx):
         return {}
     loc = locations(ctx).copy()
@@ -589,11 +707,40 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     names = ctx.current.drop_duplicates(c.location).set_index(c.location)
     if c.name and c.name in names.columns and c.name not in loc.columns:
         loc.insert(1, c.name, loc[c.location].map(names[c.name]).astype(object))
-    if "robust_category" in loc.columns:
-        loc["robust_category"] = loc["robust_category"].astype(object)
-    if "category" in loc.columns:
-        loc["category"] = loc["category"].astype(object)
+    loc = for_readers(loc)
     return {SHEET: loc.rename(columns=sheet_headers(ctx, loc.columns))}
+
+
+def for_readers(loc: pd.DataFrame) -> pd.DataFrame:
+    """The analysis's ``locations`` rows as the ``Uncertainty`` sheet shows them to readers.
+
+    - ranks (``rank``, ``rank_median``, ``rank_low``... and ``rank_region_*``) in whole places, rounded as the
+      HTML report rounds them (half up: :func:`_whole`; ``uncertainty.csv`` keeps the type-7 quantiles);
+    - ``beyond_noise`` ``yes`` / ``no``, blank for a location without a change (not assessed in the previous
+      round: no change to judge); every other yes/no column (``single_informant``) ``yes`` / ``no``;
+    - ``robust_category`` the category, or ``not robust`` for a scored location whose category is not robust
+      (the words of the ranking chart), blank for a location without an index.
+    """
+    out = loc.copy()
+    for col in out.columns:
+        name = str(col)
+        if name == "rank" or name.startswith("rank_"):
+            values = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float)
+            out[col] = pd.array(np.where(np.isnan(values), np.nan, np.floor(values + 0.5)), dtype="Int64")
+    if "category" in out.columns:
+        out["category"] = out["category"].astype(object).where(out["category"].notna(), None)
+    if "robust_category" in out.columns:
+        robust = out["robust_category"].astype(object)
+        scored = out["index"].notna() if "index" in out.columns else out.get("category", robust).notna()
+        out["robust_category"] = robust.where(robust.notna(), np.where(scored, NOT_ROBUST, None)).astype(object)
+    has_change = out["change"].notna() if "change" in out.columns else pd.Series(True, index=out.index)
+    for col in out.columns:
+        values = out[col]
+        if values.dtype == bool or str(values.dtype) == "boolean" or (
+                values.dtype == object and len(values.dropna()) and values.dropna().map(type).eq(bool).all()):
+            words = values.map(lambda v: None if v is None or pd.isna(v) else YES if bool(v) else NO).astype(object)
+            out[col] = words.where(has_change, None) if str(col) == "beyond_noise" else words
+    return out
 
 
 def sheet_headers(ctx, columns) -> dict[str, str]:
