@@ -31,9 +31,11 @@ value (the others are ``not mapped``), sorted by location id:
    values); any other is
    **not significant**.
 6. *Areas*: pocket (or hotspot) locations linked in the neighbour graph (in either direction) form
-   one area; areas of at least ``min_size`` locations are named after their most common cercle and
-   the embedded GeoNames locality nearest their centroid (:func:`stability.geo.load_localities`);
-   smaller ones stay pocket or hotspot locations without an area.
+   one area; areas of at least ``min_size`` locations are named after their most common cercle
+   (admin-2 area) and an embedded GeoNames locality (:func:`stability.geo.load_localities`) of the
+   country of most of their locations: in that cercle if it has any, else in their most common
+   region, else anywhere in the country, the one nearest the centre of those locations (see
+   :func:`_place`); smaller ones stay pocket or hotspot locations without an area.
 7. *Change*: each area is matched with the area of the same kind in the previous round with which
    it shares most locations: ``appeared`` (none shares any), ``grew``, ``shrank`` or ``stable`` (by
    number of locations); an area of the previous round matched by none is ``gone`` (a row of its own).
@@ -267,13 +269,14 @@ def _frame(scores: pd.DataFrame, spec) -> pd.DataFrame:
         return pd.Series(np.nan, index=scores.index, dtype=float if numeric else object)
 
     admin, names = list(cols.admin), list(cols.admin_names or [])
-    level = 1 if len(admin) > 1 else 0
+    level = 1 if len(admin) > 1 else 0  # the admin-2 (the region, when the data have no admin-2)
     out = pd.DataFrame({
         "_location": scores[cols.location],
         "_round": scores[cols.round] if cols.round and cols.round in scores.columns else 0,
         "_index": col(spec.root.id),
         "_lon": col(cols.longitude), "_lat": col(cols.latitude),
         "_idps": col(p.idp_column), "_returnees": col(p.returnee_column),
+        "_region_code": col(admin[0] if admin else None, numeric=False),
         "_cercle_code": col(admin[level] if admin else None, numeric=False),
         "_cercle_name": col(names[level] if len(names) > level else None, numeric=False),
     })
@@ -432,14 +435,49 @@ def _test(y, tested, w, opts, out, cls, glob) -> None:
 
 
 # --------------------------------------------------------------------------- areas
+#: Without a known country (region p-codes not of the embedded countries), an area is named after
+#: the nearest embedded locality only when it lies within this distance of the area's centre.
+UNPLACED_KM = 50.0
+
+
 @functools.lru_cache(maxsize=1)
-def _localities() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Names, longitudes and latitudes of the embedded GeoNames localities (Mali and its neighbours)."""
+def _localities() -> pd.DataFrame:
+    """The embedded GeoNames localities with their country, region and admin-2 p-codes.
+
+    Columns ``name``, ``longitude``, ``latitude``, ``country`` (ISO3), ``admin1`` and ``admin2``
+    (p-codes, None when unknown).  Mali's localities carry their cercle and region; the others are
+    placed in the admin-1 (and Burkina Faso's province) polygon of their own country that contains
+    them, and Niger's in the department of their region whose seat is nearest
+    (:func:`stability.geo.nearest_department`, as the data's Niger locations).
+    """
     from . import geo
 
     table = geo.load_localities(country=None)
-    return (table["name"].to_numpy(dtype=object), table["longitude"].to_numpy(dtype=float),
-            table["latitude"].to_numpy(dtype=float))
+    lon = table["longitude"].to_numpy(dtype=float)
+    lat = table["latitude"].to_numpy(dtype=float)
+    country = table["countrycode"].map(geo.PCODE_PREFIXES).to_numpy(dtype=object)
+
+    def codes(column):
+        return np.array([v if isinstance(v, str) and v else None for v in table[column]], dtype=object)
+
+    admin1, admin2 = codes("adm1_pcode"), codes("adm2_pcode")
+    try:
+        import shapely
+
+        for layer, target, column in ((geo.load_admin1(), admin1, "adm1_pcode"),
+                                      (geo.load_admin2(), admin2, "adm2_pcode")):
+            for iso, code, geom in zip(layer["adm0_iso3"], layer[column], layer.geometry):
+                todo = np.flatnonzero((country == iso) & np.array([v is None for v in target]))
+                if len(todo):
+                    target[todo[shapely.contains_xy(geom, lon[todo], lat[todo])]] = code
+        niger = np.flatnonzero((country == "NER") & np.array([v is not None for v in admin1]))
+        if len(niger):
+            found = geo.nearest_department(lon[niger], lat[niger], admin1[niger])
+            admin2[niger] = [v or None for v in found]
+    except Exception:  # boundaries unavailable: localities are placed by country only
+        pass
+    return pd.DataFrame({"name": table["name"].astype(str).to_numpy(dtype=object), "longitude": lon,
+                         "latitude": lat, "country": country, "admin1": admin1, "admin2": admin2})
 
 
 @functools.lru_cache(maxsize=1)
@@ -450,27 +488,72 @@ def _admin_names() -> dict:
     return dict(zip(table["pcode"], table["name"]))
 
 
-def _nearest_locality(lon: float, lat: float, transformer) -> str:
-    names, llon, llat = _localities()
-    if not len(names):
-        return ""
-    x, y = transformer.transform(llon, llat)
-    cx, cy = transformer.transform(lon, lat)
-    return str(names[int(np.argmin((np.asarray(x) - cx) ** 2 + (np.asarray(y) - cy) ** 2))])
+def _most_common(values: pd.Series):
+    """The most common non-missing value (ties: the first in sorted order of text), or None."""
+    values = values.dropna()
+    values = values[values.astype(str) != ""]
+    if values.empty:
+        return None
+    counts = values.astype(str).value_counts()
+    return sorted(counts.index[counts == counts.max()])[0]
 
 
 def _cercle(members: pd.DataFrame) -> str:
-    """The most common cercle name of an area's locations (ties: first in alphabetical order)."""
-    names = members["_cercle_name"]
+    """The name of the most common admin-2 area of an area's locations (ties: first in alphabetical order).
+
+    Counted on p-codes when the data have them (so that two areas spelled alike stay apart), else on names.
+    """
     codes = members["_cercle_code"]
-    if names.isna().all():
-        lookup = _admin_names()
-        names = codes.map(lambda c: lookup.get(c, c) if isinstance(c, str) else c)
-    names = names.dropna().astype(str)
-    if names.empty:
+    if codes.notna().any():
+        code = _most_common(codes)
+        named = members.loc[codes.astype(str) == code, "_cercle_name"].dropna()
+        if len(named):
+            return str(_most_common(named))
+        return str(_admin_names().get(code, code))
+    name = _most_common(members["_cercle_name"])
+    return "" if name is None else str(name)
+
+
+def _place(members: pd.DataFrame, transformer) -> str:
+    """The embedded locality an area is named after ("" when none fits).
+
+    Candidates are the localities of the country of most of the area's locations (from their region
+    p-codes); among them those of the admin-2 area of most of its locations, if any, else those of
+    its region, if any, else the whole country; the one nearest the centre of the area's locations
+    in that admin area is taken.  A country of no embedded locality gives "", and without a known
+    country only a locality within :data:`UNPLACED_KM` of the area's centre is taken.
+    """
+    from .geo import country_of
+
+    table = _localities()
+    if table.empty:
         return ""
-    counts = names.value_counts()
-    return str(sorted(counts.index[counts == counts.max()])[0])
+    region = members["_region_code"].astype(object)
+    country = _most_common(region.map(lambda p: country_of(p) if isinstance(p, str) else None))
+    near = members
+    if country is not None:
+        table = table[table["country"] == country]
+        for level, column in (("admin2", "_cercle_code"), ("admin1", "_region_code")):
+            code = _most_common(members[column])
+            mine = table[table[level] == code] if code is not None else table.iloc[0:0]
+            if len(mine):
+                table, near = mine, members[members[column].astype(str) == code]
+                break
+    if table.empty:
+        return ""
+    x, y = transformer.transform(table["longitude"].to_numpy(), table["latitude"].to_numpy())
+    cx, cy = transformer.transform(float(near["_lon"].mean()), float(near["_lat"].mean()))
+    d2 = (np.asarray(x) - cx) ** 2 + (np.asarray(y) - cy) ** 2
+    best = int(np.argmin(d2))
+    if country is None and d2[best] > (UNPLACED_KM * 1000.0) ** 2:
+        return ""
+    return str(table["name"].iat[best])
+
+
+def _area_name(ident: str, cercle: str, locality: str) -> str:
+    if locality:
+        return f"near {locality} ({cercle})" if cercle else f"near {locality}"
+    return f"in {cercle}" if cercle else ident
 
 
 def _areas(rows, tested, w, cls, opts, transformer) -> tuple[np.ndarray, pd.DataFrame]:
@@ -494,10 +577,9 @@ def _areas(rows, tested, w, cls, opts, transformer) -> tuple[np.ndarray, pd.Data
             area[members] = ident
             part = rows.iloc[members]
             lon, lat = float(part["_lon"].mean()), float(part["_lat"].mean())
-            cercle, locality = _cercle(part), _nearest_locality(lon, lat, transformer)
-            name = f"near {locality}" if locality else ident
+            cercle, locality = _cercle(part), _place(part, transformer)
             records.append({
-                "area": ident, "kind": kind, "name": f"{name} ({cercle})" if cercle else name, "cercle": cercle,
+                "area": ident, "kind": kind, "name": _area_name(ident, cercle, locality), "cercle": cercle,
                 "locality": locality, "n_locations": len(members),
                 "members": sorted(part["_location"].tolist(), key=str),
                 "median_index": float(part["_index"].median()),

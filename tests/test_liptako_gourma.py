@@ -306,10 +306,10 @@ def test_interactive_overview_shades_regions_without_admin2_boundaries(lg_result
 
 @pytest.mark.parametrize("region, expected, absent", [
     (None, "Each admin-2 area (a cercle in Mali and a province in Burkina Faso; in Niger, where department "
-           "boundaries are not available, the region and each department seat) is shaded", ()),
+           "boundaries are not available, each region as a whole) is shaded", ()),
     ("BF56", "Each province is shaded", ("cercle", "Niger")),
-    ("NE006", "In Niger, where department boundaries are not available, the region and each department seat are "
-              "shaded by the stability category of their median index", ("cercle", "province")),
+    ("NE006", "In Niger, where department boundaries are not available, the region is shaded by the stability "
+              "category of its median index", ("cercle", "province")),
     ("ML05", "Each cercle is shaded", ("province", "Niger")),
 ])
 def test_map_reading_speaks_of_the_data_s_admin_areas(lg_result, layers, region, expected, absent):
@@ -475,3 +475,26 @@ def test_league_table_change_of_median_adds_up_with_the_medians_shown(lg_result,
     shown = table[f"Change of median since round {prev}"]
     np.testing.assert_allclose(shown, (table["Median index"] - before.reindex(shown.index)).round(1), atol=1e-9)
     assert shown["NE006"] == pytest.approx(-8.2)
+
+
+def test_uncertainty_texts_of_three_countries_speak_of_their_ranking(lg_result, layers, tmp_path):
+    """With an uncertainty analysis, the overview of a three-country survey speaks of the ranking across the
+    three countries, not of a national one (paragraph, region table, Sobol chart, Uncertainty sheet)."""
+    from stability import uncertainty
+    from stability.report import content, runner
+    from stability.report import uncertainty as unc
+    from stability.report.context import load_context, save_cache, shared_tables
+
+    run = uncertainty.analyse(lg_result, runs=8, seed=1, sobol=8, progress=False, normalise=False, winmax=False,
+                              impute=False, aggregate=False)
+    tables = shared_tables(lg_result, "latest", [None], layers)
+    runner.add_uncertainty(tables, runner.UncertaintySource(run, "computed for this test"), lg_result)
+    cache = save_cache(tmp_path / "result.pkl", lg_result, layers, tables)
+    ctx = load_context(data_path=EMBEDDED, spec_path=SPEC, cache_path=cache)
+    assert unc.available(ctx)
+    words = " ".join([*unc.paragraph(ctx), unc.chart_note(ctx) or "", unc.region_table_note(ctx) or "",
+                      unc.choices_sentence(ctx) or "", " ".join(unc.region_table(ctx).columns),
+                      " ".join(unc.workbook_sheets(ctx)["Uncertainty"])])
+    assert "national" not in words.lower(), words
+    assert "the ranking across all three countries" in words and "Median rank interval, all three countries" in words
+    assert content.whole_ranking(ctx) == "the ranking across all three countries"

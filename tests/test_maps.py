@@ -365,7 +365,7 @@ def test_pockets_are_drawn_as_rings(ctx):
     mapping = {ids[0]: "pocket A", ids[1]: "pocket B", ids[2]: "pocket A", "no-such-location": "pocket C"}
     page = interactive.interactive_map(ctx, pockets=mapping)
     assert page.count('class="ring"') == 3
-    assert "Pocket: pocket A" in page and ">pocket B</li>" in page and "pocket C" not in page
+    assert "Pocket: pocket A" in page and ">pocket B: 1</li>" in page and "pocket C" not in page
     table = pd.DataFrame({"location_id": ids[:2], "pocket": ["east", None]})
     assert interactive.pocket_classes(ctx, table) == {ids[0]: "east"}
     assert interactive.pocket_classes(ctx, table.set_index("location_id")) == {ids[0]: "east"}

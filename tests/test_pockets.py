@@ -343,3 +343,59 @@ def test_the_planted_pockets_of_the_embedded_survey_are_found(mali_result):
         kind = pk.POCKET if pid.startswith("P") else pk.HOTSPOT
         named = areas[areas["kind"] == kind]["members"]
         assert any(set(members) & set(m) for m in named), pid
+
+
+# --------------------------------------------------------------------------- names of areas
+def _planted_at(lon, lat, region, region_name, cercle, cercle_name, seed=0):
+    """The grid of :func:`grid` moved so that its planted high block is centred on (lon, lat), every location
+    in ``region`` and ``cercle``."""
+    scores, planted = grid(seed)
+    high = planted["high"]
+    scores["lon"] += lon - scores.loc[high, "lon"].mean()
+    scores["lat"] += lat - scores.loc[high, "lat"].mean()
+    return scores.assign(region=region, region_name=region_name, cercle=cercle, cercle_name=cercle_name), high
+
+
+def _nearest_locality(lon, lat):
+    from stability import geo
+
+    table = geo.load_localities(country=None)
+    d2 = ((table["longitude"] - lon) * np.cos(np.radians(lat))) ** 2 + (table["latitude"] - lat) ** 2
+    return table.loc[d2.idxmin()]
+
+
+@pytest.mark.parametrize("lon, lat, region, region_name, cercle, cercle_name, nearest, expected", [
+    # a hotspot in Tahoua (Niger) was named after Ti-n-Essako, a town of Kidal (Mali)
+    (4.532, 18.479, "NE005", "Tahoua", "NE005010", "Tassara", "Ti-n-Essako", "Tassara"),
+    # a pocket of Douentza cercle (Mopti) was named after Niafunké, in Tombouctou region
+    (-3.480, 15.505, "ML05", "Mopti", "ML0504", "Douentza", "Niafunké", "Douentza"),
+])
+def test_areas_are_named_after_a_locality_of_their_own_country_and_admin_area(
+        spec, lon, lat, region, region_name, cercle, cercle_name, nearest, expected):
+    assert _nearest_locality(lon, lat)["name"] == nearest  # the trap: the nearest locality lies elsewhere
+    scores, high = _planted_at(lon, lat, region, region_name, cercle, cercle_name)
+    area = pk.find(_result(spec, scores)).areas.set_index("kind").loc[pk.POCKET]
+    assert area["locality"] == expected and area["name"] == f"near {expected} ({cercle_name})"
+    place = pk._localities().set_index("name").loc[expected]
+    assert (place["admin1"], place["admin2"]) == (region, cercle)
+
+
+def test_an_area_is_named_after_the_admin_2_area_of_most_of_its_locations(spec):
+    """Locations split between two cercles: the name's cercle and locality are those of the larger part."""
+    scores, high = _planted_at(-3.85, 14.45, "ML05", "Mopti", "ML0506", "Mopti")
+    block = scores.index[high]
+    west = scores.loc[block, "lon"] < scores.loc[block, "lon"].quantile(0.3)  # about a quarter of the block
+    scores.loc[block[west.to_numpy()], ["cercle", "cercle_name"]] = ["ML0501", "Bandiagara"]
+    area = pk.find(_result(spec, scores)).areas.set_index("kind").loc[pk.POCKET]
+    members = scores.set_index("loc").loc[area["members"]]
+    majority = members["cercle_name"].value_counts()
+    assert majority.iloc[0] > majority.iloc[1] and area["cercle"] == majority.index[0]
+    assert pk._localities().set_index("name").loc[area["locality"], "admin2"] == \
+        members["cercle"].value_counts().index[0]
+
+
+def test_an_area_of_an_unknown_country_is_not_named_after_a_distant_locality(spec):
+    """Region p-codes of no embedded country (here Chad's): no locality within reach, the area keeps its cercle."""
+    scores, _ = _planted_at(19.0, 13.0, "TD01", "Batha", "TD0101", "Ati")
+    areas = pk.find(_result(spec, scores)).areas
+    assert set(areas["locality"]) == {""} and set(areas["name"]) == {"in Ati"}

@@ -118,6 +118,11 @@ def whole_rank_label(ctx) -> str:
     return "Rank national" if not several_countries(ctx) else f"Rank, {whole_name(ctx)}"
 
 
+def whole_ranking(ctx) -> str:
+    """``the national ranking``, or ``the ranking across all three countries`` for a multi-country survey."""
+    return "the national ranking" if not several_countries(ctx) else f"the ranking across {whole_name(ctx)}"
+
+
 def country_median(ctx, column: str | None = None) -> tuple[str, float] | None:
     """The name of the report region's country and the median of ``column`` (default: the index) over its
     locations this round: for a regional report of a multi-country survey, else None."""

@@ -16,8 +16,13 @@ What it shows, with the colours of the static figures
   around a region, its neighbours in grey;
 * every assessed location with coordinates as a point coloured by stability
   category, the least stable drawn on top;
+* in a region without admin-2 polygons (Niger's), the seats of its admin-2
+  areas (departments) as black squares labelled with the area's median index,
+  as on the static map, with a tooltip;
 * optionally, *pockets*: a class per location (see :func:`pocket_classes`)
-  drawn as a coloured ring around its point;
+  drawn as a ring around its point, each class of :mod:`stability.pockets` in
+  its fixed colour (:data:`stability.report.pockets.RINGS`, as on the static
+  map), any other class in a colour of its own;
 * a tooltip on hover or keyboard focus (name, index, category, cercle, IDPs,
   returnees, population: whichever columns exist), pan (drag) and zoom (mouse
   wheel, buttons, ``+``/``-``/``0`` keys), a legend with the cut-offs, a title,
@@ -53,13 +58,15 @@ WIDTH = 1000.0
 KM_PER_DEGREE = 111.32
 #: Polygons are simplified to this many user units (about half a pixel on a 1000-pixel-wide map).
 SIMPLIFY_UNITS = 0.5
-#: Ring colours of pocket classes (see :data:`POCKET_ORDER`): Okabe-Ito black, reddish purple,
-#: bluish green, sky blue, yellow, vermillion; distinct from the category colours of the points.
+#: Ring colours of pocket classes: the classes of :mod:`stability.pockets` take their fixed colour
+#: (:data:`stability.report.pockets.RINGS`: Okabe-Ito black, reddish purple, bluish green, sky blue, in
+#: the order of :data:`POCKET_ORDER`); any other class one of the others (yellow, vermillion...) by name.
+#: All are distinct from the category colours of the points.
 POCKET_COLOURS = ("#000000", "#CC79A7", "#009E73", "#56B4E9", "#F0E442", "#D55E00")
 #: Columns a pocket table may name its class with, in order of preference.
 POCKET_COLUMNS = ("pocket", "pocket_class", "class")
-#: Classes of :mod:`stability.pockets` in the order their rings take :data:`POCKET_COLOURS`
-#: (any other class follows, by name), and the classes that get no ring.
+#: Classes of :mod:`stability.pockets`, in the order of the legend (any other class follows, by name),
+#: and the classes that get no ring.
 POCKET_ORDER = ("pocket of stability", "hotspot of instability", "high-low outlier", "low-high outlier")
 UNMARKED_CLASSES = ("not significant", "not mapped")
 #: Radius of the location points and width of the pocket rings, in user units at zoom 1.
@@ -133,9 +140,19 @@ def pocket_classes(ctx, pockets=None) -> dict[str, str]:
 
 
 def _pocket_colours(names) -> dict[str, str]:
-    """Ring colour of each pocket class: the classes of :data:`POCKET_ORDER` first, then the others by name."""
+    """Ring colour of each pocket class present, in legend order.
+
+    A class of :mod:`stability.pockets` always takes its own colour (:data:`stability.report.pockets.RINGS`),
+    whichever other classes are present, so that a colour means the same class on every map; any other
+    class takes, by name, the colours of :data:`POCKET_COLOURS` no such class uses (cycling when there are
+    more).
+    """
+    from .pockets import RINGS
+
     ordered = [n for n in POCKET_ORDER if n in names] + sorted(n for n in names if n not in POCKET_ORDER)
-    return {name: POCKET_COLOURS[k % len(POCKET_COLOURS)] for k, name in enumerate(ordered)}
+    spare = [c for c in POCKET_COLOURS if c not in RINGS.values()] or list(POCKET_COLOURS)
+    others = [n for n in ordered if n not in RINGS]
+    return {name: RINGS[name] if name in RINGS else spare[others.index(name) % len(spare)] for name in ordered}
 
 
 # --------------------------------------------------------------------------- geometry
@@ -281,7 +298,11 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
         An HTML5 document with inline SVG, CSS and JavaScript and no external
         resource (no ``src``/``href`` to another file, no web address).
     """
+    from collections import Counter
+
     from shapely import union_all
+
+    from .pockets import class_count_words
 
     geo = ctx.geo or {}
     c = ctx.columns
@@ -383,6 +404,29 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
     svg.append('<g class="rings" aria-hidden="true">' + "".join(rings) + "</g>")
     svg.append('<g class="points">' + "".join(points) + "</g>")
 
+    # seats of the region's admin-2 areas without polygons (Niger's departments), as on the static map
+    seats = {}
+    if ctx.region is not None and level == 1 and admin2:
+        seats = {p: xy for p, xy in geo.get("admin2_seats", {}).items() if parents.get(p) == ctx.region}
+    seat_term = content.admin_term(2, ctx)
+    seat_medians, seat_counts = figures.medians_by(ctx, frame, admin2) if seats else ({}, {})
+    seat_labels = []
+    if seats:
+        svg.append('<g class="seats">')
+        for p, (sx, sy) in sorted(seats.items(), key=lambda kv: str(cercle_names.get(kv[0], kv[0]))):
+            x0, y0 = (float(v) for v in proj.xy(sx, sy))
+            name, value = cercle_names.get(p, p), seat_medians.get(p, np.nan)
+            if pd.notna(value):
+                tip = (f"{seat_term.capitalize()} {name} (seat); median index {content.number(value)} "
+                       f"({figures.class_of(ctx, [value])[0]}); {int(seat_counts.get(p, 0)):,} locations")
+            else:
+                tip = f"{seat_term.capitalize()} {name} (seat); no location assessed"
+            svg.append(f'<g transform="translate({x0:.1f},{y0:.1f})"><rect class="seat" x="-3.5" y="-3.5" width="7" '
+                       f'height="7" tabindex="0" role="img" aria-label="{_esc(tip)}"></rect></g>')
+            label = f"{name} {content.number(value)}" if pd.notna(value) else str(name)
+            seat_labels.append(f'<text class="seat-label" x="{x0:.1f}" y="{y0:.1f}" dy="-0.9em">{_esc(label)}</text>')
+        svg.append("</g>")
+
     # labels of areas (cercles of the region, regions of the country; neighbours in grey), above the points
     label_areas = areas if ctx.region is not None else outlines
     label_names = area_names if ctx.region is not None else ctx.regions
@@ -400,6 +444,7 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
         q = g.representative_point()
         x0, y0 = proj.xy(q.x, q.y)
         svg.append(f'<text x="{float(x0):.1f}" y="{float(y0):.1f}">{_esc(label_names.get(p, p))}</text>')
+    svg.extend(seat_labels)
     svg.append("</g>")
 
     # ----- the page around the map
@@ -407,12 +452,16 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
     whole_text = _whole_regions_text(whole, geo)
     heading = title or f"{ctx.title}: interactive map"
     count_text = figures.category_counts_text(ctx, cats) if len(located) else "none"
+    ringed = Counter(pocket_of[i] for i in loc_ids if i in pocket_of)
+    seat_text = (f"; the seats of its {len(seats)} {seat_term}s (no {seat_term} boundaries are available) are marked "
+                 f"with black squares labelled with the {seat_term}'s median index" if seats else "")
     description = (f"Map of {where}, round {ctx.round}: {len(located):,} assessed locations as points coloured by "
                    f"stability category ({count_text})"
-                   + (f"; {area_term}s shaded by the class of their median index" if areas else "")
+                   + (("; the region shaded by the class of its median index" if ctx.region is not None and level == 1
+                       else f"; {area_term}s shaded by the class of their median index") if areas else "")
                    + (f" ({whole_text})" if whole else "")
-                   + (f"; {sum(1 for i in loc_ids if i in pocket_of):,} locations in pockets, ringed by "
-                      "pocket class" if pocket_names else "")
+                   + seat_text
+                   + (f"; ringed by class: {content.join_words(class_count_words(ringed))}" if pocket_names else "")
                    + ". Zoom with the mouse wheel, the buttons or the + and - keys; drag to pan; move between "
                      "locations with the Tab key to read their details.")
     km = _scale_bar_km(proj.units_per_km, proj.width)
@@ -435,8 +484,12 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
         area_items.append('<li><svg width="22" height="14" aria-hidden="true"><rect width="22" height="14" '
                           'fill="url(#hatch)" stroke="#999"></rect></svg>no location assessed</li>')
     pocket_items = [f'<li><svg width="16" height="16" aria-hidden="true"><circle cx="8" cy="8" r="5.5" fill="none" '
-                    f'stroke="{pocket_colour[name]}" stroke-width="2.5"></circle></svg>{_esc(name)}</li>'
-                    for name in pocket_names]
+                    f'stroke="{pocket_colour[name]}" stroke-width="2.5"></circle></svg>{_esc(name)}: '
+                    f"{ringed[name]:,}</li>" for name in pocket_names]
+    if seats:
+        area_items.append('<li><svg width="22" height="14" aria-hidden="true"><rect x="7" y="3" width="8" '
+                          'height="8" fill="#111" stroke="#fff"></rect></svg>'
+                          f"{_esc(seat_term)} seat: median index of the {_esc(seat_term)}</li>")
     rule, _ = figures.class_cuts(ctx)
     rule_note = (" Cut-offs are the quantiles of the round's index (all regions)." if rule == "quantile" else "")
     banner = ""
@@ -447,7 +500,7 @@ def interactive_map(ctx, pockets=None, *, title: str | None = None) -> str:
               + (f"<h2>{_esc(area_term.capitalize())}s: class of the median index</h2><ul>{''.join(area_items)}</ul>"
                  if areas else "")
               + (f'<p class="note">{_esc(whole_text)}.</p>' if whole else "")
-              + (f"<h2>Pockets</h2><ul>{''.join(pocket_items)}</ul>" if pocket_items else "")
+              + (f"<h2>Ringed locations</h2><ul>{''.join(pocket_items)}</ul>" if pocket_items else "")
               + f'<p class="note">{_esc(rule_note.strip())}</p></div>')
     w, h = proj.width, proj.height
     return _TEMPLATE.format(
@@ -508,6 +561,10 @@ h2 {{font-size: 13px; margin: 10px 0 4px 0;}}
 .pt:hover, .pt:focus {{stroke: #000; stroke-width: 2;}}
 .ring {{r: calc(var(--rr) / var(--k)); fill: none; stroke-width: {ring}; vector-effect: non-scaling-stroke;
   pointer-events: none;}}
+.seat {{transform: scale(calc(1 / var(--k))); fill: #111; stroke: #fff; stroke-width: 0.8;
+  vector-effect: non-scaling-stroke;}}
+.seat:hover, .seat:focus {{stroke: #000; stroke-width: 2;}}
+.labels text.seat-label {{font-size: calc(11px / var(--k)); font-weight: normal;}}
 .cn {{fill: #9e9e9e;}}
 {css_points}
 {css_tints}
@@ -622,7 +679,8 @@ h2 {{font-size: 13px; margin: 10px 0 4px 0;}}
   function hide() {{ tip.style.display = "none"; }}
   function target(evt) {{
     var el = evt.target;
-    return el && el.classList && (el.classList.contains("pt") || el.classList.contains("area")) ? el : null;
+    return el && el.classList && (el.classList.contains("pt") || el.classList.contains("area") ||
+      el.classList.contains("seat")) ? el : null;
   }}
   svg.addEventListener("pointerover", function (evt) {{ var el = target(evt); if (el && !drag) show(el); }});
   svg.addEventListener("pointerout", function (evt) {{ if (target(evt)) hide(); }});

@@ -363,7 +363,7 @@ def table_note(ctx) -> str | None:
     if not available(ctx):
         return None
     info = about(ctx)
-    where = "the region's ranking" if ctx.region is not None else "the national ranking"
+    where = "the region's ranking" if ctx.region is not None else content.whole_ranking(ctx)
     example = _example(ctx)
     return (f"{rank_interval_column(ctx)}: the rank, then the range of ranks that {level_text(ctx)} of the "
             f"{info['runs']:,} runs of the uncertainty analysis give the location in {where}{example}. "
@@ -413,7 +413,7 @@ def _output(ctx) -> tuple[str, str] | None:
         return median, f"the median index of {ctx.region_name}"
     shift = f"rank_shift:{ctx.round}"
     if shift in outputs:
-        return shift, "the national ranking" if ctx.region is None else "the ranking"
+        return shift, content.whole_ranking(ctx) if ctx.region is None else "the ranking"
     return None
 
 
@@ -449,7 +449,7 @@ def paragraph(ctx) -> list[str]:
         return []
     loc, info, summ = locations(ctx), about(ctx), summary(ctx)
     n = len(loc)
-    where = ctx.region_name if ctx.region is not None else "the country"
+    where = ctx.region_name if ctx.region is not None else content.whole_name(ctx)
     lines = [f"The index was recomputed {info['runs']:,} times, {_what_varied(ctx)}, to see how far each "
              f"location's rank, category and change can move. Intervals cover {level_text(ctx)} of the runs."]
     scored = loc[loc["index"].notna()] if "index" in loc.columns else loc
@@ -467,7 +467,8 @@ def paragraph(ctx) -> list[str]:
     if summ is not None:
         shift = summ.get("rank_shift_region") if ctx.region is not None else summ.get("rank_shift")
         if shift is not None and pd.notna(shift):
-            scope = "rank within its region" if ctx.region is not None else "national rank"
+            scope = ("rank within its region" if ctx.region is not None else "national rank"
+                     if not content.several_countries(ctx) else f"rank across {content.whole_name(ctx)}")
             tail = "over every region's locations and all runs" if ctx.region is not None \
                 else "over all locations and runs"
             lines.append(f"Rank shift: in a run, a location's {scope} moves on average {content.number(shift)} "
@@ -614,6 +615,7 @@ def region_table(ctx) -> pd.DataFrame | None:
     order += [p for p in sorted(loc[col].dropna().unique()) if p not in order]
     rows = []
     term = content.admin_term(1).capitalize()
+    whole = "national" if not content.several_countries(ctx) else content.whole_name(ctx)
     for p in order:
         part = loc[loc[col] == p]
         if not len(part):
@@ -623,7 +625,7 @@ def region_table(ctx) -> pd.DataFrame | None:
         row = {term: ctx.regions.get(p, p), "Locations": len(part),
                "Robust category (% of locations)": float(scored["robust_category"].notna().mean() * 100)
                if len(scored) else np.nan,
-               "Median rank interval, national (places)": float((part["rank_high"] - part["rank_low"]).median())}
+               f"Median rank interval, {whole} (places)": float((part["rank_high"] - part["rank_low"]).median())}
         if "rank_region_low" in part.columns:
             row["Median rank interval in the region (places)"] = float(
                 (part["rank_region_high"] - part["rank_region_low"]).median())
@@ -646,7 +648,8 @@ def region_table_note(ctx) -> str | None:
         return None
     return (f"Per region: the share of its scored locations whose category is robust (the same in at least "
             f"{_robust_text(ctx)} of the runs); the median width of the locations' rank intervals, in places of "
-            f"the national ranking and of the region's own ranking ({level_text(ctx)} of the runs fall within); the "
+            f"{content.whole_ranking(ctx)} and of the region's own ranking ({level_text(ctx)} of the runs fall "
+            "within); the "
             "share of the changes since the previous round that are beyond noise; and the locations with a single "
             "key informant, whose intervals show only the modelling choices.")
 
@@ -655,14 +658,14 @@ def chart_note(ctx) -> str | None:
     """How to read :func:`sensitivity_chart`, in words (None without the chart)."""
     if ctx.region is not None or _output(ctx) is None:
         return None
-    return ("Which modelling choices move the national ranking most: each bar is the share of the spread of the "
-            "ranking over the runs (the mean rank shift) that a choice explains. Dark bar: the choice alone and "
+    return (f"Which modelling choices move {content.whole_ranking(ctx)} most: each bar is the share of the spread "
+            "of the ranking over the runs (the mean rank shift) that a choice explains. Dark bar: the choice alone and "
             "together with the others (total effect); light bar: the choice alone (first order); whiskers: the "
             "95 % interval of the estimate. A choice near 0 can be set either way without changing the ranking.")
 
 
 def sensitivity_chart(ctx):
-    """The Sobol bar chart of the national ranking (:func:`stability.sensitivity.chart`), or None."""
+    """The Sobol bar chart of the ranking of all locations (:func:`stability.sensitivity.chart`), or None."""
     from .. import sensitivity as sa
     from . import figures
 
@@ -679,7 +682,7 @@ def sensitivity_chart(ctx):
         height = 1.2 + rows_height + 0.55 + foot
         fig = figures.new_figure(9.0, height)
         ax = fig.add_axes([2.3 / 9.0, 1.2 / height, 6.2 / 9.0, rows_height / height])
-        sa.chart(table, output, ax, labels=labels, output_label=f"the national ranking, round {ctx.round}")
+        sa.chart(table, output, ax, labels=labels, output_label=f"{content.whole_ranking(ctx)}, round {ctx.round}")
         legend = ax.get_legend()
         if legend is not None:  # below the axes, where it cannot hide a bar
             legend.remove()
@@ -690,7 +693,7 @@ def sensitivity_chart(ctx):
     rows = table[table["output"].astype(str) == output].sort_values("ST", ascending=False)
     listed = "; ".join(f"{labels.get(f, f)}: total effect {content.number(st, 2)}"
                        for f, st in zip(rows["factor"].astype(str), rows["ST"]))
-    figures.set_alt(fig, f"Bar chart of the Sobol indices of the modelling choices for the national ranking of "
+    figures.set_alt(fig, f"Bar chart of the Sobol indices of the modelling choices for {content.whole_ranking(ctx)} of "
                          f"round {ctx.round} (share of the spread of the mean rank shift that each choice explains): "
                          f"{listed}.")
     return fig
@@ -756,8 +759,8 @@ def sheet_headers(ctx, columns) -> dict[str, str]:
         words[c.admin[0]] = "Region p-code"
     ends = {"median": "median of the runs", "low": f"low end of the {level} interval",
             "high": f"high end of the {level} interval"}
-    for base, label in (("rank_region", "Rank in region"), ("rank", "Rank national"), ("index", content.index_label(ctx)),
-                        ("change", "Change since the previous round")):
+    for base, label in (("rank_region", "Rank in region"), ("rank", content.whole_rank_label(ctx)),
+                        ("index", content.index_label(ctx)), ("change", "Change since the previous round")):
         words.setdefault(base, label)
         for end, text in ends.items():
             words[f"{base}_{end}"] = f"{label}, {text}"
