@@ -19,6 +19,7 @@ column and row), 1 unexpected failure.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,26 @@ class _Progress:
         self.last = now
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help texts that say each option's default (`` (default: 64)``) unless the text already does."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False or default is argparse.SUPPRESS
+                or action.option_strings == [] or isinstance(default, (list, tuple)) and not default):
+            return text
+        return f"{text} (default: {default})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose help texts show the defaults (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     from .paths import default_dataset, default_spec
 
@@ -62,11 +83,13 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="dataset folder (with dataset.yaml) or answers table (CSV, Excel, Parquet); "
                         f"default: the embedded illustrative survey ({default_dataset()})")
     p.add_argument("--locations", type=Path, default=None,
-                   help="location register (names, admin p-codes, coordinates, population)")
+                   help="location register (names, admin p-codes, coordinates, population); default: the one "
+                        "the dataset folder's dataset.yaml names, if any")
     p.add_argument("--population", type=Path, default=None,
-                   help="people per location and round (e.g. idps, returnees)")
+                   help="people per location and round (e.g. idps, returnees); default: as --locations")
     p.add_argument("--outcomes", type=Path, default=None,
-                   help="observed outcomes per location and round (for outcome-based weights)")
+                   help="observed outcomes per location and round (for outcome-based weights); default: as "
+                        "--locations")
     p.add_argument("--spec", type=Path, default=None,
                    help=f"index specification (YAML); default: {default_spec()}")
 
@@ -81,6 +104,10 @@ def _load(args, progress=None):
         progress.say(f"spec {spec.name} ({spec.hash})")
     data = load_dataset(args.data or default_dataset(), spec=spec, locations=args.locations, population=args.population,
                         outcomes=args.outcomes)
+    if args.func is not cmd_validate:  # validate says it with its other problems
+        from .privacy import problems
+
+        _warn_problems(problems(data, spec))  # the columns left out as personal data, one line per file
     return data, spec
 
 
@@ -89,9 +116,12 @@ def cmd_validate(args) -> int:
 
     data, spec = _load(args)
     report = validate(data, spec)
-    for problem in report.problems:
+    _warn_problems([p for p in report.problems if p.notice])  # on stderr, like the readers' fallbacks
+    listed = [p for p in report.problems if not p.notice]
+    for problem in listed:
         print(problem)
-    n_err, n_warn = report.n_errors, report.n_warnings
+    n_err = report.n_errors
+    n_warn = sum(1 + p.more for p in listed if p.severity == "warning") + (_warnings.count if _warnings else 0)
     rows = len(data.answers)
     summary = f"{rows} answer rows, {len(spec.indicators)} indicators: {n_err} error(s), {n_warn} warning(s)"
     if data.illustrative:
@@ -170,7 +200,21 @@ def _computed(args, folder: str):
         raise ParameterError(f"'{out}' is a file, not an output folder", option="--out")
     progress = _Progress(args.quiet)
     data, spec = _load(args, progress)
-    return out, progress, compute(data, spec, progress=progress)
+    result = compute(data, spec, progress=progress)
+    _say_validation_warnings(args, result)
+    return out, progress, result
+
+
+def _say_validation_warnings(args, result) -> None:
+    """One line on stderr when the data have validation warnings (points outside their cercle, ...): the
+    index is computed all the same; ``stability validate`` lists them."""
+    n = int((result.source or {}).get("warnings") or 0)
+    if not n:
+        return
+    options = "".join(f" --{name} {shlex.quote(str(getattr(args, name)))}" for name in ("data", "spec")
+                      if getattr(args, name, None))
+    print(f"stability: warning: {n:,} row{'s' * (n != 1)} of the data {'have' if n != 1 else 'has'} a warning "
+          f"(computed all the same); stability validate{options} lists them", file=sys.stderr)
 
 
 def _set_options(items: list[str] | None) -> dict:
@@ -201,6 +245,7 @@ def cmd_uncertainty(args) -> int:
         raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(RUN_FORMATS)})", option="--format")
     options = _set_options(args.set)
     flag = {"runs": "--runs", "seed": "--seed", "sources": "--sources"}
+    given = {name for name in flag if getattr(args, name) is not None}  # on the command line, not in the spec
     for name in flag:  # --set runs=200 is --runs 200
         if name in options:
             if getattr(args, name) is not None:
@@ -208,6 +253,7 @@ def cmd_uncertainty(args) -> int:
             value = options.pop(name)
             setattr(args, name, ",".join(map(str, value)) if isinstance(value, list) else str(value))
             flag[name] = f"--set {name}"
+            given.add(name)
     runs = whole_number(args.runs, flag["runs"])
     if runs is not None and runs < 2:
         raise ParameterError(f"{runs} runs: give 2 or more", option=flag["runs"])
@@ -224,7 +270,7 @@ def cmd_uncertainty(args) -> int:
                       progress=not args.quiet, **options)
     except SpecError as exc:  # an alternative refused once the index is known: say where it was chosen
         option = str(exc.column or "").removeprefix("uncertainty.").split(".")[0]
-        if exc.file is None and option in options:
+        if exc.file is None and (option in options or option in given):
             raise ParameterError(exc.message.removeprefix(f"{option}: "), option=flag.get(option, f"--set {option}")) \
                 from None
         raise exc.in_file(args.spec or default_spec()) from None
@@ -264,8 +310,7 @@ def summary_lines(run, result) -> str:
 def cmd_weights(args) -> int:
     import yaml
 
-    from .io import to_csv, write_outputs
-    from .weights import derive_for
+    from .weights import WeightingError, derive_for, write_derivation
 
     out, progress, result = _computed(args, "weights") if args.out else (None, _Progress(args.quiet), None)
     if result is None:
@@ -282,22 +327,23 @@ def cmd_weights(args) -> int:
     options = _set_options(args.set)
     rounds = [yaml.safe_load(r) for r in args.round.split(",")] if args.round else None
     progress.say(f"deriving level {level} weights ({args.method}) ...")
-    d = derive_for(result, args.method, int(level), rounds=rounds, **options)
+    try:
+        d = derive_for(result, args.method, int(level), rounds=rounds, **options)
+    except WeightingError as exc:  # an option given on the command line: name it as typed
+        raise _weighting_option(exc, options) from None
     section = {"method": args.method, **options, **({"rounds": rounds} if rounds else {})}
     snippet = yaml.safe_dump({"weights": {int(level): section}}, sort_keys=False, default_flow_style=None)
     table = d.to_frame().assign(label=lambda t: [spec.label(c) for c in t["child"]])
     if out is not None:
-        writers = {out / "weights.csv": lambda p: to_csv(table, p)}
-        for name, t in d.tables.items():
-            writers[out / f"{name}.csv"] = lambda p, t=t: to_csv(t.reset_index() if t.index.name else t, p)
-        writers[out / "notes.txt"] = lambda p: p.write_text("\n".join(d.notes + d.warnings + ["", snippet]),
-                                                             encoding="utf-8")
-        files = write_outputs(writers)
+        files = write_derivation(d, result, out, snippet=snippet)
     if not args.quiet:
+        signed = bool((d.weights < 0).any())  # signed loadings are not shares of a group: shown as numbers
+        if signed:
+            print("Weights with negative values (signed loadings, not shares of their group):")
         for group, rows in table.groupby("group", sort=False):
             print(f"{spec.label(group)}:")
             for r in rows.itertuples(index=False):
-                print(f"  {r.weight:7.1%}  {r.label}")
+                print(f"  {r.weight:+7.3f}  {r.label}" if signed else f"  {r.weight:7.1%}  {r.label}")
         for line in d.notes + [f"warning: {w}" for w in d.warnings]:
             print(line)
         negative = d.weights[d.weights < 0]
@@ -309,6 +355,24 @@ def cmd_weights(args) -> int:
         for f in files if out is not None else []:
             print(f"  {f}")
     return 0
+
+
+def _weighting_option(exc, options: dict):
+    """A :class:`~stability.weights.WeightingError` about an option of ``stability weights`` as a
+    :class:`ParameterError` naming the option as typed (``option --set rule: ...``, ``option --round: ...``);
+    other errors unchanged."""
+    import re
+
+    if exc.file is not None or exc.column is not None:
+        return exc
+    message = exc.message
+    found = re.search(r"option '(\w+)'", message)
+    name = found.group(1) if found else None
+    if name == "rounds":
+        return ParameterError(message.removeprefix("option 'rounds': "), option="--round")
+    if name in options or (name and "has no option" in message):
+        return ParameterError(message.removeprefix(f"option '{name}': "), option=f"--set {name}")
+    return exc
 
 
 def cmd_audit(args) -> int:
@@ -330,11 +394,11 @@ def cmd_audit(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="stability",
         description="Stability index of displacement-hosting locations from key-informant surveys.")
     parser.add_argument("--version", action="version", version=f"stability {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("validate", help="check a survey against a spec (exit 0 = usable, 2 = errors)",
                        description="List every problem of a survey against a spec, one line each "
@@ -380,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("spec", help="make an index spec (from an XLSForm and a mapping file)",
                        description="Make index specifications.")
-    spec_sub = p.add_subparsers(dest="spec_command", metavar="SUBCOMMAND")
+    spec_sub = p.add_subparsers(dest="spec_command", metavar="SUBCOMMAND", parser_class=Parser)
     p.set_defaults(func=lambda args, p=p: (p.print_help(), 2)[1])
     q = spec_sub.add_parser("from-xlsform", help="an index spec from a KoBoToolbox/ODK XLSForm and a mapping file",
                             description="Make an index spec from an XLSForm (the questions, their types, labels "
@@ -442,12 +506,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another option of the uncertainty section, e.g. --set 'normalise=[goalposts, minmax]' "
                         "--set winmax=true --set leave_one_out=true (repeatable)")
     p.add_argument("--sobol", default="64", metavar="N",
-                   help="base samples of the Sobol indices (a power of 2; N x (choices + 2) runs; 0 = none)")
+                   help="base samples of the Sobol indices: a power of 2, default 64 (N x (choices + 2) more "
+                        "runs, whatever --runs says); 0 = no Sobol indices")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="address of a running Dask distributed cluster to run the replicates on (same results)")
+                   help="address of a running Dask distributed cluster to run the replicates on (same results; "
+                        "default: here, on this machine's cores)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/uncertainty)")
-    p.add_argument("--format", default="csv,parquet,xlsx", help="comma-separated: csv, parquet, xlsx "
-                   "(Parquet is always written: the reports read it)")
+    p.add_argument("--format", default="csv,parquet,xlsx", help="comma-separated: csv, parquet, xlsx (default: all "
+                   "three; Parquet is always written: the reports read it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_uncertainty)
 
@@ -457,27 +523,94 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unrecognized(parser: argparse.ArgumentParser, args, extras: list[str]) -> None:
+    """Refuse arguments no option takes with the usage of the (sub)command given and the closest options
+    (``did you mean --format?``); exits with status 2."""
+    import difflib
+
+    target = parser
+    for name in ("command", "spec_command"):
+        action = next((a for a in target._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, name, None)
+        if action is None or chosen not in action.choices:
+            break
+        target = action.choices[chosen]
+    options = [o[2:] for a in target._actions for o in a.option_strings if o.startswith("--")]
+    hints = []
+    for extra in extras:
+        if extra.startswith("-"):  # compared without the dashes, which every option shares
+            close = difflib.get_close_matches(extra.split("=")[0].lstrip("-"), options, n=1, cutoff=0.7)
+            if close:
+                hints.append(f"did you mean --{close[0]}?")
+    target.error(f"unrecognized arguments: {' '.join(extras)}" + "".join(f"; {h}" for h in dict.fromkeys(hints)))
+
+
+class _Warnings:
+    """Shows :class:`~stability.io.InputWarning` as one line each, ``stability: warning: <file>: ...`` on
+    stderr, once per file and message (a file named by a relative and by an absolute path is one file)."""
+
+    def __init__(self, shown):
+        self.fallback = shown
+        self.seen: set = set()
+        self.count = 0
+
+    def key(self, message) -> tuple:
+        file = getattr(message, "file", None)
+        if file:
+            try:
+                file = str(Path(file).resolve())
+            except OSError:
+                pass
+        return (file, getattr(message, "column", None), getattr(message, "row", None),
+                getattr(message, "message", str(message)))
+
+    def say(self, text: str, key=None) -> None:
+        """Print one warning line (``text`` without the ``stability: warning:`` prefix) unless already shown."""
+        key = key or (text,)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.count += 1
+        print(f"stability: warning: {text}", file=sys.stderr, flush=True)
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None):
+        from .io import InputWarning
+
+        if issubclass(category, InputWarning):  # a reading fallback: one line naming the file
+            self.say(str(message), self.key(message))
+        else:
+            self.fallback(message, category, filename, lineno, file, line)
+
+
+#: The warning printer of the command running (:func:`main`).
+_warnings: _Warnings | None = None
+
+
+def _warn_problems(problems) -> None:
+    """Print warnings found outside a ``warnings`` call (validation problems) like the readers' fallbacks."""
+    printer = _warnings or _Warnings(None)
+    for p in problems:
+        text = str(p).removeprefix(f"{p.severity}: ")
+        file = str(Path(p.file).resolve()) if p.file else None
+        printer.say(text, (file, p.column, p.row, p.message))
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _warnings
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unrecognized(parser, args, extras)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     import warnings
 
-    from .io import InputWarning
-
-    shown = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, InputWarning):  # a reading fallback: one line naming the file
-            print(f"stability: warning: {message}", file=sys.stderr)
-        else:
-            shown(message, category, filename, lineno, file, line)
-
+    _warnings = _Warnings(warnings.showwarning)
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = show
+            warnings.showwarning = _warnings
             return args.func(args)
     except StabilityError as exc:
         print(f"stability: error: {exc}", file=sys.stderr)
@@ -485,3 +618,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stability: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _warnings = None

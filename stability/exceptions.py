@@ -50,7 +50,9 @@ class InputError(StabilityError):
             where.append(self.file)
         if self.sheet is not None:
             where.append(f"sheet '{self.sheet}'")
-        if self.column is not None:
+        if isinstance(self.column, tuple):  # several columns at fault (e.g. both coordinates)
+            where.append(f"{self.column_word}s " + ", ".join(f"'{c}'" for c in self.column))
+        elif self.column is not None:
             where.append(f"{self.column_word} '{self.column}'")
         if self.row is not None:
             where.append(f"row {self.row}")

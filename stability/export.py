@@ -14,7 +14,10 @@ pockets.csv        the pocket and hotspot areas of every round (:mod:`stability.
 audit_log.csv      every imputed, winsorised, transformed or dropped value (with the spec hash)
 =================  ==============================================================
 
-All files are written together or not at all (see :func:`stability.io.write_outputs`).
+All files are written together or not at all, and as a set (see :func:`stability.io.write_set`):
+the files of this table that an earlier run left in the folder and this run did not write (a
+workbook when only CSV is asked for now, a GeoPackage of a spec with coordinates) are removed once
+the new files are in place.  Other files of the folder are never touched.
 
 Safe to open and to share:
 
@@ -43,9 +46,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import to_csv, write_outputs, write_workbook
+from .io import to_csv, write_set, write_workbook
 
 FORMATS = ("csv", "parquet", "xlsx", "gpkg")
+#: Every file :func:`write_result` may write: a folder's earlier ones not written again are removed.
+FILES = ("scores.csv", "scores.parquet", "scores.xlsx", "locations.gpkg", "pockets.csv", "audit_log.csv",
+         "weights.csv")
 ILLUSTRATIVE_NOTE = "ILLUSTRATIVE data (generated, not a real survey)"
 
 
@@ -86,8 +92,12 @@ def pocket_areas_table(result, found) -> pd.DataFrame:
 
 
 def audit_table(result) -> pd.DataFrame:
-    """The audit log with a ``spec_hash`` column: every output carries the spec hash."""
-    return result.log.assign(spec_hash=result.spec_hash)
+    """The audit log with a ``spec_hash`` column (every output carries the spec hash), and a data note when
+    illustrative."""
+    table = result.log.assign(spec_hash=result.spec_hash)
+    if result.illustrative:
+        table.insert(0, "data_note", ILLUSTRATIVE_NOTE)
+    return table
 
 
 def weights_table(result) -> pd.DataFrame:
@@ -233,6 +243,9 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
                  hxl: bool = False, pockets: bool = True) -> list[Path]:
     """Write the scores (and audit log) of ``result`` to ``out_dir``, all files or none.
 
+    The folder's files of an earlier call (:data:`FILES`) that this one does not write are
+    removed once the new ones are in place (:func:`stability.io.write_set`).
+
     Parameters
     ----------
     result : Result
@@ -261,19 +274,19 @@ def write_result(result, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
     writers = {}
     if "csv" in formats:
         tags = hxl_tags(scores.columns, result.spec) if hxl else None
-        writers[out / "scores.csv"] = lambda p: to_csv(scores, p, hxl=tags)
-        writers[out / "audit_log.csv"] = lambda p: to_csv(audit_table(result), p)
-        writers[out / "weights.csv"] = lambda p: to_csv(weights_table(result), p)
+        writers["scores.csv"] = lambda p: to_csv(scores, p, hxl=tags)
+        writers["audit_log.csv"] = lambda p: to_csv(audit_table(result), p)
+        writers["weights.csv"] = lambda p: to_csv(weights_table(result), p)
     if "parquet" in formats:
-        writers[out / "scores.parquet"] = lambda p: _parquet(scores, p, result)
+        writers["scores.parquet"] = lambda p: _parquet(scores, p, result)
     if "xlsx" in formats:
-        writers[out / "scores.xlsx"] = lambda p: _write_xlsx(result, p, found)
+        writers["scores.xlsx"] = lambda p: _write_xlsx(result, p, found)
     c = result.spec.columns
     if "gpkg" in formats and c.longitude and c.latitude:
-        writers[out / "locations.gpkg"] = lambda p: _write_gpkg(result, p, found)
+        writers["locations.gpkg"] = lambda p: _write_gpkg(result, p, found)
     if found is not None and "csv" in formats:
-        writers[out / "pockets.csv"] = lambda p: to_csv(pocket_areas_table(result, found), p)
-    return write_outputs(writers)
+        writers["pockets.csv"] = lambda p: to_csv(pocket_areas_table(result, found), p)
+    return write_set(out, writers, known=FILES)
 
 
 def _parquet(table: pd.DataFrame, path: Path, result) -> None:

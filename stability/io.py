@@ -155,7 +155,8 @@ def read_table(path: str | Path, *, sheet: str | int | None = None,
       (with one warning per file); other cells (text, ``1.234,5``, ``3,5 km``) are
       left as written;
     - **row shape**: a row with more cells than the header, a row separated by another
-      separator than the header (``;`` and ``,`` mixed), a byte-order mark in the middle
+      separator than the header, wholly or partly (``;`` and ``,`` mixed: the row's cells and its
+      other separators make up the header's number of cells), a byte-order mark in the middle
       of the file (two files pasted together) or NUL bytes are errors naming the row;
       a row with fewer cells is read with the missing cells empty, with a warning.
 
@@ -424,10 +425,16 @@ def _check_shape(path: Path, text: str, sep: str, n: int) -> None:
     short, first_short = 0, None
     for line_no, record, line in bad:
         for other in SEPARATORS:
-            if other != sep and n > 1 and _count_outside_quotes(line, other) == expected \
-                    and _count_outside_quotes(line, sep) == 0:
+            if other == sep or n < 2:
+                continue
+            k, cells = _count_outside_quotes(line, other), _count_outside_quotes(line, sep) + 1
+            if k == expected and cells == 1:
                 raise DataError(f"mixed separators: this row is separated by {_SEP_NAMES[other]}, the header by "
                                 f"{_SEP_NAMES[sep]}", file=path, row=line_no)
+            if k and cells + k == n:  # some of its cells separated by another separator
+                raise DataError(f"mixed separators: this row has {cells} cells, the header {n}, and {k} "
+                                f"{_SEP_NAMES[other]} that would make up the difference ({_SEP_NAMES[other]} in "
+                                f"place of {_SEP_NAMES[sep]}?)", file=path, row=line_no)
         if len(record) > n:
             raise DataError(f"{len(record)} cells on this row but {n} columns in the header (a stray "
                             f"{_SEP_NAMES[sep]}, or an unquoted cell holding one?)", file=path, row=line_no)
@@ -1463,6 +1470,90 @@ def write_outputs(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
             if tmp.exists():
                 tmp.unlink()
     return [dest for _, dest in staged]
+
+
+def write_set(folder: str | Path, files: "dict[str, Callable[[Path], None]] | Callable[[Path], Iterable[Path]]", *,
+              known: Iterable[str] = (), manifest: str | None = None, meta: dict | None = None) -> list[Path]:
+    """Write a command's outputs into ``folder`` as a set: all or none, and nothing left of its previous set.
+
+    1. The files are written in a hidden staging folder inside ``folder``: ``files`` maps a file
+       name to ``writer(path)``, or is a function ``write(stage)`` that writes into the staging
+       folder and returns the paths it wrote.  If anything fails, the staging folder is removed
+       and ``folder`` is untouched.
+    2. Each file is renamed into ``folder`` (one atomic rename each); then the ``manifest``, if
+       given: a JSON file with ``meta`` and ``files`` (the names written, sorted), written last.
+    3. The files of the previous set that this run did not write are removed: those listed in
+       the previous manifest, or (no manifest, or a set without one) those of ``folder`` named
+       in ``known`` (every name the command may write).  No other file is ever touched.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order written, then the manifest.
+
+    Raises
+    ------
+    DataError
+        ``folder`` is a file.
+    """
+    import json
+    import shutil
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"'{folder}' is a file, not an output folder")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    before = _previous_set(folder, manifest, known)
+    stage = Path(tempfile.mkdtemp(prefix=".stability-", suffix=".tmp", dir=folder))
+    try:
+        if callable(files):
+            written = [Path(p) for p in files(stage)]
+        else:
+            written = []
+            for name, writer in files.items():
+                writer(stage / name)
+                written.append(stage / name)
+        names = list(dict.fromkeys(p.name for p in written))
+        for name in names:
+            if not (stage / name).is_file():
+                raise RuntimeError(f"the output {name} was not written")
+        mask = current_umask()
+        if manifest and (folder / manifest).exists():
+            (folder / manifest).unlink()  # while files are replaced, the folder holds no complete set
+        for name in names:
+            os.chmod(stage / name, 0o666 & ~mask)
+            os.replace(stage / name, folder / name)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+    out = [folder / name for name in names]
+    if manifest:
+        record = {**(meta or {}), "files": sorted(names)}
+        out.append(write_text_atomic(folder / manifest, json.dumps(record, indent=2) + "\n"))
+    for name in sorted(before - set(names) - {manifest}):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            if not (folder / name).is_dir():
+                (folder / name).unlink()
+    return out
+
+
+def _previous_set(folder: Path, manifest: str | None, known: Iterable[str]) -> set[str]:
+    """The names of the files of the set last written to ``folder`` (see :func:`write_set`)."""
+    import json
+
+    if manifest and (folder / manifest).is_file():
+        try:
+            listed = json.loads((folder / manifest).read_text(encoding="utf-8")).get("files")
+        except (OSError, ValueError, AttributeError):
+            listed = None
+        if isinstance(listed, list):
+            # plain names only: a manifest never removes anything outside its folder
+            return {n for n in listed if isinstance(n, str) and n == Path(n).name and not n.startswith(".")}
+    return {n for n in known if (folder / n).is_file()}
 
 
 # a fixed creation date keeps a workbook byte-identical between runs

@@ -119,6 +119,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
     version = ""
     known: dict = {}
     key_codes: dict = {}
+    n_warnings = 0
     if check:
         from concurrent.futures import ThreadPoolExecutor
         from dataclasses import replace
@@ -133,6 +134,8 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
             report = validate(data, spec)
             report.raise_for_errors()
             known, key_codes = report.codes, report.keys
+            # rows with warnings (not the notices on whole files, which the readers print): said, not listed
+            n_warnings = sum(1 + p.more for p in report.warnings if not p.notice)
             version = checksum.result()
     c = spec.columns
     keys = _keys(spec)
@@ -164,7 +167,7 @@ def prepare(data, spec: IndexSpec, *, check: bool = True) -> Prepared:
         keep = (n_ki >= spec.combine.min_informants).reindex(values.index).to_numpy()
         values, units = values[keep], units[keep]
     source = {"name": data.name, "illustrative": data.illustrative, "files": dict(data.files),
-              "version": version}
+              "version": version, "warnings": n_warnings}
     order = []
     if c.round:
         from .rounds import order as round_order

@@ -8,7 +8,7 @@ reach ``Result.units`` and from there every output (CSV, Parquet, Excel,
 GeoPackage, the reports and their notebooks).  This module decides which of those
 columns are **personal data**; :func:`stability.pipeline.prepare` leaves them out
 before ``units`` is built, and :func:`problems` says which (one warning line per
-file, printed by ``stability validate``).
+file, ``stability: warning: ...``, printed by every command that reads the data).
 
 The rule
 --------
@@ -325,11 +325,11 @@ def problems(data: "Dataset", spec: "IndexSpec", found: dict | None = None) -> l
     for role, cols in found.items():
         listed = ", ".join(f"{col} ({why})" for col, why in cols.items())
         out.append(Problem("warning", f"left out of every output as personal data: {listed}; list a column in "
-                                      "'columns.keep' of the spec to keep it", data.file(role)))
+                                      "'columns.keep' of the spec to keep it", data.file(role), notice=True))
     tables = [getattr(data, r) for r in ("answers", "locations", "population", "outcomes")
               if getattr(data, r, None) is not None]
     for col in getattr(spec.columns, "keep", None) or []:
         if not any(col in t.columns for t in tables):
             out.append(Problem("warning", "column listed in 'columns.keep' is in none of the survey's tables",
-                               None, col))
+                               None, col, notice=True))
     return out

@@ -1324,6 +1324,43 @@ def _format_loc(loc: tuple, data: Any) -> str:
     return ".".join(parts)
 
 
+def _models_at(loc: tuple) -> list[type[BaseModel]]:
+    """The spec sections (models) that can hold the field at ``loc`` (a pydantic error location)."""
+    import typing
+
+    def models(annotation) -> list[type[BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        found = []
+        for arg in typing.get_args(annotation):  # Optional, Union, list[...], dict[..., ...]
+            found += models(arg)
+        return found
+
+    current: list[type[BaseModel]] = [IndexSpec]
+    for key in loc[:-1]:
+        if isinstance(key, int) or not any(key in m.model_fields for m in current):
+            continue  # a list index, a dict key (a level number), or a union member's tag: same models
+        nxt = []
+        for m in current:
+            if key in m.model_fields:
+                nxt += models(m.model_fields[key].annotation)
+        current = list(dict.fromkeys(nxt))
+        if not current:
+            return []
+    return current
+
+
+def _closest_field(loc: tuple) -> str:
+    """`` (did you mean 'normalise'?)`` for an unknown field, naming the closest field of its section; empty
+    when none is close."""
+    import difflib
+
+    name = str(loc[-1])
+    fields = [f for m in _models_at(loc) for f in m.model_fields]
+    close = difflib.get_close_matches(name.lower(), list(dict.fromkeys(fields)), n=1, cutoff=0.7)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def _validate(data: Any, source: str) -> IndexSpec:
     if not isinstance(data, dict):
         raise SpecError("the spec must be a YAML mapping (name, indicators, aggregates, levels, ...)", file=source)
@@ -1334,6 +1371,8 @@ def _validate(data: Any, source: str) -> IndexSpec:
         msg = err["msg"].removeprefix("Value error, ")
         cause = (err.get("ctx") or {}).get("error")
         field = cause.field if isinstance(cause, FieldError) else _format_loc(err["loc"], data) or None
+        if err.get("type") == "extra_forbidden" and err["loc"]:
+            msg += _closest_field(err["loc"])  # a typo: name the closest field of the section
         extra = len(exc.errors()) - 1
         if extra:
             msg += f" (and {extra} more problem{'s' * (extra > 1)} in the spec)"

@@ -43,12 +43,22 @@ class Problem:
     column: str | None = None
     row: int | None = None
     more: int = 0  # further rows with the same problem, not listed one by one
+    #: A warning about a whole file (columns left out as personal data): every command shows it, on stderr as
+    #: ``stability: warning: ...`` like the readers' fallbacks, rather than in ``stability validate``'s list.
+    notice: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
-        where = [x for x in (self.file, None if self.column is None else f"column '{self.column}'",
+        where = [x for x in (self.file, None if self.column is None else _columns(self.column),
                              None if self.row is None else f"row {self.row}") if x]
         tail = f" (and {self.more:,} more row{'s' * (self.more > 1)} like this)" if self.more else ""
         return f"{self.severity}: " + (", ".join(where) + ": " if where else "") + self.message + tail
+
+
+def _columns(column) -> str:
+    """``column 'x'``, or ``columns 'x', 'y'`` for a problem of several columns (a tuple)."""
+    if isinstance(column, tuple):
+        return "columns " + ", ".join(f"'{c}'" for c in column)
+    return f"column '{column}'"
 
 
 @dataclass
@@ -371,7 +381,8 @@ def _check_descriptive(ck: _Checker, reg) -> None:
 def _check_coordinates(ck: _Checker, reg) -> None:
     """Each location's point where its admin p-codes say (:func:`stability.locations.place`).
 
-    Reported on the latitude column, one line per location (the first row of each distinct location and
+    Reported on the coordinate column(s) at fault (:func:`_coordinate_at_fault`: ``column 'longitude'``,
+    ``columns 'latitude', 'longitude'``), one line per location (the first row of each distinct location and
     point when the answers repeat them), prefixed ``location '<id>': ``:
 
     - latitude and longitude swapped (``latitude and longitude look swapped: (14.49, -4.19) would be in
@@ -420,11 +431,47 @@ def _check_coordinates(ck: _Checker, reg) -> None:
         return what if ids is None or pd.isna(ids.iat[p]) else f"location {_fmt(ids.iat[p])}: {what}"
 
     rows = np.arange(len(table))
-    for wanted, severity in ((SWAPPED, c.coordinates), (OUTSIDE, c.coordinates), (ELSEWHERE, "warning")):
-        ck.first(role, c.latitude, status == wanted, text, severity=severity, values=rows)
-    no_lat = pd.isna(lat)
-    ck.first(role, c.latitude, (status == MISSING) & no_lat, text, severity="warning", values=rows)
-    ck.first(role, c.longitude, (status == MISSING) & ~no_lat, text, severity="warning", values=rows)
+    fault = _coordinate_at_fault(status, placed, at, lon, lat, c.coordinate_tolerance)
+    both = (c.latitude, c.longitude)
+    for wanted, severity in ((SWAPPED, c.coordinates), (OUTSIDE, c.coordinates), (ELSEWHERE, "warning"),
+                             (MISSING, "warning")):
+        for code, column in (("lat", c.latitude), ("lon", c.longitude), ("both", both)):
+            ck.first(role, column, (status == wanted) & (fault == code), text, severity=severity, values=rows)
+
+
+def _coordinate_at_fault(status: np.ndarray, placed: pd.DataFrame, at: np.ndarray, lon, lat,
+                         tolerance: float) -> np.ndarray:
+    """Which coordinate of each misplaced point is wrong: ``lat``, ``lon`` or ``both``.
+
+    Both for swapped points; for a missing point, the empty one(s); for a point outside its area (or the
+    country), the coordinate outside the area's extent (its bounding box widened by the tolerance) when the
+    other one is within it, else both.
+    """
+    from .locations import ELSEWHERE, MISSING, OUTSIDE, boundaries
+
+    fault = np.full(len(status), "both", dtype=object)
+    no_lat, no_lon = pd.isna(lat), pd.isna(lon)
+    missing = status == MISSING
+    fault[missing & no_lat & ~no_lon] = "lat"
+    fault[missing & no_lon & ~no_lat] = "lon"
+    away = np.flatnonzero((status == OUTSIDE) | (status == ELSEWHERE))
+    if away.size:
+        b = boundaries()
+        margin = tolerance / 111_000  # metres as degrees, about (wider east-west away from the equator: fine)
+        x = pd.to_numeric(pd.Series(lon[away]), errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(pd.Series(lat[away]), errors="coerce").to_numpy(dtype=float)
+        for i, p in enumerate(away):
+            area = b.position.get(placed["declared"].iat[at[p]])
+            if area is None:
+                continue
+            x0, y0, x1, y1 = b.geometry[area].bounds
+            lat_in = y0 - margin <= y[i] <= y1 + margin
+            lon_in = x0 - margin <= x[i] <= x1 + margin
+            if lat_in and not lon_in:
+                fault[p] = "lon"
+            elif lon_in and not lat_in:
+                fault[p] = "lat"
+    return fault
 
 
 def reference_table(source: str | None) -> pd.DataFrame | None:

@@ -67,6 +67,8 @@ __all__ = [
     "derive_for",
     "derive_levels",
     "level_children",
+    "write_derivation",
+    "OUTPUT_FILES",
 ]
 
 #: Weighting schemes.  ``func(X, groups, **options)`` returns a :class:`Derivation`; ``X`` is a
@@ -1466,6 +1468,58 @@ def _hierarchy(hierarchy, nodes: list) -> list[dict]:
                     "p": lv.get("p")})
         current = list(dict.fromkeys(parents[n] for n in current))
     return out
+
+
+# --------------------------------------------------------------------------- files
+#: Every file :func:`write_derivation` may write (``weights.csv``, ``notes.txt`` and the tables of
+#: every scheme): a folder's earlier ones that a call does not write again are removed.
+OUTPUT_FILES = ("weights.csv", "notes.txt", "groups.csv", "expert_weights.csv", "points.csv", "allocations.csv",
+                "loadings.csv", "summary.csv", "rows_used.csv", "eigenvalues.csv", "factors.csv",
+                "coefficients.csv", "model.csv", "importance.csv", "convergence.csv", "trace.csv")
+
+
+def write_derivation(d: Derivation, result, out_dir, *, snippet: str = "") -> list:
+    """Write a derivation (``stability weights --out``) to ``out_dir``, all files or none, as a set.
+
+    ``weights.csv`` (``child``, ``group``, ``weight``, ``label``, and the ``method``, ``level`` and
+    ``spec_hash`` they came from), one ``<table>.csv`` per table of the derivation (a table named
+    like a file above is prefixed with the method: ``expert_weights.csv``) and ``notes.txt`` (what
+    was derived from which spec and data, the notes and warnings, then ``snippet``: the spec lines
+    that score with these weights).  Derived from illustrative data, every table has a first
+    ``data_note`` column and ``notes.txt`` a first line saying so.  The folder's files of an
+    earlier call (:data:`OUTPUT_FILES`) not written again are removed once the new ones are in
+    place (:func:`stability.io.write_set`).
+
+    Returns
+    -------
+    list of Path
+    """
+    from .export import ILLUSTRATIVE_NOTE
+    from .io import to_csv, write_set
+
+    spec = result.spec
+    illustrative = bool(getattr(result, "illustrative", False))
+
+    def noted(table: pd.DataFrame) -> pd.DataFrame:
+        table = table.reset_index() if table.index.name else table.copy()
+        if illustrative and "data_note" not in table.columns:
+            table.insert(0, "data_note", ILLUSTRATIVE_NOTE)
+        return table
+
+    weights = d.to_frame().assign(label=lambda t: [spec.label(c) for c in t["child"]], method=d.method,
+                                  level=d.level, spec_hash=result.spec_hash)
+    writers = {"weights.csv": lambda p: to_csv(noted(weights), p)}
+    for name, table in d.tables.items():
+        file = f"{name}.csv"
+        if file in ("weights.csv", "notes.txt"):
+            file = f"{d.method}_{file}"
+        writers[file] = lambda p, t=table: to_csv(noted(t), p)
+    head = ([f"{ILLUSTRATIVE_NOTE}: do not use for programming decisions.", ""] if illustrative else [])
+    head.append(f"Level {d.level} weights derived by {d.method}; spec {spec.name} ({result.spec_hash}); "
+                f"data {getattr(result, 'data_version', '') or 'n/a'}.")
+    text = "\n".join(head + [""] + d.notes + d.warnings + ["", snippet])
+    writers["notes.txt"] = lambda p: p.write_text(text, encoding="utf-8")
+    return write_set(out_dir, writers, known=OUTPUT_FILES)
 
 
 # --------------------------------------------------------------------------- words

@@ -77,8 +77,8 @@ def test_swapped_coordinates_are_reported_with_the_corrected_point(capsys, datas
         row = before.iloc[line - 2]
         code = row["admin2_pcode"]
         point = f"({locs.coordinate(row['latitude'])}, {locs.coordinate(row['longitude'])})"
-        assert text == (f"warning: {d.data / LOC}, column 'latitude', row {line}: location '{row['location_id']}': "
-                        f"latitude and longitude look swapped: {point} would be in {ocha_name(code)}/{code}")
+        assert text == (f"warning: {d.data / LOC}, columns 'latitude', 'longitude', row {line}: "
+                        f"location '{row['location_id']}': latitude and longitude look swapped: {point} would be in {ocha_name(code)}/{code}")
     assert out.strip().endswith(f"0 error(s), {len(SWAPPED_LINES)} warning(s) [illustrative data]")
 
 
@@ -108,7 +108,7 @@ def test_a_point_in_another_cercle_names_the_cercle_it_falls_in(capsys, dataset_
     assert rc == 0
     lines = [x for x in out.splitlines() if "outside its cercle" in x]
     assert len(lines) == 1
-    assert lines[0].startswith(f"warning: {d.data / LOC}, column 'latitude', row {pos + 2}: "
+    assert lines[0].startswith(f"warning: {d.data / LOC}, columns 'latitude', 'longitude', row {pos + 2}: "
                                f"location '{reg['location_id'][pos]}': ")
     assert re.search(r"is in cercle Kenieba/ML0104, [\d,.]+ km outside its cercle Nioro/ML0106$", lines[0])
 

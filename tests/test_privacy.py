@@ -339,11 +339,26 @@ def test_one_warning_line_per_file(survey):
 
 def test_validate_prints_the_columns_left_out(survey, capsys):
     code = main(["validate", "--data", str(survey)])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 0
-    lines = [line for line in out.splitlines() if "as personal data" in line]
-    assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines)
+    # like the readers' fallbacks: on stderr, with the prefix, and counted
+    assert "as personal data" not in out
+    lines = [line for line in err.splitlines() if "as personal data" in line]
+    assert len(lines) == 2 and all(line.startswith("stability: warning: ") for line in lines)
     assert "ki_phone (phone number)" in lines[0] and "focal_point_phone (phone number)" in lines[1]
+    shown = sum(line.startswith("stability: warning: ") for line in err.splitlines())
+    listed = sum(line.startswith("warning: ") for line in out.splitlines())
+    assert out.splitlines()[-1].startswith("OK: ") and f"0 error(s), {shown + listed} warning(s)" in out
+
+
+def test_score_prints_the_columns_left_out_once_per_file(survey, tmp_path, capsys):
+    code = main(["score", "-q", "--data", str(survey), "--out", str(tmp_path / "out"), "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "as personal data" in line]
+    assert len(lines) == 2 and all(line.startswith("stability: warning: ") for line in lines), err
+    assert lines[0].startswith(f"stability: warning: {survey / 'key_informants.csv'}: ")
+    assert lines[1].startswith(f"stability: warning: {survey / 'locations.csv'}: ")
 
 
 def test_embedded_survey_has_no_personal_columns(mali_data, mali_spec):
@@ -432,3 +447,13 @@ def test_hxl_row_under_the_header(mali_result, tmp_path):
     plain = (tmp_path / "plain" / "scores.csv").read_text().splitlines()
     assert lines[:1] + lines[2:] == plain
     assert [f.name for f in files] == ["scores.csv", "audit_log.csv", "weights.csv", "pockets.csv"]
+
+
+def test_report_prints_the_columns_left_out_once_per_file(survey, tmp_path, capsys):
+    """``stability report`` says which columns it left out as personal data, like score (one line per file)."""
+    code = main(["report", "-q", "--data", str(survey), "--region", "ML05", "--round", "latest", "--uncertainty", "0",
+                 "--out", str(tmp_path / "reports")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "as personal data" in line]
+    assert len(lines) == 2 and lines[0].startswith(f"stability: warning: {survey / 'key_informants.csv'}: "), err

@@ -118,6 +118,10 @@ def test_quoted_separators_and_line_breaks(tmp_path):
     ("mixed.csv", "a;b;c\n1;2;3\n4;5;6\n7,8,9\n1;2;3\n", 4, "mixed separators: this row is separated by ',', "
                                                             "the header by ';'"),
     ("mixed_tab.csv", "a\tb\tc\n1\t2\t3\n4;5;6\n", 3, "mixed separators: this row is separated by ';', the header by tab"),
+    ("partly.csv", "a,b,c,d\n1,2,3,4\n5;6,7,8\n", 3, "mixed separators: this row has 3 cells, the header 4, "
+                                                     "and 1 ';' that would make up the difference (';' in place of "
+                                                     "','?)"),
+    ("partly_quoted.csv", 'a,b,c,d\n1,"x; y",3,4\n5;"x, y";7,8\n', 3, "this row has 2 cells, the header 4, and 2 ';'"),
     ("bom_middle.csv", b"a,b\n1,2\n\xef\xbb\xbfa,b\n3,4\n", 3, "a byte-order mark (BOM) in the middle of the file"),
     ("bom_middle_cp.csv", b"a,b\n1,\xe9\n2,3\n\xef\xbb\xbf4,5\n", 4, "a byte-order mark (BOM) in the middle"),
     ("extra.csv", "a,b,c\n1,2,3\n1,2,3,4\n", 3, "4 cells on this row but 3 columns in the header"),
@@ -140,6 +144,14 @@ def test_short_rows_are_padded_with_a_warning(tmp_path):
     with pytest.warns(InputWarning, match=r"2 rows with fewer cells than the header \(first on row 3\)"):
         df = read_table(path)
     assert df.to_dict("list") == {"a": ["1", "4", "6"], "b": ["2", "5", None], "c": ["3", None, None]}
+
+
+def test_a_short_row_with_a_semicolon_in_its_text_is_only_padded(tmp_path):
+    # one ';' in a cell of a row two cells short: not a separator that would give the header's cells
+    path = write(tmp_path, "short_text.csv", "a,b,c,d\n1,2,3,4\n5,note; see\n")
+    with pytest.warns(InputWarning, match=r"1 row with fewer cells than the header \(first on row 3\)"):
+        df = read_table(path)
+    assert df["b"].tolist() == ["2", "note; see"]
 
 
 def test_a_workbook_or_binary_file_named_csv(tmp_path):
@@ -491,6 +503,12 @@ def semicolons_with_a_comma_line(d):
     write_raw(d, lines)
 
 
+def semicolons_in_place_of_three_commas(d):
+    lines = raw_lines(d)
+    lines[40] = lines[40].replace(b",", b";", 3)                       # line 41
+    write_raw(d, lines)
+
+
 def bom_in_the_middle(d):
     lines = raw_lines(d)
     lines[299] = b"\xef\xbb\xbf" + lines[299]                          # line 300
@@ -630,6 +648,8 @@ def two_latitude_columns(d):
 CASES = [
     ("mixed separators", semicolons_with_a_comma_line, (KI, None, 120),
      "mixed separators: this row is separated by ',', the header by ';'"),
+    ("semicolons in place of some commas", semicolons_in_place_of_three_commas, (KI, None, 41),
+     "mixed separators: this row has 27 cells, the header 30, and 3 ';' that would make up the difference"),
     ("byte-order mark in the middle", bom_in_the_middle, (KI, None, 300), "byte-order mark (BOM) in the middle"),
     ("a row with an extra cell", extra_cell, (KI, None, 77), "31 cells on this row but 30 columns in the header"),
     ("a quote never closed", unclosed_quote, (KI, None, 500), "a quoted cell is never closed"),

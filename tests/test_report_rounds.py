@@ -72,8 +72,8 @@ def check_not_assessed(folder: Path, regions: dict) -> None:
 def check_thin_round_note(folder: Path, coverage: pd.DataFrame) -> None:
     """The index page, the overview and the regional report say near the top that the round is partial."""
     previous = int(coverage.set_index("round").loc[2, "locations"])
-    note = (f"Round 3 assessed {KEEP} locations against {previous:,} in round 2: national ranks and comparisons "
-            "cover only these locations.")
+    note = (f"Round 3 assessed {KEEP} locations against {previous:,} in round 2: ranks and comparisons across "
+            "regions cover only these locations.")
     for page in (folder / "index.html", folder / "overview" / "report.html", folder / ASSESSED / "report.html"):
         text = page.read_text()
         assert note in text, page

@@ -173,6 +173,22 @@ def test_invalid_fields_are_named(mali_dict, edit, column, message):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("edit, column, hint", [
+    (lambda d: d.update(normalize={"method": "minmax"}), "normalize", " (did you mean 'normalise'?)"),
+    (lambda d: d["columns"].update(lattitude="latitude"), "columns.lattitude", " (did you mean 'latitude'?)"),
+    (lambda d: indicator(d, "robbery").update(directoin=-1), "indicators.robbery.directoin",
+     " (did you mean 'direction'?)"),
+    (lambda d: d.update(uncertainty={"runs": 10, "normalize": True}), "uncertainty.normalize",
+     " (did you mean 'normalise'?)"),
+    (lambda d: d.update(colour="blue"), "colour", ""),
+])
+def test_an_unknown_field_names_the_closest_one(mali_dict, edit, column, hint):
+    with pytest.raises(SpecError) as err:
+        spec_from_dict(edited(mali_dict, edit))
+    assert err.value.column == column
+    assert err.value.message == "Extra inputs are not permitted" + hint
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda d: indicator(d, "robbery").update(parent="safeti"), "indicator 'robbery': parent 'safeti' is not an aggregate"),
     (lambda d: indicator(d, "robbery").update(parent="stability"), "parent 'stability' is at level 3, not 2"),

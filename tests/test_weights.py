@@ -3,6 +3,7 @@ analysis, outcome regression against the generator's known true weights, and the
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -696,3 +697,8 @@ def test_the_weights_command_refuses_a_bad_level_and_says_when_weights_cannot_sc
     line = next(x for x in out.splitlines() if x.startswith("Negative weights ("))
     assert "TBTs" in line and "NEET" in line and "the index cannot be scored with them" in line
     assert "To score with these weights" not in out
+    # signed loadings are shown as numbers, not as shares of their group ("-53.0%")
+    assert "Weights with negative values (signed loadings, not shares of their group):" in out
+    rows = [x for x in out.splitlines() if re.match(r"^\s+[+-]\d\.\d{3}\s", x)]
+    assert len(rows) == 49 and sum(x.lstrip().startswith("-") for x in rows) >= 2, out
+    assert not any(re.match(r"^\s+-?\d+\.\d%", x) for x in out.splitlines()), out

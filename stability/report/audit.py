@@ -1,7 +1,9 @@
 """The statistical audit as people read it: an HTML page, a workbook, CSV tables and figures.
 
-:func:`write_audit` writes, all or nothing (every file is written beside its
-destination first and renamed into place only when all are ready):
+:func:`write_audit` writes, all or nothing (every file is written in a staging folder first and
+renamed into place only when all are ready), as a set: the files an earlier audit left in the folder
+and this one does not write (its CSV tables when ``csv=False``) are removed once the new ones are in
+place (:func:`stability.io.write_set`):
 
 ==================  ===========================================================
 ``audit.html``      a self-contained page in the look of the reports (no code,
@@ -20,7 +22,8 @@ Figures (matplotlib, object-oriented API, the reports' style):
 :func:`distribution_strips`     each indicator's values, imputed and winsorised points marked
 ==============================  =============================================================
 
-The page, each figure and the read-me sheet say when the data are illustrative.
+The page, each figure, the read-me sheet and every CSV table (a first ``data_note`` column, as in
+``stability score``'s tables) say when the data are illustrative.
 """
 
 from __future__ import annotations
@@ -634,16 +637,21 @@ def write_audit(audit, out_dir: str | Path, *, csv: bool = True) -> list[Path]:
     list of Path
         The files written: ``audit.html``, ``audit.xlsx`` and the CSV files.
     """
-    from ..io import to_csv, write_outputs
+    from ..audit import TABLES
+    from ..export import ILLUSTRATIVE_NOTE
+    from ..io import to_csv, write_set
 
     out = Path(out_dir)
     page = audit_html(audit)  # figures and page first: nothing is written if they fail
-    writers = {out / HTML_NAME: lambda p: p.write_text(page, encoding="utf-8"),
-               out / WORKBOOK_NAME: lambda p: write_workbook(p, audit)}
+    writers = {HTML_NAME: lambda p: p.write_text(page, encoding="utf-8"),
+               WORKBOOK_NAME: lambda p: write_workbook(p, audit)}
     if csv:
         for name, table in audit.tables().items():
-            writers[out / f"{name}.csv"] = lambda p, t=table: to_csv(t, p)
-    return write_outputs(writers)
+            if audit.illustrative and "data_note" not in table.columns:
+                table = table.copy()
+                table.insert(0, "data_note", ILLUSTRATIVE_NOTE)
+            writers[f"{name}.csv"] = lambda p, t=table: to_csv(t, p)
+    return write_set(out, writers, known=(HTML_NAME, WORKBOOK_NAME, *(f"{n}.csv" for n in TABLES)))
 
 
 # --------------------------------------------------------------------------- notebook cells

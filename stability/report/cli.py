@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 
 def register(sub) -> None:
     """Add the ``report`` subcommand to the main parser."""
+    from ..cli import HelpFormatter
+
+    class Formatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+        """The description and examples as written; each option's default said."""
+
     p = sub.add_parser(
         "report", help="build regional reports (HTML, notebooks, Excel) for one region or all",
-        description="Run the parameterised report notebooks with papermill, one kernel per report, several at "
+        description=textwrap.fill("Run the parameterised report notebooks with papermill, one kernel per report, several at "
                     "once, and export self-contained HTML. Output: <out>/<round>/<region>/report.html, "
-                    "report.ipynb, rankings.xlsx and <out>/<round>/index.html. Exit status 0 when every report "
-                    "was built, 1 when some failed, 2 for bad parameters (nothing is built).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+                    "report.ipynb, rankings.xlsx, map.html (an interactive map that works offline) and "
+                    "manifest.json (what the report was built from), and <out>/<round>/index.html. Exit status 0 "
+                    "when every report was built, 1 when some failed, 2 for bad parameters (nothing is built).", 100),
+        formatter_class=Formatter,
         epilog="examples:\n  stability report --region ML05 --round 3\n  stability report --all --round latest "
                "--resume\n  stability report --all --uncertainty 200\n  stability report --all --round all\n  stability report --all --scheduler tcp://scheduler:8786")
     which = p.add_mutually_exclusive_group(required=True)
@@ -30,7 +37,8 @@ def register(sub) -> None:
                    help="reports built at once, 1 or more (default: number of cores + 1)")
     p.add_argument("--resume", action="store_true",
                    help="rebuild only reports that are missing, failed, or whose inputs changed")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786; default: "
+                                                              "kernels on this machine)")
     p.add_argument("--timeout", default="600", metavar="SECONDS",
                    help="seconds a notebook cell may run, 1 or more (default 600)")
     p.add_argument("--retries", default="2", metavar="N",

@@ -346,8 +346,9 @@ def resolve_round(rounds: list, value, option: str | None = None) -> Any:
     for r in rounds:
         if str(r) == str(value).strip():
             return r
+    also = f"'{LATEST}', 'all'" if option else f"'{LATEST}'"  # the command line's --round takes 'all' too
     raise ParameterError(f"round {str(value).strip()!r} is not in the data; rounds: {', '.join(map(str, rounds))} "
-                         f"(or '{LATEST}')", option=option)
+                         f"(or {also})", option=option)
 
 
 def check_region(regions: dict[str, str], region: str | None, option: str | None = None) -> str | None:
@@ -357,8 +358,29 @@ def check_region(regions: dict[str, str], region: str | None, option: str | None
     region = str(region).strip()
     if region not in regions:
         valid = ", ".join(f"{p} ({n})" for p, n in regions.items())
-        raise ParameterError(f"unknown region '{region}'; valid p-codes: {valid}", option=option)
+        guess = _closest_region(regions, region)
+        hint = f"; did you mean {guess} ({regions[guess]})? Valid" if guess else "; valid"
+        raise ParameterError(f"unknown region '{region}'{hint} p-codes: {valid}", option=option)
     return region
+
+
+def _closest_region(regions: dict[str, str], text: str) -> str | None:
+    """The p-code ``text`` most likely means: the same p-code in another case, a region's name (accents and
+    case ignored), else the closest name (:func:`difflib.get_close_matches`); None when none is close.  P-codes
+    are identifiers: one is never guessed from a similar one (``ML99`` is not ``ML09``)."""
+    import difflib
+
+    from ..locations import fold
+
+    by_code = {p.casefold(): p for p in regions}
+    by_name = {fold(n): p for p, n in regions.items()}
+    key = fold(text)
+    if text.casefold() in by_code:
+        return by_code[text.casefold()]
+    if key in by_name:
+        return by_name[key]
+    close = difflib.get_close_matches(key, list(by_name), n=1, cutoff=0.75)
+    return by_name[close[0]] if close else None
 
 
 def region_rounds(result, region: str) -> dict:

@@ -382,6 +382,11 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
     root = check_out(out_root or reports_dir())
     uncertainty = uncertainty_option(uncertainty)  # a bad number or folder is refused before the index is computed
     result, data, spec = compute_result(data_in, spec_file)
+    from ..io import warn_input
+    from ..privacy import problems
+
+    for p in problems(data, spec):  # the columns left out as personal data: one line per file, as score says
+        warn_input(p.message, file=p.file, column=p.column)
     regions = region_names(result)
     rnd = resolve_round(result.rounds, survey_round, option="--round")
     if region:

@@ -16,6 +16,9 @@ from .sobol import FACTOR_LABELS
 MANIFEST = "manifest.json"
 #: Formats :func:`save_run` writes (Parquet always: :func:`load_run` reads it).
 RUN_FORMATS = ("csv", "parquet", "xlsx")
+#: Every file :func:`save_run` may write (besides the manifest): what it removes from a folder without a manifest.
+RUN_FILES = ("uncertainty.xlsx", "sensitivity.csv", "sensitivity.parquet", "sensitivity.png",
+             *(f"uncertainty{part}.{fmt}" for fmt in ("csv", "parquet") for part in ("", ".summary", ".runs", ".notes")))
 
 
 def save_run(run: UncertaintyResult, folder: str | Path, formats: Sequence[str] = RUN_FORMATS) -> list[Path]:
@@ -27,37 +30,43 @@ def save_run(run: UncertaintyResult, folder: str | Path, formats: Sequence[str] 
     files), written last: a folder with a manifest holds a complete run.  Parquet is always
     written (it is what :func:`load_run` reads).
 
+    A saved run is a set (:func:`stability.io.write_set`): the files of the folder's previous run
+    (those its manifest lists) that this one does not write, such as its ``sensitivity.*`` when this
+    run has no Sobol indices or its workbook when this one writes CSV only, are removed once the new
+    files and manifest are in place.
+
     Returns
     -------
     list of Path
     """
-    from ..io import to_csv, write_outputs, write_text_atomic
+    from ..io import to_csv, write_outputs, write_set
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ParameterError(f"'{folder}' is a file, not an output folder")
-    folder.mkdir(parents=True, exist_ok=True)
     formats = list(dict.fromkeys([*formats, "parquet"]))
     bad = [f for f in formats if f not in RUN_FORMATS]
     if bad:
         raise ParameterError(f"unknown format '{bad[0]}' (choose from {', '.join(RUN_FORMATS)})")
-    files: list[Path] = []
-    for fmt in formats:
-        files += run.write(folder / f"uncertainty.{fmt}")
-    if run.sensitivity is not None:
-        files += write_outputs({folder / "sensitivity.csv": lambda p: to_csv(run.sensitivity, p),
-                                folder / "sensitivity.parquet": lambda p: run.sensitivity.to_parquet(p, index=False),
-                                folder / "sensitivity.png": lambda p: _save_chart(run, p)})
+
+    def write(stage: Path) -> list[Path]:
+        files: list[Path] = []
+        for fmt in formats:
+            files += run.write(stage / f"uncertainty.{fmt}")
+        if run.sensitivity is not None:
+            files += write_outputs({stage / "sensitivity.csv": lambda p: to_csv(run.sensitivity, p),
+                                    stage / "sensitivity.parquet": lambda p: run.sensitivity.to_parquet(p, index=False),
+                                    stage / "sensitivity.png": lambda p: _save_chart(run, p)})
+        return files
+
     summary = run.summary
     manifest = {"spec_hash": run.spec_hash, "data_version": run.data_version,
                 "runs": int(summary["runs"].iloc[0]) if len(summary) else 0,
                 "seed": int(summary["seed"].iloc[0]) if len(summary) else None,
                 "sources": str(summary["sources"].iloc[0]) if len(summary) else "",
                 "rounds": [str(r) for r in summary["round"]] if "round" in summary else [],
-                "illustrative": bool(run.illustrative),
-                "files": sorted(p.name for p in files)}
-    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    return files + [folder / MANIFEST]
+                "illustrative": bool(run.illustrative)}
+    return write_set(folder, write, known=RUN_FILES, manifest=MANIFEST, meta=manifest)
 
 
 def _save_chart(run: UncertaintyResult, path: Path) -> None:
@@ -73,6 +82,9 @@ def _save_chart(run: UncertaintyResult, path: Path) -> None:
 
 def load_run(folder: str | Path) -> UncertaintyResult:
     """An analysis written by :func:`save_run` (tables and Sobol indices; not the replicates).
+
+    Only the files its manifest lists are read: a ``sensitivity.parquet`` beside them that the
+    manifest does not list (left by another run) is not this run's.
 
     Raises
     ------
@@ -90,8 +102,10 @@ def load_run(folder: str | Path) -> UncertaintyResult:
         frames = {name: pd.read_parquet(folder / ("uncertainty.parquet" if name == "locations"
                                                   else f"uncertainty.{name}.parquet"))
                   for name in ("locations", "summary", "runs", "notes")}
-        sens = folder / "sensitivity.parquet"
-        sensitivity = pd.read_parquet(sens) if sens.is_file() else None
+        listed = meta.get("files") if isinstance(meta, dict) else None
+        if not isinstance(listed, list):
+            raise ValueError(f"{MANIFEST} lists no files")
+        sensitivity = pd.read_parquet(folder / "sensitivity.parquet") if "sensitivity.parquet" in listed else None
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"the uncertainty run in '{folder}' cannot be read: {exc}") from None
     frames = {k: v.drop(columns="data_note") if "data_note" in v.columns else v for k, v in frames.items()}
