@@ -279,6 +279,7 @@ def derive_for(result, method: str, level: int = 2, *, stage: str | None = None,
     """
     spec = result.spec
     level = _check_level(spec, level, method)
+    _check_options(method, options)
     children, _ = level_children(spec, level)
     stage = stage or ("normalised" if level == 2 else "aggregated")
     table = result.stage(stage)
@@ -359,6 +360,25 @@ def _check_level(spec, level, method: str) -> int:
                              f"(indicators within {spec.levels[1].name if n_levels > 1 else 'aggregates'}) to "
                              f"{n_levels}", method=method)
     return int(level)
+
+
+def _check_options(method: str, options: dict) -> None:
+    """Refuse a number the spec's ``weights`` section refuses (``min_rows`` below 2, ``alpha`` outside (0, 1),
+    ...), naming the option; the schemes check the other options themselves, in their own words."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from .spec import Weighting
+
+    for name, value in options.items():
+        field = Weighting.model_fields.get(name)
+        if field is None or not field.metadata or isinstance(value, (pd.Series, pd.DataFrame, np.ndarray)):
+            continue  # only the bounded numbers
+        try:
+            TypeAdapter(Annotated[field.annotation, field]).validate_python(value)
+        except ValidationError as exc:
+            raise WeightingError(f"option '{name}': {exc.errors()[0]['msg']}", method=method) from None
 
 
 def _derive_level(spec, level: int, method: str, X: pd.DataFrame, units: pd.DataFrame, rounds, stage: str,

@@ -166,3 +166,13 @@ def test_score_says_the_data_have_warnings_and_where_to_read_them(capsys, datase
     assert rc == 0 and (tmp_path / "s" / "scores.csv").is_file()
     assert err == (f"stability: warning: 1 row of the data has a warning (computed all the same); stability validate "
                    f"--data {d.data} --spec {d.spec} lists them\n"), err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--method", "pca", "--set", "min_rows=1"], "option --set min_rows: Input should be greater than or equal to 2"),
+    (["--method", "outcome", "--set", "outcome=stays_6_months", "--set", "alpha=2"],
+     "option --set alpha: Input should be less than 1"),
+])
+def test_weights_refuses_the_option_values_a_spec_refuses(capsys, args, expected):
+    rc, out, err = run(capsys, "weights", "-q", *args)
+    assert rc == 2 and err == f"stability: error: {expected}\n", err
