@@ -460,3 +460,18 @@ def test_the_hint_uses_the_data_and_spec_the_report_was_given(tmp_path):
     assert ctx.inputs == {"data_path": str(data), "spec_path": str(spec)}
     assert unc.how_to(ctx).startswith(
         f"stability uncertainty --data data/raw/liptako_gourma_illustrative --spec {shlex.quote(str(spec))}, or")
+
+
+def test_the_note_on_a_run_of_another_index_gives_the_command_for_the_reports_data(other_index, mali_result,
+                                                                                     monkeypatch):
+    """Reports of another survey than the saved run's are told how to get a run of their own index: with their
+    --data and --spec, into a folder of its own (a plain stability uncertainty would analyse the embedded survey)."""
+    monkeypatch.setattr(runner, "default_uncertainty_dir", lambda: other_index)  # a run of another spec hash
+    source, note = runner.resolve_uncertainty(None, mali_result, data_path="data/raw/liptako_gourma_illustrative",
+                                              spec_path="data/specs/liptako_gourma.yaml")
+    assert source is None and "is ignored" in note
+    assert note.endswith("give --uncertainty N, or the folder of a run of this index (stability uncertainty --data "
+                         "data/raw/liptako_gourma_illustrative --spec data/specs/liptako_gourma.yaml --out FOLDER "
+                         "writes one)"), note
+    _, plain = runner.resolve_uncertainty(None, mali_result)
+    assert plain.endswith("stability uncertainty recomputes it, or give --uncertainty N")

@@ -250,7 +250,7 @@ def _other_index(run, result) -> str:
             f"these reports: {result.spec_hash}, {result.data_version})")
 
 
-def resolve_uncertainty(value, result, data=None, *, progress: bool = False
+def resolve_uncertainty(value, result, data=None, *, progress: bool = False, data_path="", spec_path=""
                         ) -> tuple[UncertaintySource | None, str | None]:
     """The uncertainty analysis of a batch of reports, and a note to show (or None).
 
@@ -266,6 +266,8 @@ def resolve_uncertainty(value, result, data=None, *, progress: bool = False
         Its survey (for the key-informant bootstrap).
     progress : bool
         Show the analysis's progress bar.
+    data_path, spec_path : str or Path
+        The reports' data and spec as given ("" = the embedded ones), for the command the note gives.
 
     Raises
     ------
@@ -284,7 +286,7 @@ def resolve_uncertainty(value, result, data=None, *, progress: bool = False
             return None, f"the uncertainty run in {_shown(folder)} is ignored: {exc.message}"
         if not run.matches(result):
             return None, (f"the uncertainty run in {_shown(folder)} is ignored: {_other_index(run, result)}; "
-                          "stability uncertainty recomputes it, or give --uncertainty N")
+                          + _rerun_words(data_path, spec_path))
         return _checked(run, result, folder), None
     if value == NO_UNCERTAINTY:
         return None, None
@@ -299,6 +301,18 @@ def resolve_uncertainty(value, result, data=None, *, progress: bool = False
         run = analyse(result, data, runs=value, progress=progress)
         return UncertaintySource(run, f"computed for these reports ({value:,} runs)"), None
     return _checked(value, result), None  # an UncertaintyResult given through the Python API
+
+
+def _rerun_words(data_path="", spec_path="") -> str:
+    """How to give reports of another index than the saved run's an analysis of their own, in words."""
+    if not data_path and not spec_path:
+        return "stability uncertainty recomputes it, or give --uncertainty N"
+    words = ["stability", "uncertainty"]
+    for option, value in (("--data", data_path), ("--spec", spec_path)):
+        if value:
+            words += [option, _shown(Path(value))]
+    return (f"give --uncertainty N, or the folder of a run of this index ({' '.join(shlex.quote(w) for w in words)} "
+            "--out FOLDER writes one)")
 
 
 def _load_saved(folder: Path):
@@ -393,7 +407,8 @@ def plan_jobs(*, region: str | None, all_regions: bool, survey_round: Any = "lat
         region = check_region(regions, region, option="--region")
     folder = safe_folder(root, str(rnd if rnd is not None else "all"), option="--round")
     try:
-        source, note = resolve_uncertainty(uncertainty, result, data, progress=progress)
+        source, note = resolve_uncertainty(uncertainty, result, data, progress=progress, data_path=data_path,
+                                           spec_path=spec_path)
     except SpecError as exc:  # an alternative of the spec's uncertainty section refused once the index is known
         raise exc.in_file(spec_file) from None
     run_key = source.fingerprint() if source is not None else ""
@@ -646,7 +661,8 @@ def build_every_round(**options) -> list[Batch]:
     value = uncertainty_option(options.get("uncertainty"))
     result, data, _ = compute_result(options.get("data_path", ""), options.get("spec_path", ""))
     rounds = list(result.rounds) or [None]
-    source, note = resolve_uncertainty(value, result, data, progress=options.get("progress", True))
+    source, note = resolve_uncertainty(value, result, data, progress=options.get("progress", True),
+                                       data_path=options.get("data_path", ""), spec_path=options.get("spec_path", ""))
     if note and options.get("progress", True):
         print(f"stability: note: {note}", file=sys.stderr, flush=True)
     options = {**options, "uncertainty": source if source is not None else NO_UNCERTAINTY}
