@@ -498,3 +498,12 @@ def test_uncertainty_texts_of_three_countries_speak_of_their_ranking(lg_result, 
     assert "national" not in words.lower(), words
     assert "the ranking across all three countries" in words and "Median rank interval, all three countries" in words
     assert content.whole_ranking(ctx) == "the ranking across all three countries"
+
+
+def test_commands_in_the_reports_name_their_data_and_spec():
+    from stability.report import trends
+    from stability.report.context import load_context
+
+    ctx = load_context(data_path=EMBEDDED, spec_path=SPEC, region="BF56")
+    assert ("the command stability report --all --round all --data data/raw/liptako_gourma_illustrative --spec "
+            "data/specs/liptako_gourma.yaml rebuilds" in trends.spec_sentence(ctx))

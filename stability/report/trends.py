@@ -210,10 +210,10 @@ def spec_sentence(ctx) -> str:
     hashes = ctx.scores["spec_hash"].dropna().astype(str).unique() if "spec_hash" in ctx.scores else []
     h = hashes[0] if len(hashes) == 1 else ctx.result.spec_hash
     rounds = ", ".join(str(r) for r in ctx.result.rounds)
+    command = " ".join(["stability report --all --round all", uncertainty.data_options(ctx)]).strip()
     return (f"Every round shown ({rounds}) was computed together with the same specification "
             f"(\u201c{ctx.spec.name}\u201d, spec hash {str(h)[:12]}), so changes between rounds are not "
-            "changes of method. After a change of method, the command stability report --all --round all rebuilds the "
-            "reports of every round.")
+            f"changes of method. After a change of method, the command {command} rebuilds the reports of every round.")
 
 
 def changes_sheet(ctx) -> pd.DataFrame | None:

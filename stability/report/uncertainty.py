@@ -206,7 +206,7 @@ def how_to(ctx, data_path=None, spec_path=None) -> str:
     """
     import shlex
 
-    options = _data_options(ctx, data_path, spec_path)
+    options = data_options(ctx, data_path, spec_path)
     which = ["--region", str(ctx.region)] if ctx.region is not None else ["--all"]
     rounds = list(getattr(ctx.result, "rounds", None) or [])
     if rounds and ctx.round is not None and str(ctx.round) != str(rounds[-1]):
@@ -215,8 +215,9 @@ def how_to(ctx, data_path=None, spec_path=None) -> str:
     return f"stability uncertainty{' ' + options if options else ''}, or {report}"
 
 
-def _data_options(ctx, data_path=None, spec_path=None) -> str:
-    """``--data D --spec S`` of the report (each left out when it is the embedded default)."""
+def data_options(ctx, data_path=None, spec_path=None) -> str:
+    """``--data D --spec S`` of the report (each left out when it is the embedded default), for the commands a
+    report tells its reader to run."""
     import shlex
 
     from ..paths import default_dataset, default_spec
