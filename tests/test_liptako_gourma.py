@@ -443,6 +443,11 @@ def test_figures_over_all_locations_of_three_countries_are_not_called_national(l
     assert set(full["Country"]) == {"Mali", "Burkina Faso", "Niger"}
     assert full.columns.get_loc("Country") == full.columns.get_loc("Region") + 1
     assert all("of the country" not in line for line in trends.dropped_text(overview))
+    from stability.report import pockets
+
+    assert any(line.startswith("Across all three countries, Moran's I") for line in pockets.pocket_text(overview))
+    assert any(". Across all three countries, " in line and " lie in pockets of stability" in line
+               for line in pockets.pocket_text(overview))
 
 
 def test_the_overview_of_three_countries_is_named_so(small, lg_result, tmp_path):

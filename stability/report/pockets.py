@@ -145,6 +145,7 @@ def pocket_text(ctx) -> list[str]:
     areas = pocket_areas(ctx)
     regional = ctx.region is not None
     where = ctx.region_name if regional else content.whole_name(ctx)
+    prefix = f"In {where}" if regional or not content.several_countries(ctx) else f"Across {where}"
     counts = loc["class"].value_counts()
     n_p, n_h = int(counts.get(pk.POCKET, 0)), int(counts.get(pk.HOTSPOT, 0))
     n_hl, n_lh = int(counts.get(pk.HIGH_LOW, 0)), int(counts.get(pk.LOW_HIGH, 0))
@@ -152,11 +153,11 @@ def pocket_text(ctx) -> list[str]:
     (first, n1), (second, n2) = sorted(((pk.POCKET, n_p), (pk.HOTSPOT, n_h)), key=lambda kv: kv[1] == 0)
     if n1:
         one, many, of = places[first]
-        found = f"In {where}, {_plural(n1, 'location lies', 'locations lie')} in {one if n1 == 1 else many} {of}"
+        found = f"{prefix}, {_plural(n1, 'location lies', 'locations lie')} in {one if n1 == 1 else many} {of}"
         one, many, of = places[second]
         found += f" and {f'{n2:,}' if n2 else 'none'} in {one if n2 == 1 else many} {of}"
     else:
-        found = f"In {where}, no location lies in a pocket of stability or a hotspot of instability this round"
+        found = f"{prefix}, no location lies in a pocket of stability or a hotspot of instability this round"
     outliers = ""
     if n_hl and n_lh:
         outliers = (f"; {n_hl + n_lh:,} locations are outliers: {n_hl:,} high-low (stable among unstable "
