@@ -512,3 +512,21 @@ def test_commands_in_the_reports_name_their_data_and_spec():
     ctx = load_context(data_path=EMBEDDED, spec_path=SPEC, region="BF56")
     assert ("the command stability report --all --round all --data data/raw/liptako_gourma_illustrative --spec "
             "data/specs/liptako_gourma.yaml rebuilds" in trends.spec_sentence(ctx))
+
+
+def test_the_overview_map_counts_its_areas_once(lg_result, layers):
+    """The overview map's text counts cercles and provinces apart from the Niger regions shaded whole."""
+    import re
+
+    from stability.report import figures
+    from stability.report.context import context_for
+
+    alt = figures.alt_text(figures.country_map(context_for(lg_result, None, "latest", layers)))
+    found = re.search(r"(\d+) cercles and provinces, and (\d+) regions without admin-2 area boundaries \((\d+) "
+                      r"areas\) are shaded by the class of their median index \((\d+) low, (\d+) medium, (\d+) high\)",
+                      alt)
+    assert found, alt
+    admin2, whole, areas, *classes = map(int, found.groups())
+    parents = layers["admin2_parent"]
+    assert whole == 2 and admin2 == sum(1 for p in layers["admin2"] if parents.get(p) in layers["admin1"])
+    assert areas == admin2 + whole == sum(classes)

@@ -251,3 +251,23 @@ def test_the_overview_has_the_classes_per_region(small):
     assert rp.REGION_SHEET in rp.workbook_sheets(ctx)
     region = _ctx(res, "R1", {"R1": "Region 1", "R2": "Region 2"})
     assert rp.class_by_region(region) is None and rp.REGION_SHEET not in rp.workbook_sheets(region)
+
+
+def test_the_overview_gives_each_region_s_criteria_as_its_report_does(small):
+    """The overview's criteria are of all locations pooled, and says so; its table by region gives each region
+    the status its own report gives."""
+    res = small()
+    regions = {"R1": "Region 1", "R2": "Region 2"}
+    overview = _ctx(res, None, regions)
+    lines = rp.criteria_sentences(overview)
+    assert lines and all(not x.startswith("In all regions") for x in lines)
+    assert lines[0].startswith("Across all regions pooled, these IASC criteria")
+    table = rp.criteria_by_region(overview)
+    assert list(table["Region"]) == ["Region 1", "Region 2"] and list(table["P-code"]) == ["R1", "R2"]
+    for code in regions:
+        own = rp.criteria_table(_ctx(res, code, regions))
+        own = own[own["Status"] != pr.NOT_MEASURED].set_index("Criterion")["Status"]
+        row = table.set_index("P-code").loc[code]
+        assert {k: row[k] for k in own.index} == own.to_dict(), code
+    assert "IASC criteria by region" in rp.workbook_sheets(overview)
+    assert rp.criteria_by_region(_ctx(res, "R1", regions)) is None

@@ -193,6 +193,10 @@ def test_change_since_the_previous_round(ctx):
     assert s["improved"] == int((change > 5).sum())
     assert s["worsened"] == int((change < -5).sum())
     assert s["n_compared"] == int(change.notna().sum())
+    first = content.change_text(ctx)[0]  # the median of the changes and the change of the medians, told apart
+    assert f"changed by {content.number(s['median_change'], sign=True)} points at the median" in first
+    assert (f"went from {content.number(s['median_before'])} in round {ctx.previous_round} to "
+            f"{content.number(s['median_now'])} now: another figure" in first)
     transitions = content.category_transitions(ctx)
     assert transitions["Total"].sum() == len(here)
     sc = ctx.result.scores

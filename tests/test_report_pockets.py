@@ -256,3 +256,18 @@ def test_an_area_reaching_into_a_burkina_faso_region_counts_only_its_locations_t
     for _, a in spans.iterrows():
         assert f"{a['n_locations']} of its {a['n_area']} locations are in this region" in text
         assert f"the others in {a['elsewhere'][0][0]}" in text and "(Burkina Faso)" in a["elsewhere"][0][0]
+
+
+def test_an_area_s_median_category_is_shown_and_an_odd_one_explained(mali_result):
+    """Pockets and hotspots are relative to their region's median: the table gives the category of each area's
+    median, and the text explains a hotspot whose median is not 'low' (Mali overview: H4, medium)."""
+    overview = context_for(mali_result, None, "latest", map_layers(mali_result))
+    table = pockets.areas_table(overview)
+    expected = ["low" if m < 40 else "medium" if m < 60 else "high" for m in table["Median index"]]
+    assert table["Category of the median"].tolist() == expected
+    odd = [(k, c) for k, c in zip(table["Kind"], expected)
+           if c != ("high" if k == "pocket of stability" else "low")]
+    assert odd, table
+    text = pockets.pocket_text(overview)[-1]
+    assert text.startswith("Pockets and hotspots are found relative to each region's median") and \
+        f"{len(odd)} area" in text, text

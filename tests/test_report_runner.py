@@ -53,6 +53,10 @@ def test_html_is_self_contained_and_shows_no_code(batch):
     assert "load_context" not in page and "nb.setup" not in page and "import " not in page.split("</style>")[-1]
     assert "hl-ipython3" not in page  # no highlighted code cell
     assert "ILLUSTRATIVE" in page.upper()
+    # printed or saved as PDF: landscape pages, tables whole (no scroll box hiding rows or columns)
+    printed = page[page.index("@media print"):]
+    assert "@page { size: A4 landscape" in page and "max-height: none !important" in printed
+    assert "overflow: visible !important" in printed
 
 
 def test_index_summary_matches_the_scores(batch):

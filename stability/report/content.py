@@ -477,9 +477,11 @@ def change_text(ctx) -> list[str]:
                 "no change can be shown."]
     t = f"{CHANGE_THRESHOLD:g}"
     lines = [
-        f"Compared with round {p}: the median change of the {index_label(ctx).lower()} of the "
-        f"{_int(s['n_compared'])} locations assessed in both rounds is {number(s['median_change'], sign=True)} points "
-        f"(median {number(s['median_before'])} in round {p}, {number(s['median_now'])} now).",
+        f"Compared with round {p}: of the {_int(s['n_compared'])} locations assessed in both rounds, each "
+        f"location's {index_label(ctx).lower()} changed by {number(s['median_change'], sign=True)} points at the "
+        f"median. The median index of all locations assessed went from {number(s['median_before'])} in round {p} "
+        f"to {number(s['median_now'])} now: another figure (a change of medians, over locations that differ "
+        "between rounds, is not the median of the locations' changes).",
     ]
     if s.get("beyond_noise"):
         from .uncertainty import level_text

@@ -909,10 +909,10 @@ def country_map(ctx):
         alt += (f" Regions are outlined and labelled with their median index: "
                 f"{_areas_text(ctx, ctx.regions, {p: region_medians.get(p, np.nan) for p in regions})}.")
         counts = pd.Series([c for c in class_of(ctx, list(values.values())) if c]).value_counts()
-        described = (f"{' and '.join(_plural(t) for t in terms)}, and {len(whole)} region"
-                     f"{'s' if len(whole) != 1 else ''} without {content.admin_term(2, ctx)} boundaries,"
-                     if whole and by_cercle else f"{area}s")
-        alt += (f" {len(areas)} {described} are shaded by the class of their median index ("
+        described = (f"{len(areas) - len(whole)} {' and '.join(_plural(t) for t in terms)}, and {len(whole)} "
+                     f"region{'s' if len(whole) != 1 else ''} without {content.admin_term(2, ctx)} boundaries "
+                     f"({len(areas)} areas)" if whole and by_cercle else f"{len(areas)} {area}s")
+        alt += (f" {described} are shaded by the class of their median index ("
                 + ", ".join(f"{counts.get(lab, 0)} {lab}" for lab in content.category_labels(ctx))
                 + (f", {len(blank)} without assessed locations, hatched: "
                    f"{', '.join(str(names.get(p, p)) for p in blank)}" if blank else "") + ").")

@@ -182,6 +182,16 @@ def pocket_text(ctx) -> list[str]:
                               f"{content.number(r['returnees'], 0)} returnees{_spans_words(r)}{_change_words(r)})"
                               for _, r in part.iterrows())
             lines.append(f"{words}: {named}.")
+    category = median_categories(ctx, areas["median_index"]) if len(areas) else None
+    if category is not None:
+        labels = content.category_labels(ctx)
+        odd = [(k, c) for k, c in zip(areas["kind"], category)
+               if c and c != (labels[-1] if k == pk.POCKET else labels[0])]
+        if odd:
+            lines.append(f"Pockets and hotspots are found relative to each region's median, not on the index's "
+                         f"categories: {_plural(len(odd), 'area has', 'areas have')} a median outside the "
+                         f"'{labels[-1]}' category (pockets) or the '{labels[0]}' one (hotspots) "
+                         "(column \u201cCategory of the median\u201d).")
     return lines
 
 
@@ -223,10 +233,24 @@ def _areas_frame(ctx) -> pd.DataFrame:
         f"IDPs{here}": a["idps"].astype(float).round(0).astype("Int64"),
         f"Returnees{here}": a["returnees"].astype(float).round(0).astype("Int64"),
     })
+    category = median_categories(ctx, a["median_index"])
+    if category is not None:  # pockets are relative to the region: a pocket's median can be medium or low
+        out.insert(out.columns.get_loc(f"Median index{here}") + 1, "Category of the median", category)
     if here:
         out["Locations elsewhere"] = [content.join_words(f"{k} in {name}" for name, k in e) for e in a["elsewhere"]]
     out["Change since previous round"] = change
     return out.reset_index(drop=True)
+
+
+def median_categories(ctx, medians) -> list[str] | None:
+    """The stability category of each median index (fixed cut-offs), or None when each round is cut at its
+    quantiles (a category of a median is then not defined)."""
+    cuts = content.category_cuts(ctx)
+    if cuts is None:
+        return None
+    labels = content.category_labels(ctx)
+    values = np.asarray(medians, dtype=float)
+    return [labels[int(np.searchsorted(cuts, m, side="right"))] if np.isfinite(m) else "" for m in values]
 
 
 def areas_table(ctx) -> pd.DataFrame | None:

@@ -214,6 +214,29 @@ def class_by_region(ctx) -> pd.DataFrame | None:
     return out
 
 
+def criteria_by_region(ctx) -> pd.DataFrame | None:
+    """How each measured IASC criterion looks in each region, for the overview (None for a region's report, or
+    without a region column): one row per region (named as in the report), one column per measured criterion
+    with its status (met, partly, unmet), and ``P-code``."""
+    admin = ctx.result.spec.columns.admin
+    if ctx.region is not None or not admin:
+        return None
+    t = _round_table(ctx, ("criteria_by", "region"), lambda: pr.criteria_by(ctx.result, ctx.round_value, by="region"))
+    col = admin[0]
+    t = t[t["status"] != pr.NOT_MEASURED]
+    if col not in t.columns or not len(t):
+        return None
+    wide = t.pivot(index=col, columns="criterion", values="status")
+    wide = wide[[c for c in pr.IASC_CRITERIA if c in wide.columns]]
+    order = [p for p in ctx.regions if p in wide.index] + sorted(p for p in wide.index if p not in ctx.regions)
+    wide = wide.reindex(order)
+    out = pd.DataFrame({content.admin_term(1).capitalize(): [ctx.regions.get(p, p) for p in order]})
+    for crit in wide.columns:
+        out[pr.IASC_CRITERIA[crit].capitalize()] = wide[crit].to_numpy()
+    out["P-code"] = order
+    return out
+
+
 def _pocket_words(ctx, ids: pd.Series) -> pd.Series:
     """``"; in pocket of stability P3 near Douentza (Douentza)"`` for the locations of a named pocket or hotspot."""
     from .pockets import pocket_areas, pocket_locations
@@ -260,13 +283,17 @@ def _criteria_table(ctx) -> pd.DataFrame:
 def criteria_sentences(ctx) -> list[str]:
     """Which criteria look met, partly met, unmet and not measured in the report's scope."""
     t = criteria_table(ctx)
-    where = ctx.region_name if ctx.region is not None else "all regions"
+    # the overview judges all locations pooled: a region can differ (its own report says how)
+    where = f"In {ctx.region_name}" if ctx.region is not None else "Across all regions pooled"
     lines = []
     for status, words in ((pr.MET, "look met"), (pr.PARTLY, "look partly met"), (pr.UNMET, "look unmet"),
                           (pr.NOT_MEASURED, "are not measured (no indicator of the survey informs them)")):
         names = t.loc[t["Status"] == status, "Criterion"].str.lower().tolist()
         if names:
-            lines.append(f"In {where}, these IASC criteria {words}: {'; '.join(names)}.")
+            lines.append(f"{where}, these IASC criteria {words}: {'; '.join(names)}.")
+    if ctx.region is None and lines and criteria_by_region(ctx) is not None:
+        lines.append("A region's own locations can look otherwise: the table below gives each region's status "
+                     "(as its report does).")
     return lines
 
 
@@ -279,7 +306,8 @@ def _with_note(ctx, table: pd.DataFrame) -> pd.DataFrame:
 def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     """Sheets for the rankings workbook: ``Priorities`` (every location with its class and reason),
     ``Priority classes`` (counts and people per class), for the overview ``Priority classes by region``
-    (:func:`class_by_region`), ``IASC criteria`` and ``Priority rule``."""
+    (:func:`class_by_region`), ``IASC criteria``, for the overview ``IASC criteria by region``
+    (:func:`criteria_by_region`) and ``Priority rule``."""
     sheets = {
         SHEET: _with_note(ctx, priorities_table(ctx, top=None, include_none=True)),
         "Priority classes": _with_note(ctx, class_summary(ctx)),
@@ -288,5 +316,8 @@ def workbook_sheets(ctx) -> dict[str, pd.DataFrame]:
     if by_region is not None:
         sheets[REGION_SHEET] = _with_note(ctx, by_region)
     sheets["IASC criteria"] = _with_note(ctx, criteria_table(ctx))
+    per_region = criteria_by_region(ctx)
+    if per_region is not None:
+        sheets["IASC criteria by region"] = _with_note(ctx, per_region)
     sheets["Priority rule"] = pd.DataFrame({"Rule": [rule_sentence(ctx), *criteria_sentences(ctx)]})
     return sheets
