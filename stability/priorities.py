@@ -54,6 +54,7 @@ CLASSES = {
     "urgent_return": "Urgent conditions for return",
     "local_integration": "Local integration opportunity",
     "candidate_return": "Candidate area of return",
+    "displaced_low": "Displaced in low stability",
     "monitor": "Monitor",
     "no_displaced": "No displaced people",
 }
@@ -338,9 +339,9 @@ def classify(result, round=None) -> pd.DataFrame:
               pd.Series(low_idps.sum(), index=rows.index)).to_numpy(dtype=float)
 
     conditions = [low & many_ret, high & many_idps, high & (nearby >= p.nearby_idps) & (nearby > 0),
-                  (n_idps > 0) | (n_ret > 0)]
+                  low & many_idps, (n_idps > 0) | (n_ret > 0)]
     ids = list(CLASSES)
-    class_id = np.select(conditions, ids[:4], ids[4]).astype(object)
+    class_id = np.select(conditions, ids[:5], ids[5]).astype(object)
 
     status = criteria(result, round).reset_index(drop=True)
     unmet_text, unmet_ids = _joined(status, UNMET)
@@ -355,11 +356,12 @@ def classify(result, round=None) -> pd.DataFrame:
     area_name = "the same " + nearby_terms(spec, rows)  # cercle, province or department: the row's country
     detail = pd.Series(np.select(
         [class_id == "urgent_return", class_id == "local_integration", class_id == "candidate_return",
-         class_id == "monitor"],
+         class_id == "displaced_low", class_id == "monitor"],
         [txt_ret + " in " + where,
          txt_idps + " in " + where,
          where + " with " + txt_nearby + " hosted in low-stability locations of " + area_name
          + " (it hosts " + txt_idps + " and " + txt_ret + ")",
+         txt_idps + " in " + where + " (neither return nor local integration there: assistance and protection)",
          txt_idps + " and " + txt_ret + " in " + where],
         "no IDPs or returnees reported in " + where).astype(object), index=rows.index)
     crit_text = np.where(unmet_text == "", "no IASC criterion unmet", "unmet: " + unmet_text)
@@ -442,7 +444,9 @@ def rule_text(spec, area_word: str | None = None) -> str:
             f"{labels[-1]}-stability location; {CLASSES['candidate_return'].lower()} — a {labels[-1]}-stability "
             f"location whose {area_word} hosts at least {plural(p.nearby_idps, 'IDP')} in {labels[0]}-stability "
             f"locations (a proxy for people displaced from nearby: origins are not surveyed); "
-            f"{CLASSES['monitor'].lower()} — any other location with IDPs or returnees; otherwise "
+            f"{CLASSES['displaced_low'].lower()} — {count(p.idps, p.idp_share, 'IDP')} in a "
+            f"{labels[0]}-stability location (a place for assistance and protection, not for durable solutions "
+            f"yet); {CLASSES['monitor'].lower()} — any other location with IDPs or returnees; otherwise "
             f"{CLASSES['no_displaced'].lower()}.  An IASC criterion is met where its indicators' mean score is "
             f"at least {met:.0%} of the scale, unmet below {unmet:.0%}, partly met in between, and not measured "
             f"where no indicator informs it.")

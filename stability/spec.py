@@ -546,8 +546,10 @@ class Priorities(_Model):
     population, in a high-stability location); **candidate area of return** (a
     high-stability location whose ``nearby`` area hosts at least ``nearby_idps`` IDPs
     in low-stability locations: a proxy for "displaced from nearby", origins being
-    unknown); **monitor** (any other location with IDPs or returnees); else **no
-    displaced people**.  Changes no number of the index.
+    unknown); **displaced in low stability** (at least ``idps`` IDPs, or ``idp_share``, in a
+    low-stability location: assistance and protection, neither return nor local integration
+    there yet); **monitor** (any other location with IDPs or returnees); else **no displaced
+    people**.  Changes no number of the index.
 
     Attributes
     ----------

@@ -57,7 +57,7 @@ def test_classes_follow_the_rule(small):
     assert list(res.scores["category"]) == ["low", "high", "high", "low", "medium", "high"]
     got, table = _classes(res)
     assert got == {"L000": "urgent_return", "L001": "local_integration", "L002": "candidate_return",
-                   "L003": "monitor", "L004": "monitor", "L005": "no_displaced"}
+                   "L003": "displaced_low", "L004": "monitor", "L005": "no_displaced"}
     assert list(table["nearby_low_idps"]) == [0, 0, 600, 600, 600, 0]
     assert list(table["class"])[0] == "Urgent conditions for return"
     assert {"idps", "returnees", "population", "category", "reason", "criteria_met", "criteria_unmet"} <= set(table)
@@ -72,7 +72,8 @@ def test_reasons_name_the_numbers_and_unmet_criteria(small):
     assert r["L001"].startswith("Local integration opportunity: 200 IDPs in a high-stability location")
     assert r["L001"].endswith("no IASC criterion unmet")
     assert "600 IDPs hosted in low-stability locations of the same cercle" in r["L002"]
-    assert r["L003"].startswith("Monitor: 600 IDPs and 10 returnees in a low-stability location; unmet:")
+    assert r["L003"].startswith("Displaced in low stability: 600 IDPs in a low-stability location (neither return "
+                                "nor local integration there: assistance and protection); unmet:")
     assert r["L005"].startswith("No displaced people")
     row = t.set_index("loc")
     assert row.at["L000", "criteria_unmet"] == ["safety_security", "standard_of_living", "documentation"]
@@ -116,7 +117,7 @@ def test_summary_counts_people_per_class_and_region(small):
     s = pr.summary(small(), None, by="region")
     assert len(s) == 2 * len(pr.CLASSES)
     r1 = s[s["region"] == "R1"].set_index("class_id")
-    assert r1.at["urgent_return", "returnees"] == 150 and r1.at["monitor", "idps"] == 600
+    assert r1.at["urgent_return", "returnees"] == 150 and r1.at["displaced_low", "idps"] == 600
     assert s["locations"].sum() == len(ROWS)
     assert s.groupby("class_id")["idps"].sum()["local_integration"] == 200
 
@@ -126,7 +127,7 @@ def test_report_tables(small):
     ctx = ReportContext(result=res, round=None, previous_round=None, region="R1", region_name="Region 1",
                         regions={"R1": "Region 1", "R2": "Region 2"})
     table = rp.priorities_table(ctx)
-    assert list(table["Class"]) == [pr.CLASSES[k] for k in ("urgent_return", "local_integration", "monitor")]
+    assert list(table["Class"]) == [pr.CLASSES[k] for k in ("urgent_return", "local_integration", "displaced_low")]
     assert "150 returnees" in table["Reason"].iloc[0]
     assert set(rp.class_summary(ctx)["Class"]) == set(pr.CLASSES.values())
     crit = rp.criteria_table(ctx)
@@ -173,7 +174,9 @@ def test_counts_of_one_are_singular(small):
     _, t = _classes(res)
     r = dict(zip(t["loc"], t["reason"]))
     assert "(it hosts 1 IDP and 0 returnees)" in r["L002"]
-    assert r["L003"].startswith("Monitor: 600 IDPs and 1 returnee in a low-stability location")
+    assert r["L003"].startswith("Displaced in low stability: 600 IDPs in a low-stability location")
+    few = pr.classify(small(people={"idps": [0, 200, 1, 1, 1, 0], "returnees": [150, 0, 0, 1, 0, 0]}))
+    assert few.set_index("loc").at["L003", "reason"].startswith("Monitor: 1 IDP and 1 returnee in a low-stability")
     assert r["L004"].startswith("Monitor: 1 IDP and 0 returnees in a medium-stability location")
     assert not any(re.search(r"\b1 (IDPs|returnees)\b", x) for x in t["reason"])
     one = small(people={"idps": [0, 200, 0, 1, 0, 0]}, nearby_idps=1, returnees=1, idps=1)
@@ -216,12 +219,12 @@ def test_an_overview_of_several_countries_uses_a_neutral_word(small):
 
 
 def test_the_table_says_how_many_locations_it_shows(small, mali_result):
-    ctx = _ctx(small(), None)  # monitor: L003 and L004
+    ctx = _ctx(small(idps=700), None)  # monitor: L001 (200 IDPs), L003 (600 IDPs, 10 returnees) and L004
     assert rp.table_note(ctx) is None  # every location with displaced people is shown
     note = rp.table_note(ctx, top=1)
-    assert len(rp.priorities_table(ctx, top=1)) == 4  # one per class with displaced people
-    assert "at most 1 location per class" in note and "monitor, 1 of 2 (most IDPs and returnees first)" in note
-    assert "local integration opportunity, 1 of 1;" in note
+    assert len(rp.priorities_table(ctx, top=1)) == 3  # one per class with displaced people
+    assert "at most 1 location per class" in note and "monitor, 1 of 3 (most IDPs and returnees first)" in note
+    assert "candidate area of return, 1 of 1;" in note
     assert "All 6 locations of all regions" in note and "\u201cPriorities\u201d sheet" in note
     assert "rankings.xlsx" in note
     # Mopti: 10 shown of each class with more
@@ -246,7 +249,8 @@ def test_the_overview_has_the_classes_per_region(small):
     for code, row in table.set_index("P-code").drop("").iterrows():
         assert [row[pr.CLASSES[k]] for k in pr.CLASSES] == [s.at[code, k] for k in pr.CLASSES]
     total = table.set_index("Region").loc["Total"]
-    assert total["All locations"] == len(ROWS) and total[pr.CLASSES["monitor"]] == 2
+    assert total["All locations"] == len(ROWS) and total[pr.CLASSES["monitor"]] == 1
+    assert total[pr.CLASSES["displaced_low"]] == 1
     assert (table[list(pr.CLASSES.values())].iloc[:-1].sum(axis=1) == table["All locations"].iloc[:-1]).all()
     assert rp.REGION_SHEET in rp.workbook_sheets(ctx)
     region = _ctx(res, "R1", {"R1": "Region 1", "R2": "Region 2"})

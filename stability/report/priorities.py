@@ -33,11 +33,11 @@ SHEET = "Priorities"
 REGION_SHEET = "Priority classes by region"
 #: How the locations of each class are ordered in :func:`priorities_table`, in words (see :data:`ORDER_BY`).
 ORDER_WORDS = {"urgent_return": "most returnees", "local_integration": "most IDPs",
-               "candidate_return": "most IDPs in low-stability locations nearby",
+               "candidate_return": "most IDPs in low-stability locations nearby", "displaced_low": "most IDPs",
                "monitor": "most IDPs and returnees", "no_displaced": "location id"}
 #: The people count that orders the locations of each class (largest first) in :func:`priorities_table`.
 ORDER_BY = {"urgent_return": "returnees", "local_integration": "idps", "candidate_return": "nearby_low_idps",
-            "monitor": "displaced", "no_displaced": "displaced"}
+            "displaced_low": "idps", "monitor": "displaced", "no_displaced": "displaced"}
 _ILLUSTRATIVE = "ILLUSTRATIVE data (generated, not a real survey)"
 
 
