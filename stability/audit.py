@@ -27,6 +27,13 @@ constant indicator, fewer than :data:`MIN_ROWS` rows, a singular correlation
 matrix, a pillar with one indicator) it is NaN and the row's ``note`` says why;
 :func:`audit` turns every such note into a row of ``flags``.
 
+Stages (:data:`STAGES`): the indicator statistics and outlier checks describe the values the
+pipeline treats, after denomination (``"denominated"``: water points per 1,000 residents, not
+the raw count) and before imputation and outlier treatment, as COINr's audit of a denominated
+coin; availability is that of the raw answers.  Correlations, Cronbach's alpha, KMO, VIF, PCA
+and importance are on the normalised indicators (after denomination, imputation and treatment:
+what the aggregation combines) and the aggregate scores.
+
 Definitions (checked against COINr 1.1.14 on its ASEM example):
 
 * skewness and kurtosis are COINr's (type-2, Excel ``SKEW``/``KURT``); an
@@ -77,12 +84,53 @@ THRESHOLDS: dict[str, float] = {
     "importance_ratio_high": 2.0,    # ... or above this
 }
 
+#: Stage of the values each table of :func:`audit` describes (``result.stage(name)``).
+STAGES: dict[str, str] = {
+    "indicator_stats": "denominated",
+    "correlations": "normalised",
+    "indicator_vs_parent": "normalised",  # and the aggregate scores
+    "cronbach": "normalised",
+    "kmo_bartlett": "normalised",
+    "vif": "normalised",
+    "pca_variance": "normalised",
+    "importance": "normalised",           # and the aggregate scores
+}
+
+#: A stage in words (for captions, the read-me and messages).
+STAGE_WORDS: dict[str, str] = {
+    "raw": "raw answers (before denomination)",
+    "denominated": "values after denomination (e.g. per 1,000 residents), before imputation and outlier treatment",
+    "imputed": "values after denomination and imputation, before outlier treatment",
+    "treated": "values after denomination, imputation and outlier treatment",
+    "normalised": "normalised indicators (after denomination, imputation and outlier treatment)",
+    "aggregated": "aggregate scores",
+}
+
+
+def stage_words(stage: str, spec=None, indicator: str | None = None) -> str:
+    """A stage of the pipeline in words (the stage's name when unknown).
+
+    With ``spec`` and ``indicator``, the denominated stage of that indicator says what it is
+    divided by (``"per 1,000 population, before imputation and outlier treatment"``) or that it
+    has no denominator.
+    """
+    if stage == "denominated" and spec is not None and indicator is not None:
+        ind = {i.id: i for i in spec.indicators}.get(indicator)
+        if ind is not None:
+            per = (f"per {ind.denominator_scale:,g} {ind.denominator}" if ind.denominator
+                   else "as answered (no denominator)")
+            return f"{per}, before imputation and outlier treatment"
+    return STAGE_WORDS.get(stage, stage)
+
+
 #: What each table of an :class:`Audit` holds (also the read-me of the workbook).
 TABLES: dict[str, str] = {
-    "indicator_stats": "per indicator (and round): availability, mean, sd, min, max, skew, kurtosis, outlier flag, "
-                       "distinct values, share of zeros, imputed and treated cells, key-informant disagreement rate",
-    "correlations": "pairwise-complete Pearson correlations between normalised indicators, long form "
-                    "(var1, var2, correlation, n, p_value)",
+    "indicator_stats": "per indicator (and round), on the values after denomination (before imputation and "
+                       "outlier treatment): availability (of the raw answers), mean, sd, min, max, skew, kurtosis, "
+                       "outlier flag, distinct values, share of zeros, imputed and treated cells, key-informant "
+                       "disagreement rate",
+    "correlations": "pairwise-complete Pearson correlations between normalised indicators, one row per pair of "
+                    "indicators, with the number of complete pairs and the p-value",
     "indicator_vs_parent": "correlation of each indicator (and aggregate) with its parent and with the index",
     "cronbach": "Cronbach's alpha of each aggregate's indicators, and alpha if each item is deleted",
     "kmo_bartlett": "Kaiser-Meyer-Olkin sampling adequacy (per group and per item) and Bartlett's test of sphericity",
@@ -226,7 +274,7 @@ def _log_counts(log: pd.DataFrame, rnd, has_rounds: bool) -> tuple[pd.Series, pd
     return imputed, treated
 
 
-def indicator_stats(result, round=None, *, stage: str = "raw") -> pd.DataFrame:
+def indicator_stats(result, round=None, *, stage: str = "denominated") -> pd.DataFrame:
     """Descriptive statistics of every indicator (COINr's ``get_stats``), per round.
 
     Parameters
@@ -235,14 +283,17 @@ def indicator_stats(result, round=None, *, stage: str = "raw") -> pd.DataFrame:
     round : None, "latest" or a round
         ``None``: every round, separately.
     stage : str
-        Stage whose values are described (default ``"raw"``, COINr's ``dset = "Raw"``);
-        availability is always that of the raw stage.
+        Stage whose values are described: default ``"denominated"``, the indicators as the
+        pipeline imputes and treats them (a count per 1,000 residents, not the count), before
+        imputation and outlier treatment (COINr's ``get_stats`` on its ``"Denominated"`` data
+        set); ``"raw"`` for the answers as given.  Availability is always that of the raw stage.
 
     Returns
     -------
     DataFrame
-        One row per indicator (and round): ``indicator``, ``pillar``, ``n`` (units),
-        ``n_available``, ``availability`` (share non-missing in the raw stage),
+        One row per indicator (and round): ``indicator``, ``pillar``, ``stage`` (of the
+        values described), ``n`` (units), ``n_available``, ``availability`` (share
+        non-missing in the raw stage), ``n_values`` (non-missing values described),
         ``mean``, ``median``, ``sd`` (n - 1), ``min``, ``max``, ``skew``, ``kurt``,
         ``outlier`` (``|skew| > skew_thresh`` and ``kurt > kurt_thresh``, the spec's
         treat thresholds), ``distinct``, ``share_zeros`` (of the non-missing values),
@@ -255,7 +306,7 @@ def indicator_stats(result, round=None, *, stage: str = "raw") -> pd.DataFrame:
     """
     spec = result.spec
     raw_all = result.stage("raw")
-    values_all = result.stage(stage)
+    values_all = result.stage(stage)  # KeyError naming the stages for an unknown one
     imputed_all = result.stage("imputed")
     log = result.log
     treatment = result.treatment
@@ -299,8 +350,8 @@ def indicator_stats(result, round=None, *, stage: str = "raw") -> pd.DataFrame:
                 else:
                     notes.append("no location has two or more key-informant answers: disagreement undefined")
             rows.append({
-                "round": rnd, "indicator": ind.id, "pillar": ind.parent, "n": n, "n_available": avail,
-                "availability": avail / n if n else float("nan"),
+                "round": rnd, "indicator": ind.id, "pillar": ind.parent, "stage": stage, "n": n,
+                "n_available": avail, "availability": avail / n if n else float("nan"), "n_values": int(v.size),
                 "mean": float(v.mean()) if v.size else float("nan"),
                 "median": float(np.median(v)) if v.size else float("nan"),
                 "sd": float(v.std(ddof=1)) if v.size > 1 else float("nan"),
@@ -313,7 +364,7 @@ def indicator_stats(result, round=None, *, stage: str = "raw") -> pd.DataFrame:
                 "share_zeros": float(np.count_nonzero(v == 0)) / v.size if v.size else float("nan"),
                 "n_imputed": int(n_imp.get(ind.id, 0)), "n_treated": treated, "treatment": status,
                 "disagreement_rate": rate, "note": "; ".join(notes)})
-    cols = ["round", "indicator", "pillar", "n", "n_available", "availability", "mean", "median", "sd", "min", "max",
+    cols = ["round", "indicator", "pillar", "stage", "n", "n_available", "availability", "n_values", "mean", "median", "sd", "min", "max",
             "skew", "kurt", "outlier", "distinct", "share_zeros", "n_imputed", "n_treated", "treatment",
             "disagreement_rate", "note"]
     return _finish(result, rows, cols)
@@ -890,7 +941,8 @@ class Audit:
         A few sentences on the audit as a whole.
     meta : dict
         Provenance: spec name and hash, data version, dataset, illustrative flag,
-        rounds audited, toolkit version.
+        rounds audited, toolkit version; ``stages``: the stage each table describes
+        (:data:`STAGES`).
     result : Result
         The audited result (for the figures of :mod:`stability.report.audit`).
     """
@@ -963,8 +1015,9 @@ def _flags(result, a: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 f"{name} has a value for only {_pct(row.availability)} of the locations{_in_round_words(rnd)} "
                 f"(threshold {_pct(T['availability'])}).")
         if row.outlier:
+            denominated = row.stage == "denominated" and spec.indicator(ind).denominator
             add("outliers", ind, rnd, row.skew, spec.treat.skew_thresh,
-                f"{name} is skewed (skew {row.skew:.2f}, kurtosis {row.kurt:.2f}){_in_round_words(rnd)}: "
+                f"{name} is skewed{' after denomination' if denominated else ''} (skew {row.skew:.2f}, kurtosis {row.kurt:.2f}){_in_round_words(rnd)}: "
                 f"|skew| > {spec.treat.skew_thresh:g} and kurtosis > {spec.treat.kurt_thresh:g} suggest outliers"
                 + (f" (treatment: {row.treatment})." if row.treatment not in ("none", "") else "."))
         answers = spec.answers.get(spec.indicator(ind).answers) if spec.indicator(ind).answers else None
@@ -976,10 +1029,10 @@ def _flags(result, a: dict[str, pd.DataFrame]) -> pd.DataFrame:
         if row.distinct <= 1 and row.n_available > 0:
             add("constant indicator", ind, rnd, float(row.distinct), 1.0,
                 f"{name} has the same value everywhere{_in_round_words(rnd)}: it cannot tell locations apart.")
-        elif (row.n_available and numeric and not (answers is not None and answers.integer)
-              and row.distinct / row.n_available < T["distinct_share"]):
-            add("few distinct values", ind, rnd, row.distinct / row.n_available, T["distinct_share"],
-                f"{name} has only {row.distinct} distinct values among {row.n_available}{_in_round_words(rnd)}.")
+        elif (row.n_values and numeric and not (answers is not None and answers.integer)
+              and row.distinct / row.n_values < T["distinct_share"]):
+            add("few distinct values", ind, rnd, row.distinct / row.n_values, T["distinct_share"],
+                f"{name} has only {row.distinct} distinct values among {row.n_values}{_in_round_words(rnd)}.")
         if not math.isnan(row.disagreement_rate) and row.disagreement_rate > T["disagreement_rate"]:
             add("key informants disagree", ind, rnd, row.disagreement_rate, T["disagreement_rate"],
                 f"Key informants disagree on {name} in {_pct(row.disagreement_rate)} of the locations"
@@ -1156,14 +1209,15 @@ def audit(result, round=None) -> Audit:
 
     rounds = audited_rounds(result, round)
     sel = None if rounds == [None] else (rounds[0] if len(rounds) == 1 else None)
+    S = STAGES
     tables = {
-        "indicator_stats": indicator_stats(result, sel),
-        "correlations": correlations(result, "normalised", "pearson", sel),
+        "indicator_stats": indicator_stats(result, sel, stage=S["indicator_stats"]),
+        "correlations": correlations(result, S["correlations"], "pearson", sel),
         "indicator_vs_parent": indicator_vs_parent(result, "pearson", sel),
-        "cronbach": cronbach(result, "normalised", sel),
-        "kmo_bartlett": kmo_bartlett(result, "normalised", sel),
-        "vif": vif(result, "normalised", sel),
-        "pca_variance": pca_variance(result, "normalised", sel),
+        "cronbach": cronbach(result, S["cronbach"], sel),
+        "kmo_bartlett": kmo_bartlett(result, S["kmo_bartlett"], sel),
+        "vif": vif(result, S["vif"], sel),
+        "pca_variance": pca_variance(result, S["pca_variance"], sel),
         "importance": importance(result, sel),
     }
     flags = _flags(result, tables)
@@ -1171,5 +1225,6 @@ def audit(result, round=None) -> Audit:
     meta = {"spec": result.spec.name, "spec_hash": result.spec_hash, "data_version": result.data_version,
             "dataset": str(src.get("name", "")), "illustrative": bool(result.illustrative), "rounds": rounds,
             "round_labels": [result.round_label(r) if r is not None else "" for r in rounds],
-            "toolkit_version": __version__, "thresholds": dict(THRESHOLDS), "min_rows": MIN_ROWS}
+            "toolkit_version": __version__, "thresholds": dict(THRESHOLDS), "min_rows": MIN_ROWS,
+            "stages": dict(STAGES)}
     return Audit(**tables, flags=flags, summary=_summary(result, tables, flags, rounds), meta=meta, result=result)

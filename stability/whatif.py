@@ -13,6 +13,10 @@ The logic is apart from the widgets, so that it can be tested without a browser:
 :func:`widget`                  the JupyterLab user interface (ipywidgets): a slider per pillar (and per
                                 indicator), a reset button, the ranking, categories and map redrawn
 :class:`WhatIfUI`               the state of that interface (sliders, output, last result)
+:func:`static`                  what the interface draws, as plain HTML with the map embedded: readable
+                                without a kernel (an exported or papermill-run notebook, where the
+                                widget itself is empty: its JavaScript loads from a CDN)
+:func:`weights_table`           the weights of a result for readers (labels, with the ids beside them)
 ==============================  ====================================================================
 
 Weights only matter within their group (the aggregation divides them by their group's sum), so a
@@ -55,9 +59,12 @@ __all__ = [
     "TOP",
     "WhatIf",
     "WhatIfUI",
+    "StaticWhatIf",
     "WeightingComparison",
     "compare_weightings",
     "context_for",
+    "static",
+    "weights_table",
     "widget",
 ]
 
@@ -398,6 +405,17 @@ class WeightingComparison:
     derivations: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     scope: str = ""
+    group_labels: dict = field(default_factory=dict)
+
+    def weights_for_readers(self) -> pd.DataFrame:
+        """:attr:`weights` with the group's label first (``Pillar``), then ``Indicator`` (label) and ``id``.
+
+        The scheme columns follow unchanged (shares of the group, ``written`` first).
+        """
+        t = self.weights
+        out = pd.DataFrame({"Pillar": [self.group_labels.get(g, g) for g in t["group"]],
+                            "Indicator": t["label"].to_numpy(), "id": t["child"].to_numpy()}, index=t.index)
+        return pd.concat([out, t.drop(columns=["group", "child", "label"])], axis=1)
 
 
 def compare_weightings(result, schemes: Mapping[str, Mapping] | None = None, *, level: int = 2,
@@ -465,7 +483,8 @@ def compare_weightings(result, schemes: Mapping[str, Mapping] | None = None, *, 
     for col in ("max_rank_shift", "category_changes"):
         agreement[col] = agreement[col].astype("Int64")
     return WeightingComparison(weights=table, agreement=agreement, notes=notes, derivations=derivations,
-                               results=results, scope=w.scope_name)
+                               results=results, scope=w.scope_name,
+                               group_labels={g: result.spec.label(g) for g in dict.fromkeys(groups)})
 
 
 # --------------------------------------------------------------------------- widgets
@@ -584,87 +603,111 @@ class WhatIfUI:
     # ---- drawing
     def redraw(self) -> None:
         """Recompute with the sliders' weights and draw the ranking, categories and map again."""
-        from .exceptions import SpecError
-
-        t0 = time.perf_counter()
         self.redraws += 1
-        try:
-            result = self.whatif.apply(self.pillar_weights, self.indicator_weights or None)
-        except SpecError as exc:
-            self.error = exc.message if getattr(exc, "message", None) else str(exc)
-            self._show([_html_bundle(_error_html(self.error))])
-            self.timings = {"apply": self.whatif.timings.get("apply", float("nan")),
-                            "redraw": time.perf_counter() - t0}
-            return
-        self.error = None
-        self.last = result
-        self.summary = self.whatif.summary(result, top=self.top)
-        bundles = [_html_bundle(self.summary_html(self.summary))]
-        t_map = time.perf_counter()
-        if self.draw_map:
-            bundles.append(self._map_bundle(result))
-        self.timings = {"apply": self.whatif.timings["apply"], "summary": self.whatif.timings["summary"],
-                        "map": time.perf_counter() - t_map, "redraw": time.perf_counter() - t0}
-        self._show(bundles)
+        d = _draw(self.whatif, self.pillar_weights, self.indicator_weights or None, top=self.top,
+                  draw_map=self.draw_map, geo=self.geo)
+        self.error, self.timings = d.error, d.timings
+        if d.error is None:
+            self.last, self.summary = d.result, d.summary
+        self._show(d.bundles)
 
     def _show(self, bundles: list[dict]) -> None:
         # replace the output's content in one assignment: no flicker, works with or without a kernel
         self.output.outputs = tuple(bundles)
 
-    def _map_bundle(self, result) -> dict:
-        from .report import figures
-        from .report import notebook as nb
-
-        w = self.whatif
-        ctx = context_for(result, w.region, w.round if w.round is not None else LATEST, geo=self.geo)
-        fig = figures.region_map(ctx) if ctx.region is not None else figures.country_map(ctx)
-        png = nb.figure_png(fig)
-        return {"output_type": "display_data", "metadata": {},
-                "data": {"image/png": base64.b64encode(png).decode("ascii"),
-                         "text/plain": f"<map of {w.scope_name}>"}}
-
     def summary_html(self, s: dict) -> str:
         """The summary as escaped HTML tables (ranking, categories, movers)."""
-        from .report import notebook as nb
+        return _summary_html(self.whatif, s, self.top)
 
-        w = self.whatif
-        shares = ", ".join(f"{w.label(k)} {v:.0%}" for k, v in s["weights"].items())
-        head = (f"<p><b>{html.escape(s['scope'])}</b>: {s['n_locations']:,} locations · pillar shares: "
-                f"{html.escape(shares)} · Spearman correlation with the written weights' ranking "
-                f"{_fmt(s['spearman'], 3)} · mean rank shift {_fmt(s['mean_abs_rank_shift'], 1)} "
-                f"(largest {s['max_rank_shift']}) · {s['category_changes']} changed category</p>")
-        return (head + nb.heading_html(f"Top {self.top}", 4) + nb.table_html(self._reader(s["ranking"]))
-                + nb.heading_html("Locations and people per category", 4)
-                + nb.table_html(self._reader_categories(s["categories"]), digits=0)
-                + nb.heading_html("Largest rank changes", 4)
-                + (nb.table_html(self._reader(s["movers"])) if len(s["movers"])
-                   else "<p>No location changed rank.</p>"))
 
-    def _reader(self, t: pd.DataFrame) -> pd.DataFrame:
-        w = self.whatif
-        c = w.base.spec.columns
-        names = {c.location: "P-code", c.name: "Location", "index": "Index", "category": "Category",
-                 "rank": "Rank", "base_index": "Index before", "base_category": "Category before",
-                 "base_rank": "Rank before", "rank_change": "Change in rank"}
-        if len(c.admin_names) > 1:
-            names[c.admin_names[1]] = "Cercle"
-        order = [k for k in ["rank", c.name, c.admin_names[1] if len(c.admin_names) > 1 else None, c.location,
-                             "index", "category", "base_rank", "base_index", "base_category", "rank_change"]
-                 if k and k in t.columns]
-        out = t[order].rename(columns=names)
-        out["Change in rank"] = out["Change in rank"].map(lambda v: "–" if pd.isna(v) else f"{int(v):+d}")
-        return out
+@dataclass
+class _Drawing:
+    """What the what-if draws for some weights: output bundles, and the result, summary or error."""
 
-    @staticmethod
-    def _reader_categories(t: pd.DataFrame) -> pd.DataFrame:
-        out = t.rename(columns={"category": "Category", "locations": "Locations", "base_locations": "before",
-                                "change": "Change"})
-        for col in PEOPLE:
-            if col in t.columns:
-                label = "IDPs" if col == "idps" else col.capitalize()
-                out = out.rename(columns={col: label, f"base_{col}": f"{label} before",
-                                          f"{col}_change": f"Change in {label}"})
-        return out
+    bundles: list
+    result: Any = None
+    summary: dict = field(default_factory=dict)
+    error: str | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def _draw(w: WhatIf, pillar_weights=None, indicator_weights=None, *, top: int = TOP, draw_map: bool = True,
+          geo: dict | None = None) -> _Drawing:
+    """The ranking, categories, movers and map of ``w`` at these weights (or the message refusing them)."""
+    from .exceptions import SpecError
+
+    t0 = time.perf_counter()
+    try:
+        result = w.apply(pillar_weights, indicator_weights)
+    except SpecError as exc:
+        error = exc.message if getattr(exc, "message", None) else str(exc)
+        return _Drawing([_html_bundle(_error_html(error))], error=error,
+                        timings={"apply": w.timings.get("apply", float("nan")), "redraw": time.perf_counter() - t0})
+    summary = w.summary(result, top=top)
+    bundles = [_html_bundle(_summary_html(w, summary, top))]
+    t_map = time.perf_counter()
+    if draw_map:
+        bundles.append(_map_bundle(w, result, geo))
+    timings = {"apply": w.timings["apply"], "summary": w.timings["summary"], "map": time.perf_counter() - t_map,
+               "redraw": time.perf_counter() - t0}
+    return _Drawing(bundles, result=result, summary=summary, timings=timings)
+
+
+def _map_bundle(w: WhatIf, result, geo: dict | None) -> dict:
+    from .report import figures
+    from .report import notebook as nb
+    from .report.context import map_layers
+
+    geo = map_layers(result) if geo is None else geo
+    ctx = context_for(result, w.region, w.round if w.round is not None else LATEST, geo=geo)
+    fig = figures.region_map(ctx) if ctx.region is not None else figures.country_map(ctx)
+    png = nb.figure_png(fig)
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(png).decode("ascii"),
+                     "text/plain": f"<map of {w.scope_name}>"}}
+
+
+def _summary_html(w: WhatIf, s: dict, top: int = TOP) -> str:
+    """The summary as escaped HTML tables (ranking, categories, movers)."""
+    from .report import notebook as nb
+
+    shares = ", ".join(f"{w.label(k)} {v:.0%}" for k, v in s["weights"].items())
+    head = (f"<p><b>{html.escape(s['scope'])}</b>: {s['n_locations']:,} locations · pillar shares: "
+            f"{html.escape(shares)} · Spearman correlation with the written weights' ranking "
+            f"{_fmt(s['spearman'], 3)} · mean rank shift {_fmt(s['mean_abs_rank_shift'], 1)} "
+            f"(largest {s['max_rank_shift']}) · {s['category_changes']} changed category</p>")
+    return (head + nb.heading_html(f"Top {top}", 4) + nb.table_html(_reader(w, s["ranking"]))
+            + nb.heading_html("Locations and people per category", 4)
+            + nb.table_html(_reader_categories(s["categories"]), digits=0)
+            + nb.heading_html("Largest rank changes", 4)
+            + (nb.table_html(_reader(w, s["movers"])) if len(s["movers"])
+               else "<p>No location changed rank.</p>"))
+
+
+def _reader(w: WhatIf, t: pd.DataFrame) -> pd.DataFrame:
+    c = w.base.spec.columns
+    names = {c.location: "P-code", c.name: "Location", "index": "Index", "category": "Category",
+             "rank": "Rank", "base_index": "Index before", "base_category": "Category before",
+             "base_rank": "Rank before", "rank_change": "Change in rank"}
+    if len(c.admin_names) > 1:
+        names[c.admin_names[1]] = "Cercle"
+    order = [k for k in ["rank", c.name, c.admin_names[1] if len(c.admin_names) > 1 else None, c.location,
+                         "index", "category", "base_rank", "base_index", "base_category", "rank_change"]
+             if k and k in t.columns]
+    out = t[order].rename(columns=names)
+    out["Change in rank"] = out["Change in rank"].map(lambda v: "–" if pd.isna(v) else f"{int(v):+d}")
+    return out
+
+
+def _reader_categories(t: pd.DataFrame) -> pd.DataFrame:
+    out = t.rename(columns={"category": "Category", "locations": "Locations", "base_locations": "before",
+                            "change": "Change"})
+    for col in PEOPLE:
+        if col in t.columns:
+            label = "IDPs" if col == "idps" else col.capitalize()
+            out = out.rename(columns={col: label, f"base_{col}": f"{label} before",
+                                      f"{col}_change": f"Change in {label}"})
+    return out
 
 
 def _short(text: str, n: int) -> str:
@@ -681,6 +724,128 @@ def _error_html(message: str) -> str:
 
     return (f'<div role="alert" style="{nb.CAVEAT_STYLE}"><strong>These weights cannot be used.</strong> '
             f"{html.escape(message)}</div>")
+
+
+#: What the static copy says about the sliders (also in the notebook's text).
+STATIC_NOTE = ("A static copy of what the what-if draws, with the weights below: it does not move. Moving the "
+               "sliders needs JupyterLab with a running kernel (ipywidgets); in an exported page or a notebook "
+               "opened without a kernel the interactive version is empty.")
+
+
+class StaticWhatIf:
+    """What :func:`widget` draws for some weights, as plain HTML (tables, the map as an embedded PNG).
+
+    Displayed in a notebook it is a ``text/html`` output, so an exported page (nbconvert) or a
+    notebook opened without a kernel shows it, where the widget needs a running kernel and
+    JavaScript from a CDN.  Build it with :func:`static`.
+
+    Attributes
+    ----------
+    html : str
+        The whole rendering (escaped HTML, no script, no link to the network).
+    summary : dict
+        :meth:`WhatIf.summary` of the weights drawn (empty when they were refused).
+    result : Result or None
+    error : str or None
+        The message of refused weights.
+    pillar_weights, indicator_weights : dict of str -> float
+        The slider values drawn.
+    """
+
+    def __init__(self, html_text: str, drawing: _Drawing, pillar_weights: dict, indicator_weights: dict):
+        self.html = html_text
+        self.summary = drawing.summary
+        self.result = drawing.result
+        self.error = drawing.error
+        self.pillar_weights = pillar_weights
+        self.indicator_weights = indicator_weights
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/html": self.html, "text/plain": "what-if of the weights (static copy)"}
+
+
+def static(result, region: str | None = None, survey_round: Any = LATEST, *, pillar_weights: Mapping | None = None,
+           indicator_weights: Mapping | None = None, draw_map: bool = True, top: int = TOP,
+           geo: dict | None = None) -> StaticWhatIf:
+    """What the what-if interface draws, without widgets: readable in an exported page.
+
+    The same ranking, categories, largest rank changes and map as :func:`widget` (the same code
+    draws both), at the written weights by default (what the widget first shows), with a table of
+    the weights drawn and a note that moving the sliders needs JupyterLab with a running kernel.
+
+    Parameters
+    ----------
+    result, region, survey_round
+        As for :func:`widget`.
+    pillar_weights, indicator_weights : mapping, optional
+        Slider values (id -> weight); the starting (written) weights when not given.
+    draw_map, top, geo
+        As for :func:`widget`.
+
+    Returns
+    -------
+    StaticWhatIf
+        Displays as HTML in a notebook; its ``html`` is the rendering.
+    """
+    from .report import notebook as nb
+
+    w = WhatIf(result, region=region, survey_round=survey_round)
+    pw = w._merged(pillar_weights, w.pillar_weights, "pillar")
+    iw = w._merged(indicator_weights, w.indicator_weights, "indicator")
+    d = _draw(w, pw, iw, top=top, draw_map=draw_map, geo=geo)
+    written = not w.changes(pw, iw)
+    shares = d.summary.get("weights", {})
+    pillars = pd.DataFrame({"Pillar": [w.label(p) for p in w.pillars], "id": w.pillars,
+                            "Slider (weight)": [pw[p] for p in w.pillars],
+                            "Share of the index": [shares.get(p, np.nan) for p in w.pillars]})
+    moved = {i: v for i, v in iw.items() if v != w.indicator_weights[i]}
+    parts = [nb.CSS, nb.illustrative_banner_html(result.source.get("name", "")) if result.illustrative else "",
+             f"<p><b>What if the weights were different?</b> Ranking of {html.escape(w.scope_name)}, "
+             f"{'with the written weights' if written else 'with the weights below'}.</p>",
+             f'<p class="stability-note">{html.escape(STATIC_NOTE)}</p>',
+             nb.heading_html("Weights drawn", 4), nb.table_html(pillars, digits=2),
+             "<p>" + html.escape("Indicators within their pillar: " + (
+                 "as written." if not moved else "as written, except "
+                 + ", ".join(f"{w.label(i)} {v:g}" for i, v in moved.items()) + ".")) + "</p>"]
+    for b in d.bundles:
+        data = b["data"]
+        if "text/html" in data:
+            parts.append(data["text/html"])
+        elif "image/png" in data:
+            parts.append(f'<p><img src="data:image/png;base64,{data["image/png"]}" '
+                         f'alt="{html.escape(data.get("text/plain", "map"))}" style="max-width: 100%; height: auto;">'
+                         "</p>")
+    return StaticWhatIf("\n".join(p for p in parts if p), d, pw, iw)
+
+
+def weights_table(result) -> pd.DataFrame:
+    """The weights of a result for readers: labels where people look, the ids beside them.
+
+    Returns
+    -------
+    DataFrame
+        One row per child of every aggregate (``result.weights``' order): ``Component`` (the
+        child's label), ``id``, ``Within`` (the parent's label), ``parent id``, ``Written`` (share
+        of the parent as written), ``Used`` (share in use: the same unless the spec derives the
+        level from the data), ``Method``, ``Weighs`` (what is weighted: "indicator within its
+        pillar", ...).
+    """
+    spec = result.spec
+    t = result.weights
+    names = {k: str(lv.name) for k, lv in enumerate(spec.levels, start=1)}
+    top = len(spec.levels)
+
+    def what(level: int) -> str:
+        child, parent = names.get(level - 1, f"level {level - 1}"), names.get(level, f"level {level}")
+        return f"{child} within {'the' if level == top else 'its'} {parent}".lower()
+
+    return pd.DataFrame({"Component": [spec.label(c) for c in t["child"]], "id": t["child"].to_numpy(),
+                         "Within": [spec.label(p) for p in t["parent"]], "parent id": t["parent"].to_numpy(),
+                         "Written": t["written"].to_numpy(dtype=float), "Used": t["weight"].to_numpy(dtype=float),
+                         "Method": t["method"].to_numpy(), "Weighs": [what(int(lv)) for lv in t["level"]]})
 
 
 def widget(result, region: str | None = None, survey_round: Any = LATEST, *, indicators: bool = True,

@@ -224,6 +224,36 @@ def test_indicator_stats_on_the_mali_survey(mali_result, mali_audit, coinr_ref):
     assert 0 < rob["disagreement_rate"] < 1
 
 
+def test_indicator_stats_describe_the_denominated_values(mali_result, mali_audit, coinr_ref):
+    """Water points per 1,000 residents: statistics of what the index treats, not of the raw count."""
+    def round3(stage):
+        t = mali_result.stage(stage)
+        return t[t.index.get_level_values("round") == 3]["water_points"]
+
+    den, raw = round3("denominated"), round3("raw")
+    assert raw.max() > 1000 and den.max() < 40  # the raw count against the rate (32.6)
+    stats = mali_audit.indicator_stats
+    row = stats[(stats["round"] == 3) & (stats["indicator"] == "water_points")].iloc[0]
+    assert row["stage"] == "denominated" and mali_audit.meta["stages"]["indicator_stats"] == "denominated"
+    assert row["max"] == pytest.approx(den.max()) and row["mean"] == pytest.approx(den.mean())
+    assert row["sd"] == pytest.approx(den.std()) and row["n_values"] == den.notna().sum()
+    assert row["skew"] == pytest.approx(coinr_ref.skew(den.dropna()), rel=1e-12)
+    assert row["kurt"] == pytest.approx(coinr_ref.kurt(den.dropna()), rel=1e-12)
+    assert row["availability"] == pytest.approx(raw.notna().mean())  # availability: of the raw answers
+    flag = mali_audit.flags[(mali_audit.flags["where"] == "water_points") & (mali_audit.flags["round"] == 3)]
+    assert f"skew {row['skew']:.2f}" in flag["message"].iloc[0] and "after denomination" in flag["message"].iloc[0]
+    # the raw answers on request
+    raw_row = A.indicator_stats(mali_result, 3, stage="raw").set_index("indicator").loc["water_points"]
+    assert raw_row["max"] == raw.max() and raw_row["stage"] == "raw"
+    # the other tables: the normalised indicators (after denomination), as the stages say
+    assert set(A.STAGES.values()) == {"denominated", "normalised"}
+    norm = mali_result.stage("normalised")
+    n3 = norm[norm.index.get_level_values("round") == 3]
+    corr = mali_audit.correlations
+    r = corr[(corr["round"] == 3) & (corr["var1"] == "water_points") & (corr["var2"] == "drinking_water")]
+    assert r["correlation"].iloc[0] == pytest.approx(n3["water_points"].corr(n3["drinking_water"]))
+
+
 def test_outlier_flag_is_strict_as_coinr_get_stats(make_spec, make_frame, coinr_ref):
     """Flag.SkewKurt: abs(skew) > t_skew & kurt > t_kurt, with the spec's thresholds."""
     x = np.r_[np.zeros(20), 1, 1, 2, 30]
@@ -416,8 +446,9 @@ def test_audit_of_the_mali_survey(mali_audit):
     assert list(flags.columns) == ["what", "where", "round", "value", "threshold", "severity", "message"]
     assert set(flags["severity"]) <= {"warning", "not computed"}
     outliers = flags[flags["what"] == "outliers"]
-    assert {"security_incidents_3m", "water_points"} <= set(outliers["where"])  # the counts, in every round
-    assert set(outliers.loc[outliers["where"] == "water_points", "round"]) == {1, 2, 3}
+    assert {"security_incidents_3m", "water_points"} <= set(outliers["where"])
+    # water points per 1,000 residents (what is treated), not the count: skewed in rounds 1 and 3 only
+    assert set(outliers.loc[outliers["where"] == "water_points", "round"]) == {1, 3}
     assert not flags["message"].str.contains("nan").any()
     assert mali_audit.summary[0].startswith("25 indicators in 3 pillars") and "ILLUSTRATIVE" in mali_audit.summary[0]
     # coded (yes/no, share) answers are categories: zeros and few distinct values are not findings
@@ -480,6 +511,47 @@ def test_audit_workbook(written, mali_latest):
         book.close()
     with zipfile.ZipFile(out / "audit.xlsx") as z:
         assert "xl/workbook.xml" in z.namelist()
+
+
+def test_readers_see_labels_with_the_ids_beside_them(written, mali_latest):
+    """Heatmap axes, the findings' Where, the workbook's sheets: the spec's labels; ids in their own columns."""
+    import openpyxl
+
+    from stability.report import audit as report
+
+    spec = mali_latest.result.spec
+    ids = {n.id for n in (*spec.indicators, *spec.aggregates)}
+    fig = report.correlation_heatmap(mali_latest)
+    ticks = [t.get_text() for ax in fig.axes[:1] for t in (*ax.get_xticklabels(), *ax.get_yticklabels())]
+    assert ticks and not ids & set(ticks)
+    assert "Security incidents in the last 3 months" in ticks
+    flags = report.display_tables(mali_latest)["flags"][1]
+    assert not ids & set(flags["Where"]) and "Security incidents in the last 3 months" in set(flags["Where"])
+    caption = report.display_tables(mali_latest)["indicator_stats"][0]
+    assert "after denomination" in caption and "Raw values" not in caption
+    page = (written[0] / "audit.html").read_text(encoding="utf-8")
+    assert "<td>security_incidents_3m</td>" not in page and "<td>livelihoods</td>" not in page
+    book = openpyxl.load_workbook(written[0] / "audit.xlsx", read_only=True)
+    try:
+        for name in book.sheetnames[1:]:
+            header = next(book[name].iter_rows(max_row=1, values_only=True))
+            assert not {"var1", "var2", "group1", "group2", "indicator", "where"} & set(header), name
+        corr = list(book["correlations"].iter_rows(max_row=3, values_only=True))
+        head = corr[0]
+        i, j = head.index("Indicator 1"), head.index("Indicator 1 id")
+        assert j == i + 1 and corr[1][i] == spec.label(corr[1][j]) and corr[1][j] in ids
+        fl = list(book["flags"].iter_rows(values_only=True))
+        w = fl[0].index("Where")
+        assert fl[0][w + 1] == "Where id" and all(r[w] == report.where_label(spec, r[w + 1]) for r in fl[1:])
+        st = list(book["indicator_stats"].iter_rows(values_only=True))
+        water = next(r for r in st if r[st[0].index("Indicator id")] == "water_points")
+        assert water[st[0].index("Indicator")] == "Functioning water points per 1,000 residents"
+        assert water[st[0].index("Values described")].startswith("per 1,000 population")
+        assert water[st[0].index("Max")] < 40
+    finally:
+        book.close()
+    assert report.where_label(spec, "robbery ~ cattle_theft and 2 more pairs") == (
+        f"{spec.label('robbery')} ~ {spec.label('cattle_theft')} and 2 more pairs")
 
 
 def test_write_audit_is_all_or_nothing(written, mali_latest, monkeypatch, tmp_path):

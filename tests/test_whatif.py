@@ -300,6 +300,39 @@ def test_widget_without_map_or_indicators_for_the_country(mali_result):
     assert [set(o["data"]) for o in ui.output.outputs] == [{"text/html", "text/plain"}]
 
 
+def test_static_copy_draws_what_the_widget_draws_without_a_kernel(mali_result):
+    """The static copy: the widget's ranking, categories, movers and map as plain HTML, and why it does not move."""
+    ui = whatif.widget(mali_result, REGION).whatif_ui
+    copy = whatif.static(mali_result, REGION)
+    page = copy.html
+    assert _tables(_html(ui)) in _tables(page)  # the same tables, drawn by the same code
+    png = next(o["data"]["image/png"] for o in ui.output.outputs if "image/png" in o["data"])
+    assert f'<img src="data:image/png;base64,{png}"' in page  # the same map, embedded
+    assert "with the written weights" in page and "JupyterLab with a running kernel" in page
+    assert "ILLUSTRATIVE DATA" in page and "<script" not in page and "http" not in page
+    assert copy._repr_mimebundle_()["text/html"] == page and copy.summary["spearman"] == pytest.approx(1.0)
+    assert "Safety &amp; security" in page and ">safety<" in page  # weights drawn: label, with the id beside it
+    other = whatif.static(mali_result, REGION, pillar_weights={"safety": 2}, draw_map=False)
+    assert other.summary["weights"]["safety"] == pytest.approx(0.5) and "with the weights below" in other.html
+    assert "<img" not in other.html
+    refused = whatif.static(mali_result, REGION, pillar_weights=dict.fromkeys(ui.pillar_sliders, 0.0))
+    assert refused.error and "These weights cannot be used." in refused.html
+
+
+def test_tables_for_readers_show_labels_with_ids_beside_them(mali_result):
+    spec = mali_result.spec
+    t = whatif.weights_table(mali_result)
+    assert list(t.columns[:4]) == ["Component", "id", "Within", "parent id"]
+    assert list(t["id"]) == list(mali_result.weights["child"])
+    assert t["Component"].iloc[0] == "Armed groups present in or near the location"
+    assert set(t["Within"]) == {spec.label(p) for p in mali_result.weights["parent"]} and "safety" not in set(t["Within"])
+    assert np.allclose(t["Used"], mali_result.weights["weight"]) and t["Weighs"].iloc[-1] == "pillar within the index"
+    c = whatif.compare_weightings(mali_result, {"equal": {}}, region=REGION)
+    r = c.weights_for_readers()
+    assert list(r.columns[:4]) == ["Pillar", "Indicator", "id", "written"]
+    assert set(r["Pillar"]) == {spec.label(p) for p in ("safety", "livelihoods", "cohesion")}
+
+
 # --------------------------------------------------------------------------- notebook
 def test_notebook_structure():
     import nbformat
@@ -320,7 +353,10 @@ def test_notebook_structure():
                 assert len([ln for ln in cell.source.splitlines() if ln.strip()]) <= 3
     code = "\n".join(c.source for c in book.cells if c.cell_type == "code")
     assert "whatif.widget(result, region" in code and "compare_weightings" in code
-    assert "live kernel" in "\n".join(c.source for c in book.cells if c.cell_type == "markdown")
+    text = "\n".join(c.source for c in book.cells if c.cell_type == "markdown")
+    assert "JupyterLab with a running kernel" in text and "built and drawn once" not in text
+    assert "whatif.static(result, region" in code and "whatif.weights_table(result)" in code
+    assert "nb.show(result.weights" not in code  # readers see labels
 
 
 def test_notebook_runs(tmp_path):
@@ -341,4 +377,13 @@ def test_notebook_runs(tmp_path):
         assert f"<h4>{scheme}</h4>" in html_text
     assert "mean_abs_rank_shift" in html_text and "Not derived" not in html_text  # every scheme derived
     assert [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert "Armed groups present in or near the location" in html_text and "Safety &amp; security" in html_text
     assert list(tmp_path.iterdir()) == [out]  # exploring writes nothing
+    # exported to HTML (no kernel, no network): the what-if is there, outside the widget's state
+    from nbconvert import HTMLExporter
+
+    page, _ = HTMLExporter().from_notebook_node(book)
+    body = re.sub(r'<script type="application/vnd\.jupyter\.widget-state\+json">.*?</script>', "", page, flags=re.S)
+    assert "Mopti (ML05), round 3, with the written weights" in body and "Top 10" in body
+    assert "Largest rank changes" in body and "JupyterLab with a running kernel" in body
+    assert body.count("data:image/png;base64,") >= 1

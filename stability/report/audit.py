@@ -10,8 +10,11 @@ place (:func:`stability.io.write_set`):
                     figures embedded as PNG): summary, findings, the tables of
                     the audited round and three figures
 ``audit.xlsx``      a read-me sheet (provenance, thresholds, what each sheet
-                    holds), then one sheet per table of every audited round
+                    holds), then one sheet per table of every audited round, for
+                    readers: headers in words, the spec's labels with the ids
+                    beside them (:func:`reader_table`)
 ``<table>.csv``     each table of :class:`stability.audit.Audit`, every round
+                    (the API's columns and ids, to join with other tables)
 ==================  ===========================================================
 
 Figures (matplotlib, object-oriented API, the reports' style):
@@ -125,7 +128,7 @@ def correlation_heatmap(audit, round=None):
     matrix = corr.pivot(index="var1", columns="var2", values="correlation").reindex(index=order, columns=order)
     p = len(order)
     cell = min(max(8.0 / max(p, 1), 0.17), 0.42)
-    labels = [_short(i, 28) for i in order]
+    labels = [_short(spec.label(i), 40) for i in order]
     left = max(fig_style_text_width(labels, 8), 1.0) + 0.2
     right = 2.5
     top = _top(audit, 0.55)
@@ -354,6 +357,83 @@ def _labelled(spec, ids: pd.Series) -> pd.Series:
     return ids.map(lambda i: spec.label(i) if isinstance(i, str) and i else "")
 
 
+def _node_ids(spec) -> set[str]:
+    return {n.id for n in (*spec.indicators, *spec.aggregates)}
+
+
+def where_label(spec, where) -> str:
+    """A finding's ``where`` in words: every id of the spec in it replaced by its label.
+
+    ``"robbery"`` -> ``"Robbery in the last 3 months"``; ``"a ~ b, c ~ d and 3 more pairs"``
+    keeps its ``~``, commas and words, each id replaced.
+    """
+    import re
+
+    if not isinstance(where, str) or not where:
+        return ""
+    ids = _node_ids(spec)
+    return re.sub(r"[A-Za-z0-9_.\-]+", lambda m: spec.label(m.group(0)) if m.group(0) in ids else m.group(0),
+                  where)
+
+
+#: Columns of ids in the audit's tables -> the header of their label column in the workbook
+#: (the ids stay beside it, headed "<header> id").
+ID_HEADERS: dict[str, str] = {
+    "indicator": "Indicator", "pillar": "Pillar", "var1": "Indicator 1", "var2": "Indicator 2",
+    "group1": "Pillar of indicator 1", "group2": "Pillar of indicator 2", "id": "Indicator or aggregate",
+    "parent": "Parent", "group": "Group", "item": "Item", "where": "Where",
+}
+#: Headers in words of the other columns (per table where a name means different things).
+HEADERS: dict[str, str] = {
+    "round": "Round", "stage": "Values described", "note": "Note", "level": "Level", "n_items": "Items",
+    "n_available": "Raw values available", "availability": "Availability (raw)", "n_values": "Values described (n)",
+    "mean": "Mean", "median": "Median", "sd": "SD", "min": "Min", "max": "Max", "skew": "Skew", "kurt": "Kurtosis",
+    "outlier": "Outliers", "distinct": "Distinct values", "share_zeros": "Share of zeros",
+    "n_imputed": "Imputed cells", "n_treated": "Treated cells", "treatment": "Outlier treatment",
+    "disagreement_rate": "Key-informant disagreement", "correlation": "Correlation", "p_value": "p-value",
+    "same_group": "Same pillar", "correlation_parent": "Correlation with parent", "n_parent": "Pairs with parent",
+    "correlation_index": "Correlation with the index", "n_index": "Pairs with the index",
+    "alpha": "Cronbach's alpha", "kmo": "KMO (MSA for an item)", "bartlett_chi2": "Bartlett chi-squared",
+    "bartlett_df": "Bartlett df", "bartlett_p": "Bartlett p-value", "vif": "VIF", "component": "Component",
+    "eigenvalue": "Eigenvalue", "variance_share": "Share of variance", "cumulative_share": "Cumulative share",
+    "nominal_weight": "Nominal weight (share of parent)", "overall_weight": "Overall weight", "r2": "r squared",
+    "importance": "Importance", "ratio": "Importance / weight", "importance_coinr": "Importance (COINr)",
+    "what": "Finding", "value": "Value", "threshold": "Threshold", "severity": "Severity", "message": "Message",
+    "data_note": "data_note",
+}
+_N_HEADERS = {"indicator_stats": "Locations", "correlations": "Complete pairs", "cronbach": "Rows with a value",
+              "kmo_bartlett": "Complete rows", "vif": "Complete rows", "pca_variance": "Complete rows",
+              "importance": "Complete pairs"}
+
+
+def reader_table(spec, name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """An audit table for readers (the workbook's sheets): headers in words, labels beside the ids.
+
+    Every column of ids (:data:`ID_HEADERS`: ``indicator``, ``var1``, ``group1``, ``where``, ...)
+    becomes the spec's labels under a header in words, followed by the ids under "<header> id"
+    (to join with the CSV tables and the scores); the stage of the values is given in words.
+    """
+    from ..audit import stage_words
+
+    out: dict[str, pd.Series] = {}
+    for col in table.columns:
+        if col in ID_HEADERS:
+            head = ID_HEADERS[col]
+            ids = table[col].astype(object).where(table[col].notna(), "")
+            words = ids.map(lambda w: where_label(spec, w)) if col == "where" else _labelled(spec, ids)
+            out[head] = words.astype(object)
+            out[f"{head} id"] = ids
+        elif col == "stage":
+            rows = table["indicator"] if "indicator" in table.columns else pd.Series(None, index=table.index)
+            out[HEADERS[col]] = pd.Series([stage_words(st, spec, i) for st, i in zip(table[col], rows)],
+                                          index=table.index, dtype=object)
+        elif col == "n":
+            out[_N_HEADERS.get(name, "n")] = table[col]
+        else:
+            out[HEADERS.get(col, col)] = table[col]
+    return pd.DataFrame(out, index=table.index)
+
+
 def display_tables(audit) -> dict[str, tuple[str, pd.DataFrame, int]]:
     """The tables of the page, for the figure round: name -> (caption, table with readable headers, digits)."""
     spec = audit.result.spec
@@ -364,6 +444,7 @@ def display_tables(audit) -> dict[str, tuple[str, pd.DataFrame, int]]:
     if len(flags):
         cols = ["what", "where"] + (["round"] if "round" in flags.columns else []) + ["message"]
         flags = flags[cols].copy()
+        flags["where"] = flags["where"].map(lambda w: where_label(spec, w))
         if "round" in flags.columns:
             flags["round"] = flags["round"].map(lambda r: "" if r is None else str(r))
         out["flags"] = ("Every finding of the audit (all audited rounds).", flags.rename(columns=str.capitalize), 2)
@@ -378,7 +459,11 @@ def display_tables(audit) -> dict[str, tuple[str, pd.DataFrame, int]]:
         t = t.drop(columns="Disagree %")
     if not t["Note"].astype(bool).any():
         t = t.drop(columns="Note")
-    out["indicator_stats"] = ("Raw values of each indicator. Outliers: |skew| > "
+    stage = str(s["stage"].iloc[0]) if len(s) else audit.meta.get("stages", {}).get("indicator_stats", "")
+    from ..audit import stage_words
+
+    out["indicator_stats"] = (f"Statistics of the {stage_words(stage)}; availability is of the raw answers. "
+                              "Outliers: |skew| > "
                               f"{spec.treat.skew_thresh:g} and kurtosis > {spec.treat.kurt_thresh:g}; imputed and "
                               "treated cells are counted from the audit log; Disagree %: locations whose key informants "
                               "disagree.", t, 2)
@@ -445,7 +530,7 @@ def display_tables(audit) -> dict[str, tuple[str, pd.DataFrame, int]]:
 
 def method_rows(audit) -> pd.DataFrame:
     """The read-me: provenance, what each table holds and the thresholds (``Item``, ``Value``)."""
-    from ..audit import MIN_ROWS, TABLES
+    from ..audit import MIN_ROWS, TABLES, stage_words
 
     m = audit.meta
     rows: dict[str, str] = {}
@@ -462,6 +547,11 @@ def method_rows(audit) -> pd.DataFrame:
         rows[f"Summary {i}"] = line
     for name, text in TABLES.items():
         rows[f"Sheet {name}"] = text
+    for name, stage in m.get("stages", {}).items():
+        rows[f"Values of {name}"] = stage_words(stage) + (" and aggregate scores" if name in (
+            "indicator_vs_parent", "importance") else "")
+    rows["Labels and ids"] = ("each sheet gives the spec's label of an indicator, pillar or group, with its id in "
+                              "the next column (\"... id\"), as in the CSV files and the scores, to join tables")
     t = m["thresholds"]
     spec = audit.result.spec
     rules = {
@@ -563,11 +653,12 @@ def audit_html(audit) -> str:
 
 # --------------------------------------------------------------------------- workbook and files
 def workbook_sheets(audit) -> dict[str, pd.DataFrame]:
-    """The sheets of ``audit.xlsx`` in order: read-me, flags, then every table."""
-    sheets = {"Read me": method_rows(audit), "flags": audit.flags}
+    """The sheets of ``audit.xlsx`` in order: read-me, flags, then every table (:func:`reader_table`)."""
+    spec = audit.result.spec
+    sheets = {"Read me": method_rows(audit), "flags": reader_table(spec, "flags", audit.flags)}
     for name, table in audit.tables().items():
         if name != "flags":
-            sheets[name] = table
+            sheets[name] = reader_table(spec, name, table)
     if audit.illustrative:
         sheets = {k: (v if k == "Read me" else v.assign(data_note="ILLUSTRATIVE data")) for k, v in sheets.items()}
     return sheets
