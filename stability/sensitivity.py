@@ -13,6 +13,10 @@ choice varies at once:
 :func:`analyse`                 first-order and total-effect indices with bootstrap intervals, one row
                                 per (output, factor)
 :func:`sobol`                   :func:`sample`, the model on every configuration, :func:`analyse`
+:func:`for_readers`             the indices as readers see them: within [0, 1], first order at most
+                                the total effect, 1 for the only factor that varies; ``noisy`` flag
+:func:`noise_sentence`          what to say when the estimates are noisy, and how to get better ones
+:func:`readable`                the indices of some outputs as a table in words (notebooks)
 :func:`chart`                   horizontal bars of both indices per factor, with their intervals
 :func:`summary_sentence`        one plain-English sentence for reports
 ==============================  ====================================================================
@@ -29,7 +33,15 @@ total-effect indices, not for second-order ones.  The indices are SALib's estima
 explains alone, the **total effect** ``ST`` the share it explains with all its interactions (what
 would be left if every other choice were fixed).  ``ST - S1`` measures interactions; a factor with
 ``ST`` near 0 can be fixed at any of its values without changing the output.  Estimates are
-sampling estimates: they may fall a little below 0 or above 1, and are reported as they are.
+sampling estimates: they may fall below 0 or above 1, and a first-order estimate may exceed the
+total effect it is part of; :func:`analyse` reports them as they are (as SALib and COINr do).
+
+What readers see (:func:`chart`, :func:`summary_sentence`, :func:`readable`) goes through
+:func:`for_readers`: each estimate and interval within [0, 1], the first-order index at most the
+total effect, and a factor that is the only one varying at 1 (it explains all of the variance by
+definition; its estimates are noise around 1).  When an output's raw estimates leave [0, 1] or have
+``S1 > ST`` by more than :data:`NOISE_TOLERANCE`, the output is ``noisy``: the estimates rest on too
+few base samples, and :func:`noise_sentence` says so and how to get better ones (more base samples).
 
 Intervals come from SALib's bootstrap over the base samples (``num_resamples`` resamples): the
 half-width is ``z * sd`` of the resampled estimates, with ``z`` the normal quantile of
@@ -93,10 +105,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Factor", "sample", "analyse", "sobol", "chart", "summary_sentence", "COLUMNS"]
+__all__ = ["Factor", "sample", "analyse", "sobol", "for_readers", "noise_sentence", "readable", "chart",
+           "summary_sentence", "COLUMNS", "NOISE_TOLERANCE"]
 
 #: Columns of the table that :func:`analyse` returns, in order.
 COLUMNS = ["output", "factor", "S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "note"]
+
+#: How far a raw estimate may leave [0, 1] (or a first-order index exceed its total effect) before the output's
+#: estimates are called noisy (:func:`for_readers`).
+NOISE_TOLERANCE = 0.05
+#: The ``note`` of the only factor that varies, in :func:`for_readers`.
+NOTE_ONLY_FACTOR = "the only choice that varies: it explains all of the variance by definition (indices set to 1)"
 
 #: An output whose range is at most this share of its largest absolute value does not vary.
 _CONSTANT_RTOL = 1e-12
@@ -474,10 +493,164 @@ _STYLE = {
 }
 
 
-def _rows(table: pd.DataFrame, output: str) -> pd.DataFrame:
+def for_readers(table: pd.DataFrame, tolerance: float = NOISE_TOLERANCE) -> pd.DataFrame:
+    """The indices as readers see them: shares of variance, consistent with each other.
+
+    :func:`analyse` keeps SALib's raw estimates (they can fall outside [0, 1], and a first-order
+    index can exceed the total effect it is part of).  Here, per output:
+
+    - the only factor of an output (one factor varies): ``S1 = ST = 1`` and intervals of 1 (all of
+      the variance is its own by definition), ``note`` :data:`NOTE_ONLY_FACTOR`;
+    - otherwise every estimate and interval is clipped to [0, 1], the first-order index is at most
+      the total effect (``S1 = min(S1, ST)``, its interval at most the total effect's upper end), and
+      each interval contains its estimate;
+    - ``noisy`` (a new column, the same for every factor of the output) is True when a raw estimate
+      of the output lies outside [0, 1], or a first-order index exceeds its total effect, by more
+      than ``tolerance``: too few base samples (see :func:`noise_sentence`).  Never for the only
+      factor of an output, nor for an output that does not vary.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A table from :func:`analyse` or :func:`sobol` (a table already for readers is returned as it is).
+    tolerance : float, default :data:`NOISE_TOLERANCE`
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the same columns plus ``noisy``, and the same ``attrs``.
+    """
     missing = [c for c in ("output", "factor", "S1", "ST") if c not in table.columns]
     if missing:
         raise ValueError(f"not a sensitivity table (no column {', '.join(missing)}): use analyse() or sobol()")
+    if table.attrs.get("for_readers"):
+        return table
+    out = table.copy()
+    for key in ("S1", "ST"):
+        for col in (key, f"{key}_low", f"{key}_high"):
+            if col not in out.columns:
+                out[col] = out[key]
+            out[col] = out[col].astype(float)
+    if "note" not in out.columns:
+        out["note"] = ""
+    out["noisy"] = False
+    raw = out.copy()
+    for idx in out.groupby("output", sort=False).groups.values():
+        rows = raw.loc[idx]
+        constant = _constant_note(rows)
+        if len(rows) == 1 and not constant:
+            out.loc[idx, ["S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high"]] = 1.0
+            out.loc[idx, "note"] = NOTE_ONLY_FACTOR
+            continue
+        values = rows[["S1", "ST", "S1_low", "S1_high", "ST_low", "ST_high"]].to_numpy(dtype=float)
+        est = rows[["S1", "ST"]].to_numpy(dtype=float)
+        outside = bool(((est < -tolerance) | (est > 1 + tolerance)).any())
+        above = bool((rows["S1"].to_numpy(dtype=float) > rows["ST"].to_numpy(dtype=float) + tolerance).any())
+        out.loc[idx, "noisy"] = (outside or above) and not constant and bool(np.isfinite(values).all())
+        clipped = {col: np.clip(rows[col].to_numpy(dtype=float), 0.0, 1.0)
+                   for col in ("S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high")}
+        st = clipped["ST"]
+        s1 = np.minimum(clipped["S1"], st)
+        s1_high = np.maximum(np.minimum(clipped["S1_high"], clipped["ST_high"]), s1)
+        out.loc[idx, "ST"], out.loc[idx, "ST_low"], out.loc[idx, "ST_high"] = (
+            st, np.minimum(clipped["ST_low"], st), np.maximum(clipped["ST_high"], st))
+        out.loc[idx, "S1"], out.loc[idx, "S1_low"], out.loc[idx, "S1_high"] = (
+            s1, np.minimum(clipped["S1_low"], s1), s1_high)
+    out["noisy"] = out["noisy"].astype(bool)
+    out.attrs.update(table.attrs)
+    out.attrs["for_readers"] = True
+    return out
+
+
+def _suggested_n_base(n_base) -> int:
+    """More base samples: four times as many, and at least 256."""
+    try:
+        n = int(n_base)
+    except (TypeError, ValueError):
+        n = 0
+    return max(256, 4 * n)
+
+
+def noise_sentence(table: pd.DataFrame, outputs: Sequence[str] | str | None = None, *,
+                   more: str | None = None) -> str | None:
+    """What to tell readers when the estimates of some outputs are noisy (None when none is).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A table from :func:`analyse` or :func:`sobol` (or :func:`for_readers`).
+    outputs : str or sequence of str, optional
+        The outputs the reader sees; by default every output of the table.
+    more : str, optional
+        How to ask for more base samples, with ``{n}`` for the number suggested (four times the
+        table's ``n_base``, at least 256): e.g. ``"stability uncertainty --sobol {n}"``; by default
+        the table's ``attrs["more"]``, else ``"n_base={n}"``.
+
+    Returns
+    -------
+    str or None
+        E.g. "These estimates are noisy: with 16 base samples a first-order index came out above the
+        total effect it is part of, or an index outside 0–1, which a share of the variance cannot be;
+        they are shown within 0–1. More base samples give better estimates (stability uncertainty
+        --sobol 256)."
+    """
+    shown = for_readers(table)
+    if outputs is not None:
+        outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+        shown = shown[shown["output"].isin(outputs)]
+    if not len(shown) or not shown["noisy"].any():
+        return None
+    n = table.attrs.get("n_base")
+    how = (more or table.attrs.get("more") or "n_base={n}").format(n=_suggested_n_base(n))
+    samples = f"with {int(n)} base samples, " if n else ""
+    return (f"These Sobol estimates are noisy: {samples}a first-order index came out above the total effect it is "
+            "part of, or an index outside 0\u20131 (a share of the variance cannot be), and they are shown within "
+            f"0\u20131 with the first order at most the total effect. More base samples give better estimates "
+            f"({how}).")
+
+
+def readable(table: pd.DataFrame, outputs: Sequence[str] | str | None = None, *,
+             labels: Mapping[str, str] | None = None, output_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The indices of some outputs as a table for readers (:func:`for_readers`), in words.
+
+    Columns ``Output``, ``Choice``, ``Total effect``, ``Total effect, interval``, ``First order``,
+    ``First order, interval`` (2 decimals, within [0, 1]) and ``Note`` (the only choice that varies,
+    an output that does not vary, noisy estimates); by output then total effect.
+    """
+    shown = for_readers(table)
+    if outputs is not None:
+        outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+        shown = shown[shown["output"].isin(outputs)]
+    order = {o: i for i, o in enumerate(dict.fromkeys(shown["output"]))}
+    shown = shown.assign(_o=shown["output"].map(order)).sort_values(["_o", "ST"], ascending=[True, False],
+                                                                     kind="stable")
+
+    def span(low, high):
+        return [f"{a:.2f}\u2013{b:.2f}" for a, b in zip(low, high)]
+
+    notes = []
+    for note, noisy in zip(shown["note"].astype(str), shown["noisy"]):
+        if note == NOTE_ONLY_FACTOR:
+            notes.append("the only choice that varies: 1 by definition")
+        elif note.startswith("output does not vary"):
+            notes.append("does not vary: no choice changes it")
+        elif noisy:
+            notes.append("noisy estimates: more base samples needed")
+        else:
+            notes.append(note)
+    return pd.DataFrame({
+        "Output": [(output_labels or {}).get(o, o) for o in shown["output"].astype(str)],
+        "Choice": [_label(f, labels) for f in shown["factor"].astype(str)],
+        "Total effect": shown["ST"].round(2).to_numpy(),
+        "Total effect, interval": span(shown["ST_low"], shown["ST_high"]),
+        "First order": shown["S1"].round(2).to_numpy(),
+        "First order, interval": span(shown["S1_low"], shown["S1_high"]),
+        "Note": notes,
+    })
+
+
+def _rows(table: pd.DataFrame, output: str) -> pd.DataFrame:
+    table = for_readers(table)
     rows = table[table["output"] == output]
     if rows.empty:
         known = ", ".join(repr(o) for o in dict.fromkeys(table["output"]))
@@ -509,9 +682,11 @@ def chart(table: pd.DataFrame, output: str, ax=None, *, labels: Mapping[str, str
 
     Factors are sorted by total effect (largest on top); each factor has a total-effect bar (dark)
     and a first-order bar (light), with whiskers for their intervals and the estimates written at
-    their end.  An estimate outside [0, 1] (sampling noise: a share of variance lies within) is drawn
-    and written at the nearest bound, as in :func:`summary_sentence`; its whisker is as estimated.  The figure is built without pyplot (no backend is chosen or changed, nothing is
-    shown): save it with ``savefig`` or display it in a notebook.
+    their end.  Bars, whiskers and numbers are those of :func:`for_readers` (within [0, 1], first order
+    at most the total effect, 1 for the only factor that varies), as in :func:`summary_sentence`; the
+    axis label says when the estimates are noisy, and when one factor alone varies.  The figure is
+    built without pyplot (no backend is chosen or changed, nothing is shown): save it with
+    ``savefig`` or display it in a notebook.
 
     Parameters
     ----------
@@ -548,6 +723,12 @@ def chart(table: pd.DataFrame, output: str, ax=None, *, labels: Mapping[str, str
     interval = f"{level * 100:g} % interval" if level else "interval"
     title = f"What drives {what}: sensitivity to the modelling choices"
     xlabel = f"share of the variance of {what} (Sobol index); whiskers: {interval}"
+    if k == 1 and (rows["note"].astype(str) == NOTE_ONLY_FACTOR).all():
+        xlabel += "; the only choice that varies explains all of it (1 by definition)"
+    elif rows["noisy"].any():
+        n_base = table.attrs.get("n_base")
+        xlabel += (f"; noisy estimates ({int(n_base)} base samples)" if n_base else "; noisy estimates") + \
+            ", shown within 0\u20131: more base samples give better ones"
 
     with matplotlib.rc_context(_STYLE):
         own = ax is None
@@ -574,9 +755,6 @@ def chart(table: pd.DataFrame, output: str, ax=None, *, labels: Mapping[str, str
         s1 = rows["S1"].to_numpy(dtype=float)
         st_low, st_high = _interval(rows, "ST")
         s1_low, s1_high = _interval(rows, "S1")
-        # a share of variance lies in [0, 1]: an estimate outside it (sampling noise) is drawn and written at
-        # the nearest bound, as in the sentences; the whiskers keep the interval as estimated
-        st, s1 = np.clip(st, 0.0, 1.0), np.clip(s1, 0.0, 1.0)
         ax.barh(y - h / 2, st, height=h, color=_ST_COLOUR, label="total effect (alone and with interactions)")
         ax.barh(y + h / 2, s1, height=h, color=_S1_COLOUR, label="first order (alone)")
         for pos, est, low, high in ((y - h / 2, st, st_low, st_high), (y + h / 2, s1, s1_low, s1_high)):
@@ -625,12 +803,15 @@ def _join(items: list[str]) -> str:
 
 
 def summary_sentence(table: pd.DataFrame, output: str, *, labels: Mapping[str, str] | None = None,
-                     output_label: str | None = None, threshold: float = 0.05) -> str:
+                     output_label: str | None = None, threshold: float = 0.05, more: str | None = None) -> str:
     """One plain-English sentence saying which choices matter for an output.
 
     The choice with the largest total effect comes first, with its interval; the others whose
     total effect reaches ``threshold`` follow with their estimate; those below it "change little".
-    Indices are written with 2 decimals and within [0, 1].
+    Indices are those of :func:`for_readers`, written with 2 decimals: within [0, 1].  When only one
+    choice varies, the sentence says that it accounts for all of the variation (1 by definition);
+    when the estimates are noisy, :func:`noise_sentence` follows (``more``: how to ask for more base
+    samples, as there).
 
     Parameters
     ----------
@@ -645,6 +826,8 @@ def summary_sentence(table: pd.DataFrame, output: str, *, labels: Mapping[str, s
         How to name the output (e.g. ``"the ranking"``); by default its name in quotes.
     threshold : float, default 0.05
         Total effect below which a choice "changes little".
+    more : str, optional
+        How to ask for more base samples, for :func:`noise_sentence` (``"stability uncertainty --sobol {n}"``).
 
     Returns
     -------
@@ -659,6 +842,10 @@ def summary_sentence(table: pd.DataFrame, output: str, *, labels: Mapping[str, s
     what = output_label if output_label is not None else f"'{output}'"
     if _constant_note(rows):
         return f"No choice changes {what}: it is the same in every run."
+    if len(rows) == 1 and (rows["note"].astype(str) == NOTE_ONLY_FACTOR).all():
+        name = _label(str(rows["factor"].iloc[0]), labels)
+        return (f"Only one modelling choice varies, the {name}: it accounts for all of the variation of {what} "
+                "that the choices cause (total effect 1 by definition).")
     names = [f"the {_label(n, labels)}" for n in rows["factor"].astype(str)]
     st = rows["ST"].to_numpy(dtype=float)
     low, high = _interval(rows, "ST")
@@ -666,7 +853,9 @@ def summary_sentence(table: pd.DataFrame, output: str, *, labels: Mapping[str, s
     big = [i for i in range(len(names)) if st[i] >= threshold]
     small = [names[i] for i in range(len(names)) if st[i] < threshold]
     if not big:
-        return f"No single choice matters much for {what}: every total effect is below {limit}."
+        noise = noise_sentence(table, output, more=more)
+        return f"No single choice matters much for {what}: every total effect is below {limit}." + (
+            f" {noise}" if noise else "")
     level = table.attrs.get("conf_level")
     interval = f"{level * 100:g} % interval" if level else "interval"
     first = big[0]
@@ -678,4 +867,5 @@ def summary_sentence(table: pd.DataFrame, output: str, *, labels: Mapping[str, s
     if small:
         verb = "changes" if len(small) == 1 else "change"
         text += f"; {_join(small)} {verb} little (< {limit})"
-    return text + "."
+    noise = noise_sentence(table, output, more=more)
+    return text + "." + (f" {noise}" if noise else "")

@@ -134,11 +134,80 @@ def test_the_paragraph_says_how_sure_the_ranks_and_categories_are(ctx, run):
     assert f"{robust} of the {len(rows)} scored locations of Mopti" in text
     width = (rows["rank_region_high"] - rows["rank_region_low"]).median()
     assert f"within a span of {int(np.floor(width + 0.5))} places" in text
-    shift = run.summary.set_index("round").loc[ctx.round, "rank_shift_region"]
-    assert f"moves on average {content.number(shift)} places" in text
+    # the region's own mean rank shift, from the replicates of its locations (not the figure over all regions)
+    mine = ((run.locations["round"] == ctx.round) & (run.locations["admin1_pcode"] == REGION)).to_numpy()
+    R = run.replicates["rank_region"][:, mine].astype(float)
+    own = np.nanmean(np.abs(np.where(R > 0, R, np.nan) - run.locations.loc[mine, "rank_region"].to_numpy()[None, :]))
+    everywhere = run.summary.set_index("round").loc[ctx.round, "rank_shift_region"]
+    assert content.number(own) != content.number(everywhere)
+    assert f"moves on average {content.number(own)} places" in text
+    assert f"over the {len(rows)} ranked locations of Mopti and all runs" in text
     assert f"recomputed {RUNS} times" in text
     # the choices sentence: the output of the region's median index (only the weights vary in the Mali spec)
     assert "only the weights were varied" in text and "median index of Mopti" in text
+
+
+def test_each_region_s_report_gives_its_own_rank_shift(mali_result, run):
+    """Kidal and Mopti: each report's rank shift is its own region's, not one figure for all regions."""
+    loc = run.locations[run.locations["round"] == run.summary["round"].iloc[-1]]
+    shown = {}
+    for region in ("ML08", REGION):
+        plain = context_for(mali_result, region, "latest", geo={})
+        tables = unc.report_tables(run, mali_result, plain.round, region)
+        text = " ".join(unc.paragraph(dataclasses.replace(plain, precomputed={**plain.precomputed, **tables})))
+        shown[region] = re.search(r"moves on average ([\d.,]+) places", text).group(1)
+        own = loc.loc[loc["admin1_pcode"] == region, "rank_region_shift"].mean()
+        assert shown[region] == content.number(own)
+    assert shown["ML08"] != shown[REGION]
+
+
+def test_a_run_without_each_location_s_shift_says_its_figure_is_over_all_regions(ctx, run):
+    """A run saved before the per-location shifts were kept: the figure over all regions, said to be so."""
+    older = unc.locations(ctx).drop(columns=["rank_shift", "rank_region_shift"])
+    other = dataclasses.replace(ctx, precomputed={**ctx.precomputed, unc.LOCATIONS: older})
+    text = " ".join(unc.paragraph(other))
+    everywhere = run.summary.set_index("round").loc[ctx.round, "rank_shift_region"]
+    assert f"moves on average {content.number(everywhere)} places" in text
+    assert "the figure for all regions together" in text
+
+
+def _with_sensitivity(context, rows: dict, n_base=16):
+    """``context`` with a Sobol table of its ranking output: factor -> (S1, S1_low, S1_high, ST, ST_low, ST_high)."""
+    output = f"rank_shift:{context.round}"
+    table = pd.DataFrame([[output, f, *v, ""] for f, v in rows.items()],
+                         columns=["output", "factor", "S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "note"])
+    table.attrs.update(n_base=n_base, conf_level=0.95, more="stability uncertainty --sobol {n}")
+    return dataclasses.replace(context, precomputed={**context.precomputed, unc.SENSITIVITY: table})
+
+
+def test_the_overview_chart_and_its_words_keep_sobol_indices_within_zero_and_one(overview):
+    """Noisy raw estimates (first order above the total effect, below 0, above 1) reach readers within [0, 1],
+    consistent with each other, with a word on the noise and how to get better estimates."""
+    noisy = _with_sensitivity(overview, {"leave_one_out": (0.51, 0.3, 0.7, 0.38, 0.2, 0.55),
+                                         "weight_set": (-0.02, -0.1, 0.05, 1.02, 0.77, 1.27)})
+    fig = unc.sensitivity_chart(noisy)
+    alt = figures.alt_text(fig)
+    assert "weights: total effect 1.00, first order 0.00" in alt and "1.02" not in alt and "-0.02" not in alt
+    assert "indicator left out: total effect 0.38, first order 0.38" in alt and "0.51" not in alt
+    bars = {t.get_text() for t in fig.axes[0].texts if re.fullmatch(r"-?[\d.]+", t.get_text())}
+    assert bars == {"1.00", "0.00", "0.38"}
+    for words in (alt, unc.chart_note(noisy)):
+        assert "noisy" in words and "stability uncertainty --sobol 256" in words
+    numbers = [float(x) for x in re.findall(r"\d+\.\d\d", alt)]
+    assert numbers and all(0 <= x <= 1 for x in numbers)
+    calm = _with_sensitivity(overview, {"leave_one_out": (0.3, 0.2, 0.4, 0.35, 0.2, 0.5),
+                                        "weight_set": (0.5, 0.3, 0.7, 0.6, 0.4, 0.8)})
+    assert "noisy" not in figures.alt_text(unc.sensitivity_chart(calm)) and "noisy" not in unc.chart_note(calm)
+
+
+def test_a_single_varying_choice_explains_everything_by_definition(overview):
+    """Liptako-Gourma: only the weights vary. ST is 1 by definition, whatever the estimate (1.02, 0.77-1.27)."""
+    one = _with_sensitivity(overview, {"weight_set": (0.98, 0.6, 1.4, 1.02, 0.77, 1.27)})
+    fig = unc.sensitivity_chart(one)
+    alt = figures.alt_text(fig)
+    assert "weights: total effect 1.00, first order 1.00" in alt and "by definition" in alt and "noisy" not in alt
+    assert {t.get_text() for t in fig.axes[0].texts if re.fullmatch(r"[\d.]+", t.get_text())} == {"1.00"}
+    assert "by definition" in unc.chart_note(one)
 
 
 def test_the_choices_sentence_is_sobol_s_when_several_choices_vary(ctx):
@@ -245,6 +314,9 @@ def test_the_workbook_sheet_reads_for_readers(ctx, run, tmp_path):
     assert beyond[new.to_numpy()].isna().all()
     assert list(beyond[~new.to_numpy()]) == ["yes" if v else "no" for v in rows.loc[~new, "beyond_noise"]]
     assert set(sheet["Single key informant (single_informant)"]) == {"no"}
+    # mean rank shifts are no ranks: one decimal, not rounded to whole places
+    shift = sheet["Rank in region, mean shift over the runs (places) (rank_region_shift)"]
+    assert list(shift) == [float(content.number(v)) for v in rows["rank_region_shift"]] and (shift % 1 != 0).any()
     # robust category: the category, or "not robust" (the words of the ranking chart) for a scored location
     robust = sheet["Robust category (same in at least 90 % of the runs) (robust_category)"]
     scored = rows["index"].notna().to_numpy()
@@ -319,8 +391,8 @@ def test_the_hint_names_the_report_s_data_and_spec(absolute):
     result, _, _ = compute_result(*paths)
     options = f"--data {LG_DATA} --spec {LG_SPEC}"
     hint = unc.hint(context_for(result, "BF56", "latest", geo={}))
-    assert (f"stability uncertainty {options}, or stability report --uncertainty 200 --region BF56 {options} "
-            "adds it") in hint
+    assert (f"stability uncertainty {options} --out FOLDER (then stability report --uncertainty FOLDER ...), or "
+            f"stability report --uncertainty 200 --region BF56 {options} adds it") in hint
     assert unc.how_to(context_for(result, None, "latest", geo={})).endswith(f"--uncertainty 200 --all {options}")
 
 
@@ -339,13 +411,13 @@ def test_the_hint_finds_a_spec_beside_the_data(mali_spec, tmp_path):
     ctx = context_for(result, REGION, "latest", geo={})
     options = f"--data {shlex.quote(str(data))} --spec {shlex.quote(str(data / 'our_spec.yaml'))}"
     assert "'" in options  # a path with a space is quoted for the shell
-    assert unc.how_to(ctx) == (f"stability uncertainty {options}, or stability report --uncertainty 200 --region "
-                               f"ML05 {options}")
+    assert unc.how_to(ctx) == (f"stability uncertainty {options} --out FOLDER (then stability report --uncertainty "
+                               f"FOLDER ...), or stability report --uncertainty 200 --region ML05 {options}")
     (data / "our_spec.yaml").unlink()  # nowhere to be found: the reader fills it in
-    assert unc.how_to(ctx).startswith(f"stability uncertainty --data {shlex.quote(str(data))} --spec SPEC.yaml, or")
+    assert unc.how_to(ctx).startswith(f"stability uncertainty --data {shlex.quote(str(data))} --spec SPEC.yaml --out")
     # explicit paths, as the user gave them
     assert unc.how_to(ctx, data_path="survey", spec_path="spec.yaml").startswith(
-        "stability uncertainty --data survey --spec spec.yaml, or")
+        "stability uncertainty --data survey --spec spec.yaml --out FOLDER (")
 
 
 def test_kernels_never_import_salib_or_distributed(cache, tmp_path):
@@ -459,7 +531,7 @@ def test_the_hint_uses_the_data_and_spec_the_report_was_given(tmp_path):
     ctx = load_context(data_path=data, spec_path=spec, region="BF56")
     assert ctx.inputs == {"data_path": str(data), "spec_path": str(spec)}
     assert unc.how_to(ctx).startswith(
-        f"stability uncertainty --data data/raw/liptako_gourma_illustrative --spec {shlex.quote(str(spec))}, or")
+        f"stability uncertainty --data data/raw/liptako_gourma_illustrative --spec {shlex.quote(str(spec))} --out")
 
 
 def test_the_note_on_a_run_of_another_index_gives_the_command_for_the_reports_data(other_index, mali_result,
@@ -475,3 +547,26 @@ def test_the_note_on_a_run_of_another_index_gives_the_command_for_the_reports_da
                          "writes one)"), note
     _, plain = runner.resolve_uncertainty(None, mali_result)
     assert plain.endswith("stability uncertainty recomputes it, or give --uncertainty N")
+
+
+# --------------------------------------------------------------------------- the sensitivity notebook's table
+def test_the_location_table_of_the_notebook_reads_as_its_text_says(run, mali_result):
+    """For a region: names, ranks within the region in whole places, yes / no / blank for beyond noise."""
+    rows = _rows(run, context_for(mali_result, REGION, "latest", geo={}))
+    table = unc.location_table(run, mali_result, "latest", REGION)
+    names = mali_result.scores.drop_duplicates("location_id").set_index("location_id")["location_name"]
+    order = rows.sort_values(["rank_region"], kind="mergesort")
+    assert len(table) == len(rows) and table["Location"].tolist() == order.index.map(names).tolist()
+    assert "Rank" not in table and table["Rank in region"].max() <= len(rows)
+    assert table["Rank in region"].tolist() == [int(np.floor(v + 0.5)) for v in order["rank_region"]]
+    assert table["Rank interval (90 %)"].tolist() == [
+        f"{int(np.floor(a + 0.5))}\u2013{int(np.floor(b + 0.5))}"
+        for a, b in zip(order["rank_region_low"], order["rank_region_high"])]
+    beyond = table["Change beyond noise"]
+    assert set(beyond) <= {"yes", "no", ""} and (beyond == "").sum() == int(order["change"].isna().sum()) > 0
+    assert set(table["Robust category"]) <= {"low", "medium", "high", "not robust"}
+    # the country: national ranks, with the region's name
+    whole = unc.location_table(run, mali_result, "latest", None, top=5)
+    assert len(whole) == 5 and whole["Rank"].is_monotonic_increasing and whole["Rank"].iloc[0] == 1
+    assert "Rank in region" not in whole and "Region" in whole
+    assert set(whole["Region"]) <= set(mali_result.scores["admin1_name"])

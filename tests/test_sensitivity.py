@@ -279,7 +279,7 @@ def test_chart(tmp_path):
 
 
 def test_chart_shows_estimates_within_zero_and_one():
-    """A first-order estimate of -0.01 (sampling noise) is a bar of 0 written 0.00, its whisker below 0 kept."""
+    """A first-order estimate of -0.01 (sampling noise) is a bar of 0 written 0.00, its whisker from 0."""
     table = _chart_table()
     row = (table["output"] == "mean rank shift") & (table["factor"] == "outlier_treatment")
     table.loc[row, ["S1", "S1_low", "S1_high"]] = [-0.01, -0.04, 0.02]
@@ -289,7 +289,77 @@ def test_chart_shows_estimates_within_zero_and_one():
     assert [p.get_width() for p in first.patches][2] == 0.0 and total.patches[0].get_width() == 1.0
     written = [t.get_text() for t in ax.texts]
     assert "-0.01" not in written and "1.02" not in written and "0.00" in written and "1.00" in written
-    assert ax.get_xlim()[0] < -0.04                                  # the whisker below 0 stays visible
+    assert -0.05 < ax.get_xlim()[0] < 0                              # whiskers within [0, 1] too
+    assert "noisy" not in ax.get_xlabel()                            # a little outside [0, 1]: not noisy
+
+
+def _noisy_table():
+    """Raw estimates as SALib gives them with too few base samples: S1 above ST, S1 below 0, ST above 1."""
+    table = _chart_table()
+    mine = table["output"] == "mean rank shift"
+    table.loc[mine & (table["factor"] == "normalisation_method"), ["S1", "S1_low", "S1_high", "ST", "ST_low",
+                                                                   "ST_high"]] = [0.51, 0.2, 0.8, 0.38, 0.2, 0.56]
+    table.loc[mine & (table["factor"] == "weights"), ["S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high"]] = [
+        -0.12, -0.3, 0.06, 1.2, 0.8, 1.6]
+    return table
+
+
+def test_for_readers_keeps_shares_consistent_and_flags_noise():
+    raw = _noisy_table()
+    shown = sa.for_readers(raw)
+    assert list(shown.columns) == [*sa.COLUMNS, "noisy"] and shown.attrs["n_base"] == raw.attrs["n_base"]
+    values = shown[["S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high"]].to_numpy()
+    assert ((values >= 0) & (values <= 1)).all()
+    assert (shown["S1"] <= shown["ST"]).all() and (shown["S1_high"] <= shown["ST_high"]).all()
+    assert (shown["S1_low"] <= shown["S1"]).all() and (shown["ST_low"] <= shown["ST"]).all()
+    assert (shown["S1"] <= shown["S1_high"]).all() and (shown["ST"] <= shown["ST_high"]).all()
+    row = shown[(shown["output"] == "mean rank shift") & (shown["factor"] == "normalisation_method")].iloc[0]
+    assert row["S1"] == row["ST"] == pytest.approx(0.38)
+    assert shown.groupby("output")["noisy"].all().to_dict() == {"constant": False, "mean rank shift": True}
+    assert not sa.for_readers(_chart_table())["noisy"].any()
+    # the raw table is untouched (sensitivity.csv keeps SALib's estimates)
+    assert raw.loc[(raw["output"] == "mean rank shift") & (raw["factor"] == "weights"), "ST"].iloc[0] == 1.2
+
+
+def test_noisy_estimates_are_said_to_be_noisy_with_how_to_get_better_ones():
+    raw = _noisy_table()
+    text = sa.summary_sentence(raw, "mean rank shift", output_label="the ranking")
+    assert "(total effect 1.00, 95 % interval 0.80\u20131.00)" in text        # the weights, within [0, 1]
+    assert "These Sobol estimates are noisy: with 128 base samples" in text and "n_base=512" in text
+    assert sa.noise_sentence(raw, "constant") is None and sa.noise_sentence(_chart_table()) is None
+    more = sa.noise_sentence(raw, more="stability uncertainty --sobol {n}")
+    assert more.endswith("(stability uncertainty --sobol 512).")
+    raw.attrs["n_base"] = 16
+    assert "--sobol 256" in sa.noise_sentence(raw, more="stability uncertainty --sobol {n}")
+    ax = sa.chart(raw, "mean rank shift").axes[0]
+    written = {t.get_text() for t in ax.texts}
+    assert written <= {f"{x:.2f}" for x in np.linspace(0, 1, 101)}           # every number within [0, 1]
+    assert "noisy estimates (16 base samples)" in ax.get_xlabel().replace("\n", " ")
+    table = sa.readable(raw, "mean rank shift", labels={"normalisation_method": "normalisation method"})
+    assert table.columns.tolist() == ["Output", "Choice", "Total effect", "Total effect, interval", "First order",
+                                      "First order, interval", "Note"]
+    assert table["Choice"].tolist() == ["weights", "normalisation method", "outlier treatment"]
+    assert (table["First order"] <= table["Total effect"]).all() and table["First order"].min() >= 0
+    assert (table["Note"] == "noisy estimates: more base samples needed").all()
+
+
+def test_the_only_factor_that_varies_explains_everything_by_definition():
+    """One factor: ST is 1 by definition, whatever the (noisy) estimate; no noise to show."""
+    factors = [sa.Factor("weight_set", options=("a", "b", "c", "d"))]
+
+    def model(configs):
+        return np.array([{"a": 0.0, "b": 1.0, "c": 3.0, "d": 7.0}[c["weight_set"]] for c in configs])
+
+    raw = sa.sobol(factors, model, 4, outputs=["rank_shift"], num_resamples=50)
+    raw.loc[0, ["S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high"]] = [0.9, 0.4, 1.4, 1.02, 0.77, 1.27]
+    shown = sa.for_readers(raw)
+    assert shown.loc[0, ["S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high"]].tolist() == [1.0] * 6
+    assert not shown["noisy"].any() and shown.loc[0, "note"] == sa.NOTE_ONLY_FACTOR
+    text = sa.summary_sentence(raw, "rank_shift", labels={"weight_set": "weights"}, output_label="the ranking")
+    assert text == ("Only one modelling choice varies, the weights: it accounts for all of the variation of the "
+                    "ranking that the choices cause (total effect 1 by definition).")
+    ax = sa.chart(raw, "rank_shift").axes[0]
+    assert {t.get_text() for t in ax.texts} == {"1.00"} and "1 by definition" in ax.get_xlabel().replace("\n", " ")
 
 
 def test_summary_sentence():

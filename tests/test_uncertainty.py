@@ -513,3 +513,19 @@ def test_the_benchmark_script_runs():
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "wall time" in p.stdout and "peak memory" in p.stdout and "ratio naive / analysis" in p.stdout
+
+
+def test_each_location_keeps_its_mean_rank_shift(small):
+    """``rank_shift`` / ``rank_region_shift`` per location: the mean absolute shift of its rank over the runs, so
+    that a region's own mean rank shift can be told from the saved tables (the summary has only all regions')."""
+    _, spec, result = small
+    u = unc.run(result, runs=30, seed=5, normalise=["minmax"], winmax=True, progress=False)
+    loc = u.locations
+    for col, reps, nominal in (("rank_shift", "rank", "rank"), ("rank_region_shift", "rank_region", "rank_region")):
+        R = u.replicates[reps].astype(float)
+        expected = np.abs(np.where(R > 0, R, np.nan) - loc[nominal].to_numpy(dtype=float)[None, :])
+        np.testing.assert_allclose(loc[col].to_numpy(), np.nanmean(expected, axis=0))
+    for _, row in u.summary.iterrows():  # every run ranks every location: the means are the summary's
+        mine = loc[loc[spec.columns.round] == row["round"]]
+        assert mine["rank_region_shift"].mean() == pytest.approx(row["rank_shift_region"])
+        assert mine["rank_shift"].mean() == pytest.approx(row["rank_shift"])

@@ -195,10 +195,11 @@ def hint(ctx) -> str | None:
 def how_to(ctx, data_path=None, spec_path=None) -> str:
     """The command lines that give the report an uncertainty analysis, in full: ``stability uncertainty, or
     stability report --uncertainty 200 --region ML05`` for the embedded survey and spec, else with the report's
-    ``--data`` and ``--spec`` (``stability uncertainty --data D --spec S, or stability report --uncertainty 200
-    --region BF56 --data D --spec S``: a plain ``stability uncertainty`` would analyse the embedded survey, a
-    run the report then ignores as computed from another index).  ``--all`` for the overview, ``--round`` for
-    a round before the latest.
+    ``--data`` and ``--spec`` and a folder of its own (``stability uncertainty --data D --spec S --out FOLDER
+    (then stability report --uncertainty FOLDER ...), or stability report --uncertainty 200 --region BF56 --data D
+    --spec S``: a plain ``stability uncertainty`` would analyse the embedded survey, a run the report then
+    ignores as computed from another index, and without ``--out`` the run would replace the embedded survey's
+    in ``reports/uncertainty/``).  ``--all`` for the overview, ``--round`` for a round before the latest.
 
     ``data_path`` and ``spec_path`` are the report's (as given to ``stability report``); by default those the
     report was given (:attr:`ReportContext.inputs`), else the data are found from the files the index was read
@@ -212,7 +213,10 @@ def how_to(ctx, data_path=None, spec_path=None) -> str:
     if rounds and ctx.round is not None and str(ctx.round) != str(rounds[-1]):
         which += ["--round", str(ctx.round)]
     report = " ".join(["stability report --uncertainty 200", *map(shlex.quote, which)] + ([options] if options else []))
-    return f"stability uncertainty{' ' + options if options else ''}, or {report}"
+    if not options:
+        return f"stability uncertainty, or {report}"
+    # a folder of its own: the default one holds the embedded survey's run, which this would replace
+    return f"stability uncertainty {options} --out FOLDER (then stability report --uncertainty FOLDER ...), or {report}"
 
 
 def data_options(ctx, data_path=None, spec_path=None) -> str:
@@ -434,7 +438,7 @@ def choices_sentence(ctx) -> str | None:
         return (f"Of the modelling choices, only the {name} were varied, so they account for all of the spread of "
                 f"{words} that the choices cause; the spec's uncertainty section can add others (normalisation, "
                 "aggregation, outlier treatment, imputation).")
-    sentence = sa.summary_sentence(table, output, labels=labels, output_label=words)
+    sentence = sa.summary_sentence(table, output, labels=labels, output_label=words, more=_more_samples(ctx))
     return (sentence + " (The total effect of a choice is the share of the spread of the results that it explains, "
             "alone or together with the others: 1 = all of it, 0 = none.)")
 
@@ -448,7 +452,7 @@ def paragraph(ctx) -> list[str]:
     """
     if not available(ctx):
         return []
-    loc, info, summ = locations(ctx), about(ctx), summary(ctx)
+    loc, info = locations(ctx), about(ctx)
     n = len(loc)
     where = ctx.region_name if ctx.region is not None else content.whole_name(ctx)
     lines = [f"The index was recomputed {info['runs']:,} times, {_what_varied(ctx)}, to see how far each "
@@ -465,15 +469,12 @@ def paragraph(ctx) -> list[str]:
         lines.append(f"Rank interval: for a typical location, {level_text(ctx)} of the runs put it within a span of "
                      f"{_whole(width.median())} places of the ranking of {ranking} (median width of the rank "
                      "intervals).")
-    if summ is not None:
-        shift = summ.get("rank_shift_region") if ctx.region is not None else summ.get("rank_shift")
-        if shift is not None and pd.notna(shift):
-            scope = ("rank within its region" if ctx.region is not None else "national rank"
-                     if not content.several_countries(ctx) else f"rank across {content.whole_name(ctx)}")
-            tail = "over every region's locations and all runs" if ctx.region is not None \
-                else "over all locations and runs"
-            lines.append(f"Rank shift: in a run, a location's {scope} moves on average {content.number(shift)} "
-                         f"places away from the rank shown (mean absolute rank shift {tail}).")
+    shift, tail = rank_shift(ctx)
+    if shift is not None:
+        scope = ("rank within its region" if ctx.region is not None else "national rank"
+                 if not content.several_countries(ctx) else f"rank across {content.whole_name(ctx)}")
+        lines.append(f"Rank shift: in a run, a location's {scope} moves on average {content.number(shift)} "
+                     f"places away from the rank shown (mean absolute rank shift {tail}).")
     sentence = choices_sentence(ctx)
     if sentence:
         lines.append(sentence)
@@ -486,6 +487,31 @@ def paragraph(ctx) -> list[str]:
     if info.get("origin"):
         lines.append(f"Source of the analysis: {info['origin']}.")
     return lines
+
+
+def rank_shift(ctx) -> tuple[float | None, str]:
+    """The mean absolute rank shift the report speaks of, and over what, in words.
+
+    A region's report: its own locations' shift within the region (the mean of the run's per-location
+    ``rank_region_shift``); a run saved before that column existed has only the figure over all regions
+    (the round's ``rank_shift_region``), which is then given as such.  The overview: the round's national
+    ``rank_shift``.  ``(None, "")`` when the run has neither.
+    """
+    loc, summ = locations(ctx), summary(ctx)
+    if ctx.region is not None:
+        if loc is not None and "rank_region_shift" in loc.columns:
+            own = pd.to_numeric(loc["rank_region_shift"], errors="coerce").dropna()
+            if len(own):
+                return float(own.mean()), f"over the {len(own):,} ranked locations of {ctx.region_name} and all runs"
+        value = None if summ is None else summ.get("rank_shift_region")
+        if value is not None and pd.notna(value):
+            return float(value), ("over the locations of every region and all runs: the figure for all regions "
+                                  "together, as this run does not keep each location's shift")
+        return None, ""
+    value = None if summ is None else summ.get("rank_shift")
+    if value is not None and pd.notna(value):
+        return float(value), "over all locations and runs"
+    return None, ""
 
 
 # --------------------------------------------------------------------------- change
@@ -662,7 +688,8 @@ def chart_note(ctx) -> str | None:
     return (f"Which modelling choices move {content.whole_ranking(ctx)} most: each bar is the share of the spread "
             "of the ranking over the runs (the mean rank shift) that a choice explains. Dark bar: the choice alone and "
             "together with the others (total effect); light bar: the choice alone (first order); whiskers: the "
-            "95 % interval of the estimate. A choice near 0 can be set either way without changing the ranking.")
+            "95 % interval of the estimate. A choice near 0 can be set either way without changing the ranking."
+            + (f" {extra}" if (extra := _sobol_caveat(ctx, _output(ctx)[0])) else ""))
 
 
 def sensitivity_chart(ctx):
@@ -691,13 +718,39 @@ def sensitivity_chart(ctx):
             fig.legend(handles, texts, loc="lower center", ncols=2, frameon=False, fontsize=9,
                        bbox_to_anchor=(0.5, 0.02 / height))
         figures.footnote(ctx, fig)
-    rows = table[table["output"].astype(str) == output].sort_values("ST", ascending=False)
-    listed = "; ".join(f"{labels.get(f, f)}: total effect {content.number(st, 2)}"
-                       for f, st in zip(rows["factor"].astype(str), rows["ST"]))
-    figures.set_alt(fig, f"Bar chart of the Sobol indices of the modelling choices for {content.whole_ranking(ctx)} of "
-                         f"round {ctx.round} (share of the spread of the mean rank shift that each choice explains): "
-                         f"{listed}.")
+    shown = sa.for_readers(table)  # what the bars show: within [0, 1], first order at most the total effect
+    rows = shown[shown["output"].astype(str) == output].sort_values("ST", ascending=False, kind="stable")
+    listed = "; ".join(f"{labels.get(f, f)}: total effect {content.number(st, 2)}, first order {content.number(s1, 2)}"
+                       for f, st, s1 in zip(rows["factor"].astype(str), rows["ST"], rows["S1"]))
+    alt = (f"Bar chart of the Sobol indices of the modelling choices for {content.whole_ranking(ctx)} of "
+           f"round {ctx.round} (share of the spread of the mean rank shift that each choice explains): {listed}.")
+    extra = _sobol_caveat(ctx, output)
+    figures.set_alt(fig, alt + (f" {extra}" if extra else ""))
     return fig
+
+
+def _sobol_caveat(ctx, output: str) -> str | None:
+    """What a reader must know about the Sobol indices of ``output``: the only choice that varies (1 by
+    definition), or noisy estimates and how to get better ones (:func:`stability.sensitivity.noise_sentence`)."""
+    from .. import sensitivity as sa
+
+    table = sensitivity(ctx)
+    if table is None:
+        return None
+    rows = sa.for_readers(table)
+    rows = rows[rows["output"].astype(str) == output]
+    if len(rows) == 1 and (rows["note"].astype(str) == sa.NOTE_ONLY_FACTOR).all():
+        labels = (about(ctx) or {}).get("labels") or {}
+        name = labels.get(str(rows["factor"].iloc[0]), str(rows["factor"].iloc[0]))
+        return (f"Only the {name} were varied among the modelling choices: they account for all of the spread by "
+                "definition (total effect 1).")
+    return sa.noise_sentence(table, output, more=_more_samples(ctx))
+
+
+def _more_samples(ctx) -> str:
+    """The command that gives more Sobol base samples for this report's index (``{n}``: how many)."""
+    options = data_options(ctx)
+    return "stability uncertainty --sobol {n}" + (f" {options}" if options else "")
 
 
 # --------------------------------------------------------------------------- workbook
@@ -719,7 +772,8 @@ def for_readers(loc: pd.DataFrame) -> pd.DataFrame:
     """The analysis's ``locations`` rows as the ``Uncertainty`` sheet shows them to readers.
 
     - ranks (``rank``, ``rank_median``, ``rank_low``... and ``rank_region_*``) in whole places, rounded as the
-      HTML report rounds them (half up: :func:`_whole`; ``uncertainty.csv`` keeps the type-7 quantiles);
+      HTML report rounds them (half up: :func:`_whole`; ``uncertainty.csv`` keeps the type-7 quantiles); the
+      mean rank shifts (``rank_shift``, ``rank_region_shift``) with one decimal;
     - ``beyond_noise`` ``yes`` / ``no``, blank for a location without a change (not assessed in the previous
       round: no change to judge); every other yes/no column (``single_informant``) ``yes`` / ``no``;
     - ``robust_category`` the category, or ``not robust`` for a scored location whose category is not robust
@@ -728,7 +782,10 @@ def for_readers(loc: pd.DataFrame) -> pd.DataFrame:
     out = loc.copy()
     for col in out.columns:
         name = str(col)
-        if name == "rank" or name.startswith("rank_"):
+        if name.endswith("_shift") and name.startswith("rank"):
+            values = pd.to_numeric(out[col], errors="coerce")  # one decimal, as the sentences write it
+            out[col] = values.map(lambda v: v if pd.isna(v) else float(f"{v:.1f}")).astype(float)
+        elif name == "rank" or name.startswith("rank_"):
             values = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float)
             out[col] = pd.array(np.where(np.isnan(values), np.nan, np.floor(values + 0.5)), dtype="Int64")
     if "category" in out.columns:
@@ -747,6 +804,75 @@ def for_readers(loc: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def location_table(run, result, survey_round="latest", region: str | None = None, *, level: float | None = None,
+                   top: int | None = None) -> pd.DataFrame:
+    """A run's locations of one round (and region) as a researcher reads them (``notebooks/sensitivity.ipynb``).
+
+    One row per location, by its nominal rank: ``Location`` (its name), the region (for the whole ranking),
+    the rank (within the region for a region, national otherwise) and its interval over the runs
+    (``"8–19"``), the index, the category, the share of the runs in each category (%), the robust category
+    (``not robust`` when none), the change since the previous round with its interval, and whether it is
+    beyond noise (``yes`` / ``no``, blank without a change).  Ranks in whole places, rounded half up as the
+    reports round them (:func:`for_readers`).
+
+    Parameters
+    ----------
+    run : UncertaintyResult
+    result : Result
+        The index the run was computed from (for the names, regions and rounds).
+    survey_round : round label, number or ``"latest"``
+    region : str, optional
+        Admin-1 p-code; None or empty: every location of the round, with national ranks.
+    level : float, optional
+        Level of the intervals, for the headers (default the run's).
+    top : int, optional
+        Only the first ``top`` locations.
+    """
+    from .context import region_names, resolve_round
+
+    c = result.spec.columns
+    rnd = resolve_round(result.rounds, survey_round) if result.rounds else survey_round
+    loc = run.locations
+    if c.round and c.round in loc.columns:
+        loc = loc[loc[c.round].astype(str) == str(rnd)]
+    region_col = c.admin[0] if c.admin else None
+    within = bool(region) and region_col is not None and region_col in loc.columns
+    if within:
+        loc = loc[loc[region_col] == region]
+    prefix = "rank_region" if within and "rank_region_low" in loc.columns else "rank"
+    if level is None:
+        summ = run.summary
+        level = float(summ["level"].iloc[0]) if len(summ) and "level" in summ else 0.9
+    pct = f"{level * 100:g} %"
+    shown = for_readers(loc.sort_values([prefix, c.location], kind="mergesort", na_position="last"))
+    scores = result.scores
+    if c.round and c.round in scores.columns:
+        scores = scores[scores[c.round].astype(str) == str(rnd)]
+    names = scores.drop_duplicates(c.location).set_index(c.location)
+    ids = shown[c.location]
+    out = pd.DataFrame(index=shown.index)
+    out["Location"] = ids.map(names[c.name]).fillna(ids) if c.name and c.name in names.columns else ids
+    if not within and region_col is not None and region_col in shown.columns:
+        regions = region_names(result)
+        out[content.admin_term(1).capitalize()] = shown[region_col].map(lambda p: regions.get(p, p))
+    out["Rank in region" if prefix == "rank_region" else "Rank"] = shown[prefix]
+    out[f"Rank interval ({pct})"] = [
+        "–" if pd.isna(a) or pd.isna(b) else f"{int(a)}\u2013{int(b)}"
+        for a, b in zip(shown[f"{prefix}_low"], shown[f"{prefix}_high"])]
+    out["Index"] = pd.to_numeric(shown["index"], errors="coerce").round(1)
+    out["Category"] = shown["category"]
+    for col in [k for k in shown.columns if str(k).startswith("p_") and k != "p_change_real"]:
+        out[f"Runs {col[2:]} (%)"] = (pd.to_numeric(shown[col], errors="coerce") * 100).round(0).astype("Int64")
+    out["Robust category"] = shown["robust_category"]
+    out["Change"] = pd.to_numeric(shown["change"], errors="coerce").round(1)
+    out[f"Change interval ({pct})"] = [
+        "" if pd.isna(a) or pd.isna(b) else f"{content.number(a, sign=True)} to {content.number(b, sign=True)}"
+        for a, b in zip(shown["change_low"], shown["change_high"])]
+    out["Change beyond noise"] = shown["beyond_noise"].fillna("")
+    out = out.reset_index(drop=True)
+    return out.head(top) if top else out
+
+
 def sheet_headers(ctx, columns) -> dict[str, str]:
     """Headers for readers of the ``Uncertainty`` sheet, each ending with the column's name in
     ``uncertainty.csv`` (e.g. ``Rank in region, low end of the 90 % interval (rank_region_low)``)."""
@@ -760,6 +886,8 @@ def sheet_headers(ctx, columns) -> dict[str, str]:
         words[c.admin[0]] = "Region p-code"
     ends = {"median": "median of the runs", "low": f"low end of the {level} interval",
             "high": f"high end of the {level} interval"}
+    words["rank_shift"] = f"{content.whole_rank_label(ctx)}, mean shift over the runs (places)"
+    words["rank_region_shift"] = "Rank in region, mean shift over the runs (places)"
     for base, label in (("rank_region", "Rank in region"), ("rank", content.whole_rank_label(ctx)),
                         ("index", content.index_label(ctx)), ("change", "Change since the previous round")):
         words.setdefault(base, label)

@@ -274,10 +274,12 @@ def _assemble(engine: _Engine, plan: _Plan, opts, draws: dict, outs: list[dict],
         q_change = pool.submit(_quantiles, change, qs) if len(engine.cur) else None
         med, low, high = q_rank.result()
         table["rank_median"], table["rank_low"], table["rank_high"] = med, low, high
+        table["rank_shift"] = _mean_shift(rank, engine.nominal_rank)
         if q_region is not None:
             table["rank_region"] = engine.nominal_rank_region
             med, low, high = q_region.result()
             table["rank_region_median"], table["rank_region_low"], table["rank_region_high"] = med, low, high
+            table["rank_region_shift"] = _mean_shift(rank_region, engine.nominal_rank_region)
         med, low, high = q_index.result()
         change_q = None if q_change is None else q_change.result()
     table["index_median"], table["index_low"], table["index_high"] = _f32(med), _f32(low), _f32(high)
@@ -368,6 +370,21 @@ def _assemble(engine: _Engine, plan: _Plan, opts, draws: dict, outs: list[dict],
                   "change_units": engine.cur}
     return UncertaintyResult(table, summary, runs_table, configs, replicates, result.spec_hash,
                              result.data_version, opts, _notes(result, plan, opts), bool(result.illustrative))
+
+
+def _mean_shift(rank: np.ndarray, nominal) -> np.ndarray:
+    """Per location: the mean absolute shift of its rank over the runs that rank it (NaN without a nominal rank).
+
+    ``rank`` (runs, units), 0 = no rank in that run.  Over a round's locations, the mean of these
+    is the round's ``rank_shift`` / ``rank_shift_region`` when every run ranks every location.
+    """
+    nominal = np.asarray(nominal, dtype=float)
+    ranked = rank > 0
+    d = np.where(ranked, np.abs(rank - np.nan_to_num(nominal)[None, :]), 0.0)
+    count = ranked.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = d.sum(axis=0) / count
+    return np.where((count > 0) & ~np.isnan(nominal), out, np.nan)
 
 
 def _configs(engine: _Engine, plan: _Plan, draws: dict, weights: bool) -> list[dict]:

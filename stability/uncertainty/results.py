@@ -57,7 +57,9 @@ class UncertaintyResult:
         One row per location and round: the location and round columns of the spec, the
         region (``rank.within``) column, ``index`` (nominal), ``rank`` (nominal, national within
         the round), ``rank_median``, ``rank_low``, ``rank_high`` (interval of the replicates),
-        ``rank_region`` and ``rank_region_median`` / ``_low`` / ``_high`` (within the region),
+        ``rank_shift`` (mean absolute shift of the national rank over the replicates),
+        ``rank_region`` and ``rank_region_median`` / ``_low`` / ``_high`` / ``_shift`` (within the region:
+        the mean of ``rank_region_shift`` over a region's locations is the region's own mean rank shift),
         ``index_median``, ``index_low``, ``index_high``, ``category`` (nominal), ``p_<label>``
         (share of the runs in each category), ``robust_category`` (the category of at least
         ``robust`` of the runs, else missing), ``single_informant`` (one key informant: the

@@ -217,6 +217,9 @@ FACTOR_LABELS = {
     "impute": "imputation method",
     "leave_one_out": "indicator left out",
 }
+#: How readers are told to get more base samples when the estimates are noisy
+#: (:func:`stability.sensitivity.noise_sentence`; the table's ``attrs["more"]``).
+MORE_SAMPLES = "stability uncertainty --sobol {n}"
 #: Weight sets drawn for the ``weights`` factor (a discrete factor of that many options).
 WEIGHT_SETS = 64
 
@@ -274,7 +277,8 @@ def sobol_indices(result, n_base: int = 64, *, seed: int | None = None, **overri
     Returns
     -------
     DataFrame or None
-        :func:`stability.sensitivity.analyse`'s table; None when fewer than one choice varies.
+        :func:`stability.sensitivity.analyse`'s table (raw estimates; :func:`stability.sensitivity.for_readers`
+        gives what readers see), ``attrs["more"]`` :data:`MORE_SAMPLES`; None when no choice varies.
     """
     from .. import sensitivity
 
@@ -284,4 +288,5 @@ def sobol_indices(result, n_base: int = 64, *, seed: int | None = None, **overri
     opts = options(result.spec, {"seed": seed, **overrides})
     table = sensitivity.sobol(facs, lambda configs: evaluate(result, configs), n_base,
                               outputs=output_names(result), seed=opts.seed)
+    table.attrs["more"] = MORE_SAMPLES
     return table
