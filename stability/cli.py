@@ -278,14 +278,19 @@ def cmd_uncertainty(args) -> int:
     files = save_run(run, out, formats)
     progress.say("done")
     if not args.quiet:
-        print(summary_lines(run, result))
+        words = ["stability", "uncertainty", "--sobol", "{n}"]
+        for option in ("data", "spec", "out"):  # the command as typed, with more base samples
+            if getattr(args, option, None):
+                words += [f"--{option}", str(getattr(args, option))]
+        print(summary_lines(run, result, more=" ".join(shlex.quote(w) if w != "{n}" else w for w in words)))
         for f in files:
             print(f"  {f}")
     return 0
 
 
-def summary_lines(run, result) -> str:
-    """What an uncertainty run found, in a few lines (per round, then which choices matter)."""
+def summary_lines(run, result, more: str | None = None) -> str:
+    """What an uncertainty run found, in a few lines (per round, then which choices matter); ``more``: the
+    command that asks for more base samples (``{n}`` for their number) when the Sobol estimates are noisy."""
     from .sensitivity import summary_sentence
     from .uncertainty import FACTOR_LABELS
 
@@ -303,7 +308,8 @@ def summary_lines(run, result) -> str:
         lines.append(line)
     if run.sensitivity is not None:
         latest = f"rank_shift:{s['round'].iloc[-1]}"
-        lines.append(summary_sentence(run.sensitivity, latest, labels=FACTOR_LABELS, output_label="the ranking"))
+        lines.append(summary_sentence(run.sensitivity, latest, labels=FACTOR_LABELS, output_label="the ranking",
+                                      more=more))
     return "\n".join(lines)
 
 

@@ -221,3 +221,16 @@ def test_a_log_gets_progress_lines_but_no_progress_bar(tmp_path):
                        capture_output=True, timeout=300)  # bytes: text mode would turn "\r" into "\n"
     assert p.returncode == 0, p.stderr
     assert b"running the uncertainty analysis" in p.stderr and b"\r" not in p.stderr, p.stderr
+
+
+def test_noisy_sobol_estimates_give_the_command_as_typed_with_more_samples(capsys, tmp_path):
+    """With too few base samples the summary says the estimates are noisy and gives the command to rerun: the
+    user's --data and --out kept, --sobol raised."""
+    from stability.paths import default_dataset
+
+    rc, out, _ = run(capsys, "uncertainty", "--runs", "10", "--sobol", "4", "--data", default_dataset(),
+                     "--out", tmp_path, "--format", "csv")
+    assert rc == 0
+    line = next(x for x in out.splitlines() if x.startswith("Which choices matter most"))
+    assert "noisy" in line, line
+    assert f"(stability uncertainty --sobol 256 --data {default_dataset()} --out {tmp_path})." in line, line
