@@ -570,3 +570,16 @@ def test_the_location_table_of_the_notebook_reads_as_its_text_says(run, mali_res
     assert len(whole) == 5 and whole["Rank"].is_monotonic_increasing and whole["Rank"].iloc[0] == 1
     assert "Rank in region" not in whole and "Region" in whole
     assert set(whole["Region"]) <= set(mali_result.scores["admin1_name"])
+
+
+def test_priority_tables_show_how_sure_each_category_is(ctx, plain):
+    """A priority class rests on a category: with a run, the priority table gives its confidence, as the
+    ranked table does for the same location (without a run, no such column)."""
+    from stability.report import priorities as prio
+
+    table = prio.priorities_table(ctx, top=None)
+    assert unc.CONFIDENCE_COLUMN in table.columns
+    ranked = content.ranked_table(ctx, compact=True).set_index("Location id")[unc.CONFIDENCE_COLUMN]
+    assert (table[unc.CONFIDENCE_COLUMN].to_numpy() == ranked.reindex(table["Location id"]).to_numpy()).all()
+    assert table[unc.CONFIDENCE_COLUMN].str.startswith(tuple(table["Category"].astype(str))).all()
+    assert unc.CONFIDENCE_COLUMN not in prio.priorities_table(plain).columns

@@ -124,8 +124,9 @@ def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) 
 
     Columns (each only when the data have it): ``Class``, ``Location``, ``Region`` (overview), the admin-2
     area (``Cercle``, ``Province``, ``Department`` or ``Admin-2 area``: :func:`area_term`), ``IDPs``,
-    ``Returnees``, ``Category``, the index (its label), ``Unmet IASC criteria``, ``Reason``,
-    ``Location id``.
+    ``Returnees``, ``Category``, with an uncertainty analysis ``Category confidence`` (``high · 42 %``: a class
+    that rests on a category the runs do not confirm shows it), the index (its label), ``Unmet IASC
+    criteria``, ``Reason``, ``Location id``.
     """
     spec = ctx.result.spec
     c, p = spec.columns, spec.priorities
@@ -154,6 +155,11 @@ def priorities_table(ctx, top: int = TOP_PER_CLASS, include_none: bool = False) 
         if col in t.columns:
             out[label] = t[col].round().astype("Int64")
     out["Category"] = t["category"].astype(object)
+    from . import uncertainty
+
+    sure = uncertainty.ranked_columns(ctx, t[c.location], pd.Series([None] * len(t), index=t.index), out["Category"])
+    if sure is not None:  # a class resting on a category the runs do not confirm shows it
+        out[uncertainty.CONFIDENCE_COLUMN] = sure[uncertainty.CONFIDENCE_COLUMN]
     out[spec.label(spec.root.id)] = t[spec.root.id].round(1)
     out["Unmet IASC criteria"] = t["criteria_unmet"].map(_names)
     out["Reason"] = t["reason"] + _pocket_words(ctx, t[c.location])
