@@ -444,3 +444,18 @@ def test_interactive_map_renders_offline_in_chromium(ctx, overview, scope, tmp_p
     assert colours is not None and len(colours) > 50  # not blank
     present = {to_hex(np.array(rgb) / 255) for _, rgb in colours}
     assert {figures.CATEGORY_COLOURS[0].lower(), figures.CATEGORY_COLOURS[2].lower()} <= present
+
+
+def test_area_labels_sit_away_from_borders(mali_result):
+    """A region's label goes where it is farthest from the borders (Nord and Centre-Nord's labels collided when
+    each was at an arbitrary inside point): inside, and at least as far from the edges as that point."""
+    from stability.report.context import map_layers
+    from stability.report.figures import label_point
+
+    layers = map_layers(mali_result)
+    for code, geom in {**layers["admin1"], **layers["admin2"]}.items():
+        part = max(getattr(geom, "geoms", [geom]), key=lambda g: g.area)
+        p = label_point(geom)
+        assert part.contains(p), code
+        tolerance = max(part.bounds[2] - part.bounds[0], part.bounds[3] - part.bounds[1]) / 200
+        assert part.exterior.distance(p) >= part.exterior.distance(part.representative_point()) - tolerance, code

@@ -424,6 +424,21 @@ def _plot_points(ctx, ax, frame: pd.DataFrame, size: float, alpha: float = 1.0) 
     return cats
 
 
+def label_point(geom):
+    """Where a label of ``geom`` goes: the centre of the largest circle inside its largest part (the pole of
+    inaccessibility, away from its borders and so from its neighbours' labels), else a point inside it."""
+    from shapely.ops import polylabel
+
+    part = max(getattr(geom, "geoms", [geom]), key=lambda g: g.area)
+    if part.geom_type != "Polygon" or part.is_empty:
+        return geom.representative_point()
+    x0, y0, x1, y1 = part.bounds
+    try:
+        return polylabel(part, tolerance=max(x1 - x0, y1 - y0) / 200)
+    except Exception:  # an invalid polygon: any point inside will do
+        return geom.representative_point()
+
+
 def _label_area(ax, geom, text: str, fontsize: float, extent, clip: bool = False, **kw) -> None:
     """Write ``text`` at a point inside ``geom`` (with a white halo), if that point is in view.
 
@@ -436,7 +451,7 @@ def _label_area(ax, geom, text: str, fontsize: float, extent, clip: bool = False
         geom = geom.intersection(box(x0, y0, x1, y1))
         if geom.is_empty or geom.area < 0.01 * (x1 - x0) * (y1 - y0):
             return
-    p = geom.representative_point()
+    p = label_point(geom)
     if x0 <= p.x <= x1 and y0 <= p.y <= y1:
         opts = {"color": "#111111"} | kw
         ax.text(p.x, p.y, text, ha="center", va="center", fontsize=fontsize, zorder=6, path_effects=_halo(),
