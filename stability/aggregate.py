@@ -102,7 +102,7 @@ def _quasi_mean(cols: list[np.ndarray], w: np.ndarray, n: int, name: str, childr
             if bad.any():
                 child = children[j] if children else f"column {j}"
                 raise MethodError(f"'{name}': {label} mean needs positive scores, but '{child}' has "
-                                  f"{int(bad.sum())} value(s) <= 0 (e.g. {x[bad][0]:g}); normalise onto "
+                                  f"{int(bad.sum())} value(s) <= 0 (e.g. {x[bad][0] + 0.0:g}); normalise onto "
                                   "a positive range (e.g. minmax l=1, u=100) first")
         wj = 1.0 if equal else w[j]
         with np.errstate(invalid="ignore", divide="ignore"):

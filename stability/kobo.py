@@ -322,7 +322,7 @@ def read_export(source, *, labels=None, survey=None, wanted: Iterable[str] = (),
         out = _translate(out, form, splits, where)
     if select_multiple != "keep":
         out = _select_multiple(out, select_multiple, wanted, form, splits, raw_of, where, line_of)
-    _check_renames(out, required, wanted, versions, where)
+    _check_renames(out, required, wanted, versions, where, line_of)
     check_date_columns(out, date_columns, file=where, line_of=line_of)
     if tags:
         out.attrs["hxl"] = {names[raw]: tag for raw, tag in tags.items() if raw in names and names[raw] in out}
@@ -604,19 +604,36 @@ def _expand(values: np.ndarray, opt: str) -> np.ndarray:
 
 
 def _check_renames(frame: pd.DataFrame, required: Iterable[str], wanted: frozenset, versions: list[str],
-                   where) -> None:
-    """A column the spec needs is missing while an unknown one looks like it: a changed form version."""
+                   where, line_of=None) -> None:
+    """A changed form version: a column the spec needs is missing while an unknown one looks like it, or (a
+    revision that renamed a question, the export holding both columns) a look-alike unknown column is answered
+    in the rows where the spec's column is blank -- those answers would otherwise be lost without a word."""
     candidates = [c for c in frame.columns if c not in wanted and not is_metadata(c)]
+    mixed = (f" (the export mixes {len(versions)} form versions: {', '.join(versions[:4])})"
+             if len(versions) > 1 else "")
     for name in required:
-        if name in frame.columns:
-            continue
         match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-        if match:
-            mixed = (f" (the export mixes {len(versions)} form versions: {', '.join(versions[:4])})"
-                     if len(versions) > 1 else "")
+        if not match:
+            continue
+        if name not in frame.columns:
             raise DataError(f"column named by the spec is not in the export, but '{match[0]}' is: renamed in a "
                             f"new form version? Rename the column back or update the spec{mixed}",
                             file=where, column=name)
+        mine, theirs = _answered(frame[name]), _answered(frame[match[0]])
+        instead = theirs & ~mine
+        if instead.sum() and (theirs & mine).sum() <= 0.05 * theirs.sum():
+            first = int(np.flatnonzero(instead)[0])
+            row = line_of(first) if line_of is not None else first + 2
+            n = int(instead.sum())
+            raise DataError(f"blank in {n:,} row{'s' * (n != 1)} where '{match[0]}' is answered: the question "
+                            f"renamed in a new form version? Merge the two columns into this one (or update the "
+                            f"spec) so that no answer is lost{mixed}", file=where, column=name, row=row)
+
+
+def _answered(values: pd.Series) -> np.ndarray:
+    """Cells with an answer (not missing, not blank text)."""
+    v = values.to_numpy(dtype=object)
+    return np.array([x is not None and not (isinstance(x, float) and x != x) and str(x).strip() != "" for x in v])
 
 
 # ------------------------------------------------------------------ repeat groups

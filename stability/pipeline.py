@@ -302,8 +302,8 @@ def _split_by_scope(ctx: _Context) -> tuple[list[tuple[Any, np.ndarray | None]],
         raw = ctx.spec.normalise.reference_round
         ref = normalise(raw) if kind_of(raw) else raw
         if ref not in labels:
-            raise DataError(f"reference round {raw!r} is not in the data (rounds: "
-                            f"{', '.join(map(str, labels))})", column="normalise.reference_round")
+            raise DataError(f"the spec's normalise.reference_round is {raw!r}, a round not in the data (rounds: "
+                            f"{', '.join(map(str, labels))}): set it to one of them")
         return [(None, None)], ref
     if len(labels) == 1:
         return [(labels[0], None)], None

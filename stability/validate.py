@@ -336,6 +336,16 @@ def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
     per_round = pd.Series(counts.to_numpy(), index=coerce(pd.Series(counts.index)))
     per_round = per_round.groupby(level=0).sum()
     rows = coverage(per_round, order(per_round.index, ck.spec))
+    n_spec = ck.spec.normalise
+    if n_spec.scope == "reference" and rows:  # the statistics of a round the data do not have
+        from .rounds import kind_of, normalise
+
+        raw = n_spec.reference_round
+        ref = normalise(raw) if kind_of(raw) else raw
+        present = [row["round"] for row in rows]
+        if ref not in present:
+            ck.add("error", f"the spec's normalise.reference_round is {raw!r}, a round not in the data (rounds: "
+                   f"{', '.join(map(str, present))}): set it to one of them", "answers", c.round)
     for before, row in zip(rows, rows[1:]):
         if row["thin"]:
             n = row["locations"]

@@ -420,10 +420,14 @@ def _scale(form: _Form, list_name: str, scale: Any, missing: set[str], *, where:
                          f"its choices: {', '.join(names)}", file=source, column=where)
 
     if scale is None:
+        answers = [n for n in names if not is_missing(n)]
+        shown = [f"{n}: ?" for n in answers[:4]] + (["..."] if len(answers) > 4 else [])
+        shown += [f"{n}: null" for n in names if is_missing(n)]
         raise SpecError(f"choice list '{list_name}' (question '{used_by}') has no scale: add it under 'choices', "
-                        f"e.g. '{list_name}: {{{', '.join(f'{n}: {i}' for i, n in enumerate(names[:4]))}"
-                        f"{', ...' if len(names) > 4 else ''}}}', a list of its choices from least to most "
-                        f"(codes 0, 1, ...), or 'order' (the form's order); its choices: {', '.join(names)}",
+                        f"a score per choice ('{list_name}: {{{', '.join(shown)}}}', each ? a number, the same "
+                        "direction for every question of the list; null for don't know, refused or not "
+                        "applicable), a list of its choices from least to most (codes 0, 1, ...), or 'order' (the "
+                        f"form's order); its choices: {', '.join(names)}",
                         file=source, column=f"choices.{list_name}")
     if isinstance(scale, str):
         if scale == "order":

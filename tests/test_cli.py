@@ -320,6 +320,7 @@ def test_method_error_writes_nothing(capsys, dataset_copy, prior_outputs):
                        "--out", prior_outputs)
     assert rc == 2
     assert len(err.splitlines()) == 1 and "geometric mean needs positive scores" in err
+    assert "(e.g. 0)" in err and "-0" not in err, err  # a score of -0.0 is written 0
     assert file_digests(prior_outputs) == before
 
 

@@ -176,3 +176,16 @@ def test_score_says_the_data_have_warnings_and_where_to_read_them(capsys, datase
 def test_weights_refuses_the_option_values_a_spec_refuses(capsys, args, expected):
     rc, out, err = run(capsys, "weights", "-q", *args)
     assert rc == 2 and err == f"stability: error: {expected}\n", err
+
+
+def test_validate_reports_a_reference_round_the_data_do_not_have(mali_data, mali_spec):
+    """Rounds given as dates with the generated spec's reference round 1: validate said OK and score then failed.
+    Validate lists it, naming the spec option and the data's rounds."""
+    from stability.validate import validate
+
+    report = validate(mali_data, mali_spec.with_changes({"normalise.reference_round": 7}))
+    errors = [str(p) for p in report.errors]
+    assert len(errors) == 1 and errors[0].endswith(
+        "column 'round': the spec's normalise.reference_round is 7, a round not in the data (rounds: 1, 2, 3): "
+        "set it to one of them"), errors
+    assert not validate(mali_data, mali_spec).errors

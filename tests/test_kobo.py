@@ -244,6 +244,22 @@ def test_changed_form_version_names_the_likely_rename(tmp_path):
     assert "electricity" not in df.columns
 
 
+def test_a_question_renamed_in_some_rows_is_not_lost(tmp_path):
+    """A form revision renamed a question and the export holds both columns, each blank in the other version's
+    rows: the new version's answers would be read as missing (and imputed) without a word. One error instead."""
+    header = HEADER[:7] + ["grp_safety/robbery_3m"] + HEADER[7:]
+    rows = [r[:7] + [""] + r[7:] for r in ROWS]
+    rows[2][6], rows[2][7] = "", "Yes"  # the vB row answered the renamed question
+    path = export_csv(tmp_path, rows=rows, header=header)
+    with pytest.raises(DataError) as exc:
+        read(path, required=["location_id", "round", "robbery"])
+    assert str(exc.value) == (f"{path}, column 'robbery', row 4: blank in 1 row where 'robbery_3m' is answered: "
+                              "the question renamed in a new form version? Merge the two columns into this one (or "
+                              "update the spec) so that no answer is lost (the export mixes 2 form versions: vA, vB)")
+    rows[2][6] = "Yes"  # both answered in the same rows: another question, not a rename
+    read(export_csv(tmp_path, rows=rows, header=header, name="both.csv"), required=["location_id", "round", "robbery"])
+
+
 def test_date_columns_after_renaming(tmp_path):
     rows = [r.copy() for r in ROWS]
     rows[1][HEADER.index("grp_loc/round")] = "2021-12-14"

@@ -297,6 +297,8 @@ def test_choice_list_without_a_scale(kobo, mapping):
     assert message.startswith("mapping, field 'choices.oui_non': choice list 'oui_non' (question "
                               "'armed_groups_present') has no scale: add it under 'choices'")
     assert "its choices: oui, non, nsp" in message
+    # the example scores no answer and gives don't know no score (it once read {oui: 0, non: 1, nsp: 2})
+    assert "'oui_non: {oui: ?, non: ?, nsp: null}'" in message and "nsp: 2" not in message
 
 
 def test_unknown_pillar(kobo, mapping):
