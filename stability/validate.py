@@ -253,6 +253,8 @@ def validate(data: Dataset, spec) -> Report:
             rng = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
             ck.first("answers", ind.id, bad, lambda v, rng=rng: f"{_fmt(v)} is outside the valid range {rng}",
                      values=codes)
+        if atype is None or atype.codes is None:  # a number answered: a "don't know" code read as a count?
+            _check_sentinels(ck, ind.id, codes)
         if atype is not None and atype.integer:
             frac = ~np.isnan(codes) & (codes != np.round(codes))
             ck.first("answers", ind.id, frac, lambda v: f"{_fmt(v)} is not a whole number", values=codes)
@@ -290,6 +292,27 @@ def validate(data: Dataset, spec) -> Report:
 
     ck.report.problems.extend(personal_data(data, spec))  # columns left out of every output
     return ck.report
+
+
+#: Codes that forms use for "don't know", "refused" or "not applicable" in a number question.
+SENTINELS = (99.0, 999.0, 9999.0, 99999.0, 98.0, 998.0, 888.0, 8888.0)
+
+
+def _check_sentinels(ck: _Checker, column: str, codes: np.ndarray) -> None:
+    """Warn when a number answer is a usual "don't know" code (99, 999, ...) far above the column's other
+    answers (more than ten times their 95th percentile): it would be scored as a count."""
+    finite = codes[np.isfinite(codes)]
+    hit = np.isin(codes, SENTINELS)
+    if not hit.any() or hit.sum() * 20 > len(finite):  # frequent: a genuine value of the scale
+        return
+    rest = finite[~np.isin(finite, SENTINELS)]
+    if not len(rest):
+        return
+    top = float(np.percentile(rest, 95))
+    far = hit & (codes > 10 * max(top, 1.0))
+    ck.first("answers", column, far, lambda v: f"{_fmt(v)} is far above the other answers (95 % are at most "
+             f"{top:g}): a \"don't know\" code scored as a number? Leave such answers blank, or remove the code",
+             values=codes, severity="warning")
 
 
 def _check_rounds(ck: _Checker, role: str, rounds: pd.Series) -> np.ndarray:
@@ -346,6 +369,12 @@ def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
         if ref not in present:
             ck.add("error", f"the spec's normalise.reference_round is {raw!r}, a round not in the data (rounds: "
                    f"{', '.join(map(str, present))}): set it to one of them", "answers", c.round)
+    days = [str(x) for x in per_round.index if len(str(x)) == 10 and str(x)[4] == "-" and str(x)[7] == "-"]
+    months = {d[:7] for d in days}
+    if len(days) == len(per_round) > 6 and len(months) <= len(days) / 2:  # many one-day rounds: submission dates?
+        ck.add("warning", f"{len(days)} rounds, each a day ({len(months)} months), of {int(per_round.median()):,} "
+               "locations at the median: the date of each submission rather than the survey round? A round is one "
+               "round of the survey: give all its answers the same label (e.g. '2021-12')", "answers", c.round)
     for before, row in zip(rows, rows[1:]):
         if row["thin"]:
             n = row["locations"]

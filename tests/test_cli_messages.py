@@ -189,3 +189,34 @@ def test_validate_reports_a_reference_round_the_data_do_not_have(mali_data, mali
         "column 'round': the spec's normalise.reference_round is 7, a round not in the data (rounds: 1, 2, 3): "
         "set it to one of them"), errors
     assert not validate(mali_data, mali_spec).errors
+
+
+def test_validate_warns_when_rounds_look_like_submission_dates(mali_data, mali_spec):
+    """A KoBo export's submission date taken as the round makes dozens of one-day rounds of a few locations."""
+    import dataclasses
+
+    from stability.validate import validate
+
+    answers = mali_data.answers.copy()
+    month = {1: "2021-12", 2: "2022-03", 3: "2022-06"}
+    answers["round"] = [f"{month[int(r)]}-{1 + i % 12:02d}" for i, r in enumerate(answers["round"])]
+    data = dataclasses.replace(mali_data, answers=answers, population=None)
+    spec = mali_spec.with_changes({"normalise.reference_round": "2021-12-01"})
+    found = [str(p) for p in validate(data, spec).warnings if "each a day" in str(p)]
+    assert len(found) == 1 and "36 rounds, each a day (3 months)" in found[0] and "'2021-12'" in found[0], found
+    assert not [p for p in validate(mali_data, mali_spec).warnings if "each a day" in str(p)]
+
+
+def test_validate_warns_of_a_dont_know_code_answered_as_a_number(mali_data, mali_spec):
+    """999 for "don't know" in a count question was scored as 999 water points without a word."""
+    import dataclasses
+
+    from stability.validate import validate
+
+    answers = mali_data.answers.copy()
+    answers.loc[answers.index[:3], "water_points"] = 999
+    found = [str(p) for p in validate(dataclasses.replace(mali_data, answers=answers), mali_spec).warnings
+             if "don't know" in str(p)]
+    assert len(found) == 3 and all("column 'water_points'" in x and "999 is far above the other answers" in x
+                                   for x in found), found
+    assert not [p for p in validate(mali_data, mali_spec).warnings if "don't know" in str(p)]
