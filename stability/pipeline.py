@@ -297,13 +297,11 @@ def _split_by_scope(ctx: _Context) -> tuple[list[tuple[Any, np.ndarray | None]],
         return [(None, None)], None
     labels = ctx.round_order
     if scope == "reference":
-        from .rounds import kind_of, normalise
+        from .rounds import reference
 
-        raw = ctx.spec.normalise.reference_round
-        ref = normalise(raw) if kind_of(raw) else raw
-        if ref not in labels:
-            raise DataError(f"the spec's normalise.reference_round is {raw!r}, a round not in the data (rounds: "
-                            f"{', '.join(map(str, labels))}): set it to one of them")
+        ref, problem = reference(ctx.spec, labels)
+        if problem:
+            raise DataError(problem)
         return [(None, None)], ref
     if len(labels) == 1:
         return [(labels[0], None)], None

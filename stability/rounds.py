@@ -99,6 +99,20 @@ def order(values: Iterable[Any], spec) -> list:
     return sorted(present, key=sort_key)
 
 
+def reference(spec, present: Iterable[Any]) -> tuple[Any, str | None]:
+    """The normalisation's reference round (as the data label it) and, when the data do not have it, the
+    problem in words (None when they do, or when the scope is not ``reference``)."""
+    raw = spec.normalise.reference_round
+    if spec.normalise.scope != "reference":
+        return None, None
+    ref = normalise(raw) if kind_of(raw) else raw
+    present = list(present)
+    if ref in present:
+        return ref, None
+    return ref, (f"the spec's normalise.reference_round is {raw!r}, a round not in the data (rounds: "
+                 f"{', '.join(map(str, present))}): set it to one of them")
+
+
 def coverage(counts, ordered: list) -> list[dict]:
     """Locations per round against the round before: one dict per round of ``ordered``.
 

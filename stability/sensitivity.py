@@ -792,8 +792,8 @@ def chart(table: pd.DataFrame, output: str, ax=None, *, labels: Mapping[str, str
 
 
 def _num(x: float) -> str:
-    """An index for a sentence: 2 decimals, shown within [0, 1] (estimates can overshoot a little)."""
-    return f"{min(max(float(x), 0.0), 1.0):.2f}"
+    """An index for a sentence or a bar label, 2 decimals (of :func:`for_readers`: already within [0, 1])."""
+    return f"{float(x):.2f}"
 
 
 def _join(items: list[str]) -> str:

@@ -359,16 +359,12 @@ def _check_round_coverage(ck: _Checker, rounds: pd.Series) -> None:
     per_round = pd.Series(counts.to_numpy(), index=coerce(pd.Series(counts.index)))
     per_round = per_round.groupby(level=0).sum()
     rows = coverage(per_round, order(per_round.index, ck.spec))
-    n_spec = ck.spec.normalise
-    if n_spec.scope == "reference" and rows:  # the statistics of a round the data do not have
-        from .rounds import kind_of, normalise
+    if rows:  # the statistics of a reference round the data do not have
+        from .rounds import reference
 
-        raw = n_spec.reference_round
-        ref = normalise(raw) if kind_of(raw) else raw
-        present = [row["round"] for row in rows]
-        if ref not in present:
-            ck.add("error", f"the spec's normalise.reference_round is {raw!r}, a round not in the data (rounds: "
-                   f"{', '.join(map(str, present))}): set it to one of them", "answers", c.round)
+        problem = reference(ck.spec, [row["round"] for row in rows])[1]
+        if problem:
+            ck.add("error", problem, "answers", c.round)
     days = [str(x) for x in per_round.index if len(str(x)) == 10 and str(x)[4] == "-" and str(x)[7] == "-"]
     months = {d[:7] for d in days}
     if len(days) == len(per_round) > 6 and len(months) <= len(days) / 2:  # many one-day rounds: submission dates?

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import pockets as pk
+from ..priorities import plural
 from . import content, figures
 
 #: The ring of each class, one fixed colour everywhere (static map, interactive map, legends, text):
@@ -25,10 +26,6 @@ from . import content, figures
 RINGS = {pk.POCKET: "#000000", pk.HOTSPOT: "#CC79A7", pk.HIGH_LOW: "#009E73", pk.LOW_HIGH: "#56B4E9"}
 #: The colours of :data:`RINGS` in words.
 RING_NAMES = {pk.POCKET: "black", pk.HOTSPOT: "pink", pk.HIGH_LOW: "green", pk.LOW_HIGH: "light blue"}
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
 
 
 def class_count_words(counts) -> list[str]:
@@ -45,7 +42,7 @@ def class_count_words(counts) -> list[str]:
              pk.HIGH_LOW: ("high-low outlier", "high-low outliers"),
              pk.LOW_HIGH: ("low-high outlier", "low-high outliers")}
     order = [c for c in RINGS if c in counts] + sorted(c for c in counts if c not in RINGS)
-    return [_plural(counts[c], *words.get(c, (f"location: {c}", f"locations: {c}"))) for c in order]
+    return [plural(counts[c], *words.get(c, (f"location: {c}", f"locations: {c}"))) for c in order]
 
 
 def _found(ctx):
@@ -153,7 +150,7 @@ def pocket_text(ctx) -> list[str]:
     (first, n1), (second, n2) = sorted(((pk.POCKET, n_p), (pk.HOTSPOT, n_h)), key=lambda kv: kv[1] == 0)
     if n1:
         one, many, of = places[first]
-        found = f"{prefix}, {_plural(n1, 'location lies', 'locations lie')} in {one if n1 == 1 else many} {of}"
+        found = f"{prefix}, {plural(n1, 'location lies', 'locations lie')} in {one if n1 == 1 else many} {of}"
         one, many, of = places[second]
         found += f" and {f'{n2:,}' if n2 else 'none'} in {one if n2 == 1 else many} {of}"
     else:
@@ -164,12 +161,12 @@ def pocket_text(ctx) -> list[str]:
                     f"neighbours) and {n_lh:,} low-high (unstable among stable neighbours)")
     elif n_hl or n_lh:
         n, kind, what = (n_hl, "high-low", "stable among unstable") if n_hl else (n_lh, "low-high", "unstable among stable")
-        outliers = (f"; {_plural(n, f'location is a {kind} outlier', f'locations are {kind} outliers')} "
+        outliers = (f"; {plural(n, f'location is a {kind} outlier', f'locations are {kind} outliers')} "
                     f"({what} neighbours)")
     lines.append(f"{_options_text(ctx)}. {found}{outliers}.")
     unnamed = int(loc["class"].isin([pk.POCKET, pk.HOTSPOT]).sum()) - int(areas["n_locations"].sum())
     if unnamed > 0 and len(areas):
-        lines.append(f"{_plural(unnamed, 'pocket or hotspot location lies', 'pocket and hotspot locations lie')} "
+        lines.append(f"{plural(unnamed, 'pocket or hotspot location lies', 'pocket and hotspot locations lie')} "
                      f"in groups of fewer than {ctx.spec.pockets.min_size} locations, not named as areas.")
     if regional and len(areas):
         lines.append(f"The locations, median index and people given for each area are those of its locations in "
@@ -177,7 +174,7 @@ def pocket_text(ctx) -> list[str]:
     for kind, words in ((pk.POCKET, "Pockets of stability"), (pk.HOTSPOT, "Hotspots of instability")):
         part = areas[areas["kind"] == kind]
         if len(part):
-            named = "; ".join(f"{r['area']} {r['name']} ({_plural(int(r['n_locations']), 'location', 'locations')}, "
+            named = "; ".join(f"{r['area']} {r['name']} ({plural(int(r['n_locations']), 'location', 'locations')}, "
                               f"median {content.number(r['median_index'])}, {content.number(r['idps'], 0)} IDPs, "
                               f"{content.number(r['returnees'], 0)} returnees{_spans_words(r)}{_change_words(r)})"
                               for _, r in part.iterrows())
@@ -189,7 +186,7 @@ def pocket_text(ctx) -> list[str]:
                if c and c != (labels[-1] if k == pk.POCKET else labels[0])]
         if odd:
             lines.append(f"Pockets and hotspots are found relative to each region's median, not on the index's "
-                         f"categories: {_plural(len(odd), 'area has', 'areas have')} a median outside the "
+                         f"categories: {plural(len(odd), 'area has', 'areas have')} a median outside the "
                          f"'{labels[-1]}' category (pockets) or the '{labels[0]}' one (hotspots) "
                          "(column \u201cCategory of the median\u201d).")
     return lines
@@ -218,7 +215,7 @@ def _change_words(row) -> str:
     whole = "the whole area " if row.get("elsewhere") else ""
     verb = {pk.STABLE: "kept its size"}.get(change, change)
     return (f"; {whole}{verb} since the previous round (was {row['previous_area']}, "
-            f"{_plural(int(row['n_previous']), 'location', 'locations')})")
+            f"{plural(int(row['n_previous']), 'location', 'locations')})")
 
 
 def _areas_frame(ctx) -> pd.DataFrame:

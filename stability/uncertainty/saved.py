@@ -39,7 +39,7 @@ def save_run(run: UncertaintyResult, folder: str | Path, formats: Sequence[str] 
     -------
     list of Path
     """
-    from ..io import to_csv, write_outputs, write_set
+    from ..io import to_csv, write_set
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -54,9 +54,10 @@ def save_run(run: UncertaintyResult, folder: str | Path, formats: Sequence[str] 
         for fmt in formats:
             files += run.write(stage / f"uncertainty.{fmt}")
         if run.sensitivity is not None:
-            files += write_outputs({stage / "sensitivity.csv": lambda p: to_csv(run.sensitivity, p),
-                                    stage / "sensitivity.parquet": lambda p: run.sensitivity.to_parquet(p, index=False),
-                                    stage / "sensitivity.png": lambda p: _save_chart(run, p)})
+            to_csv(run.sensitivity, stage / "sensitivity.csv")
+            run.sensitivity.to_parquet(stage / "sensitivity.parquet", index=False)
+            _save_chart(run, stage / "sensitivity.png")
+            files += [stage / f"sensitivity.{ext}" for ext in ("csv", "parquet", "png")]
         return files
 
     summary = run.summary
