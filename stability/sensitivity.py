@@ -787,6 +787,7 @@ def chart(table: pd.DataFrame, output: str, ax=None, *, labels: Mapping[str, str
             ax.spines[["top", "right"]].set_visible(False)
             ax_width = ax.get_position().width * fig.get_size_inches()[0]
             ax.set_title(textwrap.fill(f"What drives {what}", max(int(ax_width / (12 * 0.62 / 72)), 20)), loc="left")
+            ax.set_xlabel(textwrap.fill(xlabel, max(int(ax_width / (10 * 0.62 / 72)), 20)))  # within the axes
             ax.legend(loc="lower right", frameon=False)
     return fig
 

@@ -402,3 +402,13 @@ def test_on_the_mali_index(mali_result):
     assert (unused[["S1", "ST"]] == 0).all().all()
     used = table[(table["output"] == "rank_shift") & (table["factor"] != "unused")]
     assert (used["ST"] > 0.05).all()
+
+
+def test_chart_in_given_axes_wraps_its_axis_label_to_their_width():
+    """Drawn into a report's axes, the label under the bars ran past both edges of the figure."""
+    table = _chart_table()
+    host = Figure(figsize=(9.0, 3.0))
+    ax = host.add_axes([2.3 / 9.0, 0.4, 6.2 / 9.0, 0.5])
+    sa.chart(table, "mean rank shift", ax=ax, output_label="the ranking across all three countries, round 3")
+    lines = ax.get_xlabel().split("\n")
+    assert len(lines) > 1 and max(map(len, lines)) <= int(6.2 / (10 * 0.62 / 72)), lines
